@@ -1,0 +1,11 @@
+"""Layers with handwritten forward and backward passes (NCHW images)."""
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .base import Layer
+from .batchnorm import BatchNormalization
+from .dense import Dense
+from .dropout import Dropout
+from .reshape import Flatten, Reshape
+from .sequential import Sequential
+
+__all__ = ["Layer", "Sequential", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid",
+           "Flatten", "Reshape", "Dropout", "BatchNormalization"]

@@ -1,0 +1,78 @@
+"""Element-wise activations. Any input shape; the output has the same shape and dtype."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+
+
+class ReLU(Layer):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, x):
+        self._check_input(x, exact_shape=False)
+        self._cache = x > 0
+        return self._remember_output(np.where(self._cache, x, 0))
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        return np.where(self._cache, dy, 0)
+
+
+class LeakyReLU(Layer):
+    """y = x if x > 0 else alpha * x;  dy/dx = 1 or alpha.
+
+    Keras's default alpha is 0.3; the article's GANs use 0.2.
+    """
+
+    def __init__(self, alpha: float = 0.3, name: str | None = None):
+        super().__init__(name)
+        if not 0.0 <= float(alpha) < 1.0:
+            raise ValueError(f"{self.name}: alpha must be in [0, 1), got {alpha}")
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        self._check_input(x, exact_shape=False)
+        self._cache = x > 0
+        return self._remember_output(np.where(self._cache, x, self.alpha * x))
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        return np.where(self._cache, dy, self.alpha * dy)
+
+
+class Tanh(Layer):
+    """y = tanh(x);  dy/dx = 1 - y^2 (so we cache y, not x)."""
+
+    def forward(self, x):
+        self._check_input(x, exact_shape=False)
+        self._cache = np.tanh(x)
+        return self._remember_output(self._cache)
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        y = self._cache
+        return dy * (1 - y * y)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function 1 / (1 + e^-x), without overflow for large |x|.
+
+    exp is only ever taken of -|x| <= 0, so it cannot overflow.
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y)."""
+
+    def forward(self, x):
+        self._check_input(x, exact_shape=False)
+        self._cache = sigmoid(x)
+        return self._remember_output(self._cache)
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        y = self._cache
+        return dy * y * (1 - y)

@@ -1,0 +1,161 @@
+"""The layer contract that every aigc_np layer follows.
+
+A layer is an object with
+
+* ``build(input_shape, rng, dtype)`` -- create parameters for inputs whose
+  shape *without the batch axis* is ``input_shape``; returns the output shape
+  (also without the batch axis). Layers without parameters only check shapes.
+* ``forward(x)`` -- compute the output and cache what ``backward`` needs.
+* ``backward(dy)`` -- given dL/dy, return dL/dx and *store* dL/dparam in
+  ``self.grads[name]``. It never changes a parameter (only optimizers do) and
+  it is a pure function of the cache, so calling it twice gives the same result.
+* ``params`` / ``grads`` -- dicts of named arrays with identical keys and shapes.
+* ``train()`` / ``eval()`` -- explicit modes; only Dropout and
+  BatchNormalization behave differently in them.
+
+Batch axis first. Images are NCHW: (batch, channels, height, width).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_shape(shape) -> tuple:
+    """Turn an int or iterable of ints into a tuple of ints."""
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+class Layer:
+    """Base class: holds parameters, gradients, mode and input checks."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name or type(self).__name__
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        # Buffers are state that is not trained by gradients (e.g. running means).
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training = True
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
+        self.dtype = np.dtype(np.float32)
+        self._cache = None
+
+    # ------------------------------------------------------------------ modes
+    def train(self):
+        """Switch to training mode (dropout active, batch statistics)."""
+        self.training = True
+        return self
+
+    def eval(self):
+        """Switch to evaluation mode (no dropout, running statistics)."""
+        self.training = False
+        return self
+
+    # ------------------------------------------------------------ life cycle
+    def build(self, input_shape, rng: np.random.Generator | None = None, dtype=np.float32):
+        """Create parameters for per-example input shape ``input_shape``.
+
+        Returns the per-example output shape. Subclasses with parameters
+        override ``_build``; those that change the shape override
+        ``compute_output_shape``.
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        self.input_shape = as_shape(input_shape)
+        self.output_shape = as_shape(self.compute_output_shape(self.input_shape))
+        self._build(self.input_shape, rng)
+        for key, value in self.params.items():
+            self.params[key] = np.ascontiguousarray(value, dtype=dtype)
+            self.grads[key] = np.zeros_like(self.params[key])
+        for key, value in self.buffers.items():
+            self.buffers[key] = np.ascontiguousarray(value, dtype=dtype)
+        return self.output_shape
+
+    def _build(self, input_shape: tuple, rng: np.random.Generator | None) -> None:
+        """Create ``self.params`` (and ``self.buffers``). Default: nothing."""
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Per-example output shape. Default: same as the input."""
+        return input_shape
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def astype(self, dtype):
+        """Cast parameters, gradients and buffers to ``dtype`` (in place)."""
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self.name}: dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        for store in (self.params, self.grads, self.buffers):
+            for key in store:
+                store[key] = store[key].astype(dtype)
+        return self
+
+    def rngs(self) -> list:
+        """Random generators this layer draws from in ``forward`` (for replay)."""
+        return []
+
+    # --------------------------------------------------------------- compute
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- checks
+    def _check_input(self, x, min_rank: int = 1, exact_shape: bool = True) -> np.ndarray:
+        """Validate ``x`` before it reaches NumPy's broadcasting.
+
+        Raises TypeError for non-float or wrong-precision arrays and ValueError
+        for wrong shapes or NaN, naming this layer and what it expected.
+        """
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{self.name}: expected a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self.name}: expected a float32 or float64 array, got dtype {x.dtype}")
+        if self.params and x.dtype != self.dtype:
+            raise TypeError(
+                f"{self.name}: expected dtype {self.dtype} (the layer's parameters), got {x.dtype}; "
+                f"cast the input or call .astype({x.dtype.name}) on the model"
+            )
+        if self.built and exact_shape:
+            if x.shape[1:] != self.input_shape:
+                raise ValueError(
+                    f"{self.name}: expected input shape (N, {', '.join(map(str, self.input_shape))}), "
+                    f"got {x.shape}"
+                )
+        elif x.ndim < min_rank:
+            raise ValueError(f"{self.name}: expected an input of rank >= {min_rank}, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{self.name}: input contains NaN or infinity")
+        return x
+
+    def _check_grad(self, dy) -> np.ndarray:
+        """Validate the upstream gradient against the cached output shape."""
+        if self._cache is None:
+            raise ValueError(f"{self.name}: backward called before forward")
+        if not isinstance(dy, np.ndarray):
+            raise TypeError(f"{self.name}: expected dy as a numpy.ndarray, got {type(dy).__name__}")
+        expected = self._out_shape_cached
+        if dy.shape != expected:
+            raise ValueError(f"{self.name}: expected dy of shape {expected} (the output shape), got {dy.shape}")
+        return dy
+
+    def _remember_output(self, y: np.ndarray) -> np.ndarray:
+        self._out_shape_cached = y.shape
+        return y
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
+        return f"{type(self).__name__}({shapes})" if shapes else f"{type(self).__name__}()"

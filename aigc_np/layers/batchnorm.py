@@ -1,0 +1,93 @@
+"""Batch normalization (Ioffe & Szegedy 2015) for (N, F) and (N, C, H, W) inputs."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+
+
+class BatchNormalization(Layer):
+    """Normalize each feature (or channel) over the batch, then scale and shift.
+
+    Train:  xhat = (x - mean_B) / sqrt(var_B + eps),   y = gamma * xhat + beta,
+            with mean_B, var_B over axis 0 for (N, F), or axes (0, 2, 3) for (N, C, H, W).
+    Eval:   the same with the running estimates instead of the batch statistics.
+
+    Running estimates follow Keras's ``momentum`` convention:
+        running = momentum * running + (1 - momentum) * batch_statistic
+    so momentum=0.8 keeps 80% of the running value at every step. (PyTorch's
+    ``momentum`` means the opposite: the weight of the *new* value.) The running
+    variance uses the biased batch variance, as normalization itself does.
+
+    Backward in train mode (m = number of values per feature, sums over the batch axes):
+        dxhat = dy * gamma
+        dx = (1 / (m * std)) * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+        dgamma = sum(dy * xhat),   dbeta = sum(dy)
+
+    Params gamma, beta: (F,) or (C,). Buffers moving_mean, moving_variance: same shape.
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None):
+        super().__init__(name)
+        if not 0.0 <= float(momentum) < 1.0:
+            raise ValueError(f"{self.name}: momentum must be in [0, 1), got {momentum}")
+        if float(epsilon) <= 0.0:
+            raise ValueError(f"{self.name}: epsilon must be positive, got {epsilon}")
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) not in (1, 3):
+            raise ValueError(f"{self.name}: expected per-example shape (F,) or (C, H, W), got {input_shape}")
+        return input_shape
+
+    def _build(self, input_shape, rng):
+        n = input_shape[0]
+        self.params["gamma"] = np.ones(n)
+        self.params["beta"] = np.zeros(n)
+        self.buffers["moving_mean"] = np.zeros(n)
+        self.buffers["moving_variance"] = np.ones(n)
+
+    def _axes_and_view(self, x):
+        """Axes to reduce over, and the shape that broadcasts (C,) against x."""
+        if x.ndim == 2:
+            return (0,), (1, -1)
+        return (0, 2, 3), (1, -1, 1, 1)
+
+    def forward(self, x):
+        if not self.built:
+            raise ValueError(f"{self.name}: call build(input_shape, rng) first (Sequential does this)")
+        self._check_input(x)
+        axes, view = self._axes_and_view(x)
+        if self.training:
+            if x.size // x.shape[1] < 2:
+                raise ValueError(f"{self.name}: train mode needs more than one value per feature "
+                                 f"to compute batch statistics, got input shape {x.shape}")
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            m = self.momentum
+            self.buffers["moving_mean"] = m * self.buffers["moving_mean"] + (1 - m) * mean
+            self.buffers["moving_variance"] = m * self.buffers["moving_variance"] + (1 - m) * var
+        else:
+            mean = self.buffers["moving_mean"]
+            var = self.buffers["moving_variance"]
+        inv_std = (1.0 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
+        xhat = (x - mean.reshape(view)) * inv_std.reshape(view)
+        self._cache = (xhat, inv_std, self.training)
+        y = self.params["gamma"].reshape(view) * xhat + self.params["beta"].reshape(view)
+        return self._remember_output(y)
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        xhat, inv_std, was_training = self._cache
+        axes, view = self._axes_and_view(dy)
+        self.grads["gamma"] = np.sum(dy * xhat, axis=axes)
+        self.grads["beta"] = np.sum(dy, axis=axes)
+        dxhat = dy * self.params["gamma"].reshape(view)
+        if not was_training:
+            # Running statistics are constants: the layer is affine in x.
+            return dxhat * inv_std.reshape(view)
+        m = dy.size // dy.shape[1]
+        sum_dxhat = np.sum(dxhat, axis=axes).reshape(view)
+        sum_dxhat_xhat = np.sum(dxhat * xhat, axis=axes).reshape(view)
+        return (inv_std.reshape(view) / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)

@@ -1,0 +1,61 @@
+"""Dense (fully connected) layer."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..initializers import get_initializer
+from .base import Layer
+
+
+class Dense(Layer):
+    """y = x W + b, applied to the last axis.
+
+    Shapes: x (N, ..., in) -> y (N, ..., units); W (in, units); b (units,).
+    Any number of middle axes is allowed (e.g. (N, T, in) for sequences).
+
+    Backward, with X and dY the inputs and upstream gradients flattened to rows:
+        dW = X^T dY,   db = sum_rows dY,   dx = dY W^T
+    """
+
+    def __init__(self, units: int, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", name: str | None = None):
+        super().__init__(name)
+        if int(units) <= 0:
+            raise ValueError(f"{self.name}: units must be positive, got {units}")
+        self.units = int(units)
+        self.use_bias = use_bias
+        self.kernel_initializer = get_initializer(kernel_initializer)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected a per-example shape (..., features), got {input_shape}")
+        return input_shape[:-1] + (self.units,)
+
+    def _build(self, input_shape, rng):
+        if rng is None:
+            raise ValueError(f"{self.name}: build needs a np.random.Generator to initialize W")
+        self.params["W"] = self.kernel_initializer((input_shape[-1], self.units), rng)
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.units)
+
+    def forward(self, x):
+        if not self.built:
+            raise ValueError(f"{self.name}: call build(input_shape, rng) first (Sequential does this)")
+        self._check_input(x, exact_shape=False)
+        if x.ndim < 2 or x.shape[-1] != self.input_shape[-1]:
+            raise ValueError(f"{self.name}: expected input shape (N, ..., {self.input_shape[-1]}), got {x.shape}")
+        self._cache = x
+        y = x @ self.params["W"]
+        if self.use_bias:
+            y += self.params["b"]
+        return self._remember_output(y)
+
+    def backward(self, dy):
+        dy = self._check_grad(dy)
+        x = self._cache
+        rows_x = x.reshape(-1, x.shape[-1])
+        rows_dy = dy.reshape(-1, self.units)
+        self.grads["W"] = rows_x.T @ rows_dy
+        if self.use_bias:
+            self.grads["b"] = rows_dy.sum(axis=0)
+        return dy @ self.params["W"].T
