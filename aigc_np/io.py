@@ -1,0 +1,73 @@
+"""Saving and loading without losing or leaking anything.
+
+* Writes are atomic: write a temporary file in the target folder, then
+  ``os.replace`` it over the destination, so a crash never leaves half a file.
+* Loads use ``allow_pickle=False``: an .npz from someone else cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+import numpy as np
+
+__all__ = ["atomic_write", "save_weights", "load_weights"]
+
+
+@contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Open a temporary file next to ``path``; on success move it onto ``path``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_weights(model, path, **extra) -> None:
+    """Save ``model.params`` and ``model.buffers`` (plus ``extra`` arrays) to an .npz, atomically.
+
+    Keys are ``param/<name>``, ``buffer/<name>`` and ``extra/<name>``.
+    """
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    arrays.update({f"buffer/{k}": v for k, v in model.buffers.items()})
+    arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra.items()})
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+def load_weights(model, path) -> dict:
+    """Copy weights saved by ``save_weights`` into ``model`` (in place, keeping its dtype).
+
+    Every parameter and buffer of the model must be present with the same
+    shape; otherwise a ValueError names the file and the mismatch. Returns
+    the ``extra`` arrays.
+    """
+    path = os.fspath(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable .npz weights file ({e})") from e
+    with data:
+        extra = {}
+        for prefix, store in (("param/", model.params), ("buffer/", model.buffers)):
+            for name, target in store.items():
+                key = prefix + name
+                if key not in data.files:
+                    raise ValueError(f"{path}: missing {key!r}; the file holds {sorted(data.files)[:8]}...")
+                value = data[key]
+                if value.shape != target.shape:
+                    raise ValueError(f"{path}: {key!r} has shape {value.shape}, the model expects {target.shape}")
+                target[...] = value
+        for key in data.files:
+            if key.startswith("extra/"):
+                extra[key[len("extra/"):]] = data[key]
+    return extra
