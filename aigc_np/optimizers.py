@@ -1,0 +1,258 @@
+"""Optimizers: SGD (with momentum / Nesterov), RMSprop and Adam.
+
+An optimizer is given a *model*: anything with ``.params`` and ``.grads``
+dicts of named arrays with equal keys -- a single Layer or a Sequential
+(whose keys look like ``"0.W"``). Each call to ``step()`` reads the current
+gradients and updates every parameter **in place** (``p -= update``), so the
+arrays that the layers hold stay the same objects and see the new values.
+
+The training loop is therefore::
+
+    loss_value = loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    opt.step()
+
+There is no ``zero_grad()``: a layer's ``backward`` *assigns* its gradients
+rather than adding to them, so stale gradients never accumulate.
+
+Per-parameter state (momentum, moving averages) lives in
+``opt.state[param_name]``. A GAN simply uses two optimizers over two disjoint
+parameter sets::
+
+    opt_g = Adam(generator, lr=2e-4, beta1=0.5)
+    opt_d = Adam(discriminator, lr=2e-4, beta1=0.5)
+
+``opt_d.step()`` only touches the discriminator's arrays, and each optimizer
+keeps its own state and step counter.
+
+Each optimizer's maths is in a small ``update(p, g, state)`` method that
+changes ``p`` and ``state`` in place (CS231n style); the base class does the
+bookkeeping and the checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam"]
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _check_range(owner: str, name: str, value, low: float, high: float | None = None,
+                 low_inclusive: bool = True) -> float:
+    """Validate a hyperparameter lies in [low, high) (or (low, ...) if not low_inclusive)."""
+    value = float(value)
+    too_low = value < low if low_inclusive else value <= low
+    too_high = high is not None and value >= high
+    if too_low or too_high or not np.isfinite(value):
+        bracket = "[" if low_inclusive else "("
+        upper = f"{high})" if high is not None else "inf)"
+        raise ValueError(f"{owner}: {name} must lie in {bracket}{low}, {upper}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: walks the model's parameters and applies ``update``.
+
+    Args:
+        model: object with ``.params`` and ``.grads`` dicts (Layer or Sequential).
+        lr: learning rate (> 0). A plain attribute, so a schedule may change it.
+    """
+
+    # Names of the per-parameter state arrays (zeros like the parameter).
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, model, lr: float):
+        if not (hasattr(model, "params") and hasattr(model, "grads")):
+            raise TypeError(f"{type(self).__name__}: model must have .params and .grads dicts, "
+                            f"got {type(model).__name__}")
+        self.model = model
+        self.lr = _check_range(type(self).__name__, "lr", lr, 0.0, low_inclusive=False)
+        self.t = 0  # number of completed step() calls
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ step
+    def step(self) -> None:
+        """Update every parameter in place from the current gradients."""
+        params, grads = self.model.params, self.model.grads
+        if params.keys() != grads.keys():
+            raise ValueError(f"{self.name}: params and grads have different keys: "
+                             f"{sorted(params)} vs {sorted(grads)}")
+        # Check everything first, so a bad gradient never leaves a half-applied step.
+        for key, p in params.items():
+            self._check_pair(key, p, grads[key])
+        self.t += 1
+        for key, p in params.items():
+            self.update(p, grads[key], self._state_for(key, p))
+
+    def update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:  # pragma: no cover
+        """Change ``p`` (and ``state``) in place given the gradient ``g``."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state
+    def _state_for(self, key: str, p: np.ndarray) -> dict:
+        """The state of parameter ``key``, created as zeros on first use."""
+        state = self.state.get(key)
+        if state is None:
+            state = self.state[key] = {slot: np.zeros_like(p) for slot in self.slots}
+        for slot, s in state.items():
+            if s.shape != p.shape or s.dtype != p.dtype:
+                raise ValueError(f"{self.name}: state {slot!r} of parameter {key!r} is {s.shape} "
+                                 f"{s.dtype} but the parameter is {p.shape} {p.dtype}; "
+                                 "create a new optimizer after changing the model")
+        return state
+
+    def state_dict(self) -> dict:
+        """Plain arrays and ints: ``{"t": int, "<param>/<slot>": array, ...}``.
+
+        Flat and pickle-free, so it can go straight into ``np.savez``.
+        """
+        out = {"t": self.t}
+        for key, state in self.state.items():
+            for slot, value in state.items():
+                out[f"{key}/{slot}"] = value.copy()
+        return out
+
+    def load_state_dict(self, state_dict) -> None:
+        """Restore what ``state_dict`` returned (also from ``np.load``)."""
+        if "t" not in state_dict:
+            raise ValueError(f"{self.name}: state dict has no step counter 't'")
+        params = self.model.params
+        new_state: dict[str, dict[str, np.ndarray]] = {}
+        for name, value in state_dict.items():
+            if name == "t":
+                continue
+            key, _, slot = name.rpartition("/")
+            if key not in params or slot not in self.slots:
+                raise ValueError(f"{self.name}: unexpected entry {name!r} in state dict")
+            value = np.asarray(value)
+            if value.shape != params[key].shape:
+                raise ValueError(f"{self.name}: {name!r} has shape {value.shape}, "
+                                 f"expected {params[key].shape}")
+            new_state.setdefault(key, {})[slot] = value.astype(params[key].dtype, copy=True)
+        for key, state in new_state.items():
+            if set(state) != set(self.slots):
+                raise ValueError(f"{self.name}: parameter {key!r} has slots {sorted(state)}, "
+                                 f"expected {sorted(self.slots)}")
+        self.t = int(state_dict["t"])
+        self.state = new_state
+
+    # ----------------------------------------------------------------- checks
+    def _check_pair(self, key: str, p, g) -> None:
+        if not isinstance(p, np.ndarray) or p.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{self.name}: parameter {key!r} must be a float32 or float64 array, "
+                            f"got {getattr(p, 'dtype', type(p).__name__)}")
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"{self.name}: gradient {key!r} must be a numpy.ndarray, "
+                            f"got {type(g).__name__}")
+        if g.shape != p.shape or g.dtype != p.dtype:
+            raise ValueError(f"{self.name}: gradient {key!r} is {g.shape} {g.dtype}, expected the "
+                             f"parameter's {p.shape} {p.dtype}")
+        if not np.isfinite(g).all():
+            raise ValueError(f"{self.name}: gradient {key!r} contains NaN or infinity "
+                             "(the loss has probably diverged; try a smaller lr)")
+
+    def __repr__(self) -> str:
+        return f"{self.name}(lr={self.lr}, t={self.t})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (Keras's form).
+
+        plain:     p <- p - lr * g
+        momentum:  v <- momentum * v - lr * g;   p <- p + v
+        Nesterov:  v <- momentum * v - lr * g;   p <- p + momentum * v - lr * g
+
+    v starts at 0. The Nesterov form applies the velocity "one step ahead":
+    it is the look-ahead gradient method rewritten in terms of the current p.
+    """
+
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(model, lr)
+        self.momentum = _check_range(self.name, "momentum", momentum, 0.0, 1.0)
+        self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum > 0 else ()
+
+    def update(self, p, g, state):
+        if self.momentum == 0:
+            p -= self.lr * g
+            return
+        v = state["velocity"]
+        v *= self.momentum
+        v -= self.lr * g
+        if self.nesterov:
+            p += self.momentum * v - self.lr * g
+        else:
+            p += v
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton): divide the step by a running RMS of the gradient.
+
+        s <- rho * s + (1 - rho) * g^2
+        p <- p - lr * g / (sqrt(s) + eps)
+
+    s starts at 0. eps is added *after* the square root (as in PyTorch and
+    CS231n); Keras adds it inside, lr * g / sqrt(s + eps), which only differs
+    when s is about as small as eps.
+    """
+
+    slots = ("s",)
+
+    def __init__(self, model, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-7):
+        super().__init__(model, lr)
+        self.rho = _check_range(self.name, "rho", rho, 0.0, 1.0)
+        self.eps = _check_range(self.name, "eps", eps, 0.0, low_inclusive=False)
+
+    def update(self, p, g, state):
+        s = state["s"]
+        s *= self.rho
+        s += (1 - self.rho) * np.square(g)
+        denom = np.sqrt(s)
+        denom += self.eps
+        p -= self.lr * g / denom
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015, Algorithm 1).
+
+        t <- t + 1                                  (once per step(), for all params)
+        m <- beta1 * m + (1 - beta1) * g            first moment (mean of g)
+        v <- beta2 * v + (1 - beta2) * g^2          second moment (uncentred variance)
+        m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)    bias correction
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    m and v start at 0, so without the correction the first steps would be
+    too small; with it the first step is lr * g / (|g| + eps) ~ lr * sign(g).
+    eps = 1e-8 is the paper's value. Keras's default is 1e-7 and Keras puts it
+    on the uncorrected sqrt(v) (the paper's "epsilon hat"); the two agree up to
+    terms of order eps.
+
+    State arrays m, v have the parameter's dtype.
+    """
+
+    slots = ("m", "v")
+
+    def __init__(self, model, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(model, lr)
+        self.beta1 = _check_range(self.name, "beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check_range(self.name, "beta2", beta2, 0.0, 1.0)
+        self.eps = _check_range(self.name, "eps", eps, 0.0, low_inclusive=False)
+
+    def update(self, p, g, state):
+        m, v, t = state["m"], state["v"], self.t
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * np.square(g)
+        # step = lr * m_hat / (sqrt(v_hat) + eps), built in one scratch array
+        step = np.sqrt(v / (1 - self.beta2 ** t))      # sqrt(v_hat)
+        step += self.eps
+        np.divide(m, step, out=step)                   # m / (sqrt(v_hat) + eps)
+        step *= self.lr / (1 - self.beta1 ** t)        # lr * m_hat / (...)
+        p -= step
