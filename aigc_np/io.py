@@ -6,25 +6,43 @@
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_weights", "load_weights"]
+__all__ = ["atomic_write", "sha256_file", "save_weights", "load_weights"]
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (files can be tens of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @contextmanager
 def atomic_write(path, mode: str = "wb"):
-    """Open a temporary file next to ``path``; on success move it onto ``path``."""
+    """Open a temporary file next to ``path``; on success move it onto ``path``.
+
+    A rename within one file system is atomic, so a reader (or a crash) only
+    ever sees the old file or the complete new one. On any exception inside
+    the ``with`` block (a failed checksum, say) the temporary file is deleted.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; saved files should be readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
