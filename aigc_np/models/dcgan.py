@@ -1,0 +1,64 @@
+"""The article's DCGAN (Radford et al. 2015) for 28x28 images, NCHW.
+
+Generator (width w scales the channel counts; w=1 is the article's model):
+    z -> Dense(7*7*256w, no bias) -> BN -> LeakyReLU -> Reshape(256w, 7, 7)
+      -> Conv2DTranspose(128w, 5, stride 1) -> BN -> LeakyReLU        7x7
+      -> Conv2DTranspose(64w, 5, stride 2)  -> BN -> LeakyReLU       14x14
+      -> Conv2DTranspose(1, 5, stride 2) -> tanh                    28x28
+Discriminator:
+    x -> Conv2D(64w, 5, stride 2) -> LeakyReLU -> Dropout(0.3)      14x14
+      -> Conv2D(128w, 5, stride 2) -> LeakyReLU -> Dropout(0.3)      7x7
+      -> Flatten -> Dense(1) logit
+All convolutions use padding='same'; the transposed ones have no bias, as
+the BatchNorm after them would cancel it. LeakyReLU uses Keras's default
+alpha=0.3, as the article's code does. The game itself is GAN's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import (BatchNormalization, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
+                      Reshape, Sequential, Tanh)
+from .gan import GAN
+
+__all__ = ["DCGAN", "dcgan_generator", "dcgan_discriminator"]
+
+
+def _channels(base: int, width: float) -> int:
+    return max(1, int(round(base * width)))
+
+
+def dcgan_generator(latent_dim: int = 100, width: float = 0.25, rng: np.random.Generator | None = None,
+                    alpha: float = 0.3, dtype=np.float32) -> Sequential:
+    """z (N, latent_dim) -> images (N, 1, 28, 28) in [-1, 1]."""
+    c1, c2, c3 = (_channels(c, width) for c in (256, 128, 64))
+    return Sequential([
+        Dense(7 * 7 * c1, use_bias=False), BatchNormalization(), LeakyReLU(alpha),
+        Reshape((c1, 7, 7)),
+        Conv2DTranspose(c2, 5, strides=1, padding="same", use_bias=False), BatchNormalization(), LeakyReLU(alpha),
+        Conv2DTranspose(c3, 5, strides=2, padding="same", use_bias=False), BatchNormalization(), LeakyReLU(alpha),
+        Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False), Tanh(),
+    ], input_shape=(latent_dim,), rng=rng, dtype=dtype, name="generator")
+
+
+def dcgan_discriminator(width: float = 0.25, rng: np.random.Generator | None = None, alpha: float = 0.3,
+                        dropout: float = 0.3, dtype=np.float32) -> Sequential:
+    """images (N, 1, 28, 28) -> logits (N, 1)."""
+    c1, c2 = (_channels(c, width) for c in (64, 128))
+    return Sequential([
+        Conv2D(c1, 5, strides=2, padding="same"), LeakyReLU(alpha), Dropout(dropout),
+        Conv2D(c2, 5, strides=2, padding="same"), LeakyReLU(alpha), Dropout(dropout),
+        Flatten(), Dense(1),
+    ], input_shape=(1, 28, 28), rng=rng, dtype=dtype, name="discriminator")
+
+
+class DCGAN(GAN):
+    """GAN with the convolutional generator and discriminator above."""
+
+    def __init__(self, latent_dim: int = 100, width: float = 0.25, rng: np.random.Generator | None = None,
+                 dtype=np.float32, **gan_options):
+        rng = np.random.default_rng(0) if rng is None else rng
+        self.width = width
+        super().__init__(dcgan_generator(latent_dim, width, rng, dtype=dtype),
+                         dcgan_discriminator(width, rng, dtype=dtype),
+                         latent_dim=latent_dim, rng=rng, **gan_options)

@@ -1,0 +1,137 @@
+"""Generative adversarial networks (Goodfellow et al. 2014).
+
+A generator G maps noise z ~ N(0, I) to images; a discriminator D maps an
+image to a logit, D(x) = sigmoid(logit) = "probability that x is real".
+They play a game, each with its own Adam optimizer:
+
+    L_D = -[log D(x) + log(1 - D(G(z)))]      D: tell real from fake
+    L_G = -log D(G(z))                        G: fool D ("non-saturating" loss)
+
+Both losses are binary cross-entropies on D's logits (computed with the
+stable from-logits form). L_G's gradient reaches G *through* D: we backprop
+through D's layers to get dL/d(fake image), then through G -- but only G's
+optimizer steps, so D is untouched by G's update.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import BatchNormalization, Dense, Dropout, LeakyReLU, Sequential, Tanh
+from ..losses import BinaryCrossentropy
+from ..optimizers import Adam
+from .base import Model
+
+__all__ = ["GAN", "mlp_generator", "mlp_discriminator"]
+
+
+def mlp_generator(latent_dim: int = 100, hidden=(128, 256, 512, 1024), out_dim: int = 784,
+                  rng: np.random.Generator | None = None, dtype=np.float32) -> Sequential:
+    """The article's MLP generator: z -> [Dense, LeakyReLU(0.2), BN(0.8)]... -> Dense(784) -> tanh.
+
+    The first hidden layer has no BatchNorm (as in the article's Keras code).
+    Output (N, 784) in [-1, 1].
+    """
+    layers = []
+    for i, units in enumerate(hidden):
+        layers += [Dense(units), LeakyReLU(0.2)]
+        if i > 0:
+            layers.append(BatchNormalization(momentum=0.8))
+    layers += [Dense(out_dim), Tanh()]
+    return Sequential(layers, input_shape=(latent_dim,), rng=rng, dtype=dtype, name="generator")
+
+
+def mlp_discriminator(hidden=(1024, 512, 256), in_dim: int = 784, dropout: float = 0.0,
+                      rng: np.random.Generator | None = None, dtype=np.float32) -> Sequential:
+    """The article's MLP discriminator: x -> [Dense, LeakyReLU(0.2)]... -> Dense(1) logit.
+
+    ``dropout`` > 0 adds Dropout after each hidden layer (a regularizer that
+    helps D not to memorize a small training set).
+    """
+    layers = []
+    for units in hidden:
+        layers += [Dense(units), LeakyReLU(0.2)]
+        if dropout:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(1))
+    return Sequential(layers, input_shape=(in_dim,), rng=rng, dtype=dtype, name="discriminator")
+
+
+class GAN(Model):
+    """A generator and a discriminator trained against each other.
+
+    Args:
+        generator: Sequential z (N, latent_dim) -> images.
+        discriminator: Sequential images -> logits (N, 1).
+        latent_dim: size of z.
+        rng: Generator for z (and nothing else: the layers hold their own).
+        lr, beta1: Adam settings for both players (DCGAN paper: 2e-4, 0.5);
+            lr_d overrides the discriminator's learning rate.
+        label_smoothing: one-sided smoothing s: real targets are 1 - s
+            (Salimans et al. 2016), fake targets stay 0.
+    """
+
+    def __init__(self, generator: Sequential, discriminator: Sequential, latent_dim: int = 100,
+                 rng: np.random.Generator | None = None, lr: float = 2e-4, beta1: float = 0.5,
+                 lr_d: float | None = None, label_smoothing: float = 0.0):
+        super().__init__(generator=generator, discriminator=discriminator)
+        self.G, self.D = generator, discriminator
+        self.latent_dim = latent_dim
+        self.rng = np.random.default_rng(0) if rng is None else rng
+        if not 0.0 <= label_smoothing < 0.5:
+            raise ValueError(f"GAN: label_smoothing must be in [0, 0.5), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+        self.opt_g = Adam(generator, lr=lr, beta1=beta1)
+        self.opt_d = Adam(discriminator, lr=lr if lr_d is None else lr_d, beta1=beta1)
+        self.bce = BinaryCrossentropy(from_logits=True)
+
+    def sample_z(self, n: int) -> np.ndarray:
+        return self.rng.standard_normal((n, self.latent_dim)).astype(self.dtype)
+
+    # ------------------------------------------------------------ the game
+    def discriminator_loss(self, x_real, z) -> float:
+        """L_D on a real batch and G(z); backward fills D's gradients only.
+
+        Real and fake go through D as one batch of 2N, so the BCE mean is
+        (L_real + L_fake) / 2; doubling it gives L_D exactly as written above.
+        """
+        fake = self.G.forward(z)  # G's output is a constant here: no G backward
+        logits = self.D.forward(np.concatenate([x_real, fake]))
+        targets = np.concatenate([np.full((len(x_real), 1), 1.0 - self.label_smoothing),
+                                  np.zeros((len(fake), 1))]).astype(logits.dtype)
+        loss = 2.0 * self.bce.forward(logits, targets)
+        self.D.backward(self.bce.backward(2.0))
+        return loss
+
+    def generator_loss(self, z) -> float:
+        """Non-saturating L_G = -log D(G(z)); backward through D into G's gradients.
+
+        D's backward also writes D's gradients as a side effect; they are
+        simply never applied (only opt_g steps after this).
+        """
+        fake = self.G.forward(z)
+        logits = self.D.forward(fake)
+        loss = self.bce.forward(logits, np.ones_like(logits))
+        d_fake = self.D.backward(self.bce.backward())  # dL_G / d(fake images)
+        self.G.backward(d_fake)
+        return loss
+
+    def train_step(self, x_real) -> dict:
+        """One round of the game: a D update, then a G update (fresh z for each)."""
+        n = len(x_real)
+        d_loss = self.discriminator_loss(x_real, self.sample_z(n))
+        self.opt_d.step()
+        g_loss = self.generator_loss(self.sample_z(n))
+        self.opt_g.step()
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    # ------------------------------------------------------------- sampling
+    def generate(self, z) -> np.ndarray:
+        """G(z) in eval mode (BatchNorm uses its running statistics)."""
+        self.G.eval()
+        images = self.G.forward(z)
+        self.G.train()
+        return images
+
+    def sample(self, n: int | None = None, z=None) -> np.ndarray:
+        """Images in [-1, 1] from z (or n fresh draws)."""
+        return self.generate(self.sample_z(n) if z is None else z)

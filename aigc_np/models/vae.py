@@ -1,0 +1,177 @@
+"""The variational autoencoder (Kingma & Welling 2014) and the plain autoencoder."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import Dense, Flatten, ReLU, Reshape, Sequential, sigmoid
+from ..losses import BinaryCrossentropy, GaussianKL
+from ..optimizers import Adam
+from .base import Model
+
+__all__ = ["Autoencoder", "VAE", "reparameterize", "reparameterize_backward"]
+
+
+def _mlp(sizes, out_units, input_shape, rng, dtype, output_shape=None) -> Sequential:
+    """Flatten (if needed) -> [Dense, ReLU] per hidden size -> Dense(out_units) -> Reshape (if needed)."""
+    layers = [Flatten()] if len(input_shape) > 1 else []
+    for units in sizes:
+        layers += [Dense(units), ReLU()]
+    layers.append(Dense(out_units))
+    if output_shape is not None and len(output_shape) > 1:
+        layers.append(Reshape(output_shape))
+    return Sequential(layers, input_shape=input_shape, rng=rng, dtype=dtype)
+
+
+class Autoencoder(Model):
+    """x -> encoder -> code (latent_dim) -> decoder -> logits -> sigmoid -> reconstruction.
+
+    Trained to reproduce its input: loss = binary cross-entropy between x in
+    [0, 1] and sigmoid(logits), summed over pixels and averaged over the batch.
+    There is no noise and no KL term: the codes need not fill any particular
+    region, so decoding a random code gives no digit (the VAE fixes that).
+    """
+
+    def __init__(self, latent_dim: int = 2, hidden=(512, 256), input_shape=(28, 28),
+                 rng: np.random.Generator | None = None, lr: float = 1e-3, dtype=np.float32):
+        rng = np.random.default_rng(0) if rng is None else rng
+        self.latent_dim = latent_dim
+        self.input_shape = tuple(input_shape)
+        n_in = int(np.prod(input_shape))
+        encoder = _mlp(hidden, latent_dim, self.input_shape, rng, dtype)
+        decoder = _mlp(hidden[::-1], n_in, (latent_dim,), rng, dtype, output_shape=self.input_shape)
+        super().__init__(encoder=encoder, decoder=decoder)
+        self.encoder, self.decoder = encoder, decoder
+        self.recon_loss = BinaryCrossentropy(from_logits=True, reduction="batch")
+        self.optimizer = Adam(self, lr=lr)
+
+    def encode(self, x):
+        return self.encoder.forward(x)
+
+    def decode(self, code):
+        """Codes (N, latent_dim) -> images in [0, 1]."""
+        return sigmoid(self.decoder.forward(code))
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x))
+
+    def loss(self, x) -> dict:
+        """Forward and backward on a batch x in [0, 1]; fills every gradient. Returns {'loss': nats/image}."""
+        logits = self.decoder.forward(self.encoder.forward(x))
+        loss = self.recon_loss.forward(logits, x)
+        self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))
+        return {"loss": loss}
+
+    def train_step(self, x) -> dict:
+        out = self.loss(x)
+        self.optimizer.step()
+        return out
+
+
+def reparameterize(mu, logvar, eps):
+    """z = mu + sigma * eps with sigma = exp(0.5 * logvar) (logvar = log sigma^2), eps ~ N(0, I)."""
+    return mu + np.exp(0.5 * logvar) * eps
+
+
+def reparameterize_backward(dz, logvar, eps):
+    """Gradients of the reparameterization: dz/dmu = 1, dz/dlogvar = 0.5 * sigma * eps.
+
+    Returns (dmu, dlogvar), each shaped like dz.
+    """
+    return dz, dz * eps * (0.5 * np.exp(0.5 * logvar))
+
+
+class VAE(Model):
+    """Variational autoencoder with a Gaussian encoder and a Bernoulli decoder.
+
+        encoder:  x -> h = [mu, logvar]          (N, 2L), logvar = log sigma^2
+        sample:   z = mu + exp(0.5 logvar) * eps,  eps ~ N(0, I) from a Generator
+        decoder:  z -> logits                      p(x|z) = Bernoulli(sigmoid(logits))
+        loss   = BCE(logits, x) summed over pixels  +  KL(N(mu, sigma^2) || N(0, I))
+               = -ELBO, in nats per image (averaged over the batch).
+
+    Default architecture 784-400-L (ReLU) and back, as in PyTorch's reference
+    VAE example; latent_dim=2 gives a latent space you can plot.
+    """
+
+    def __init__(self, latent_dim: int = 20, hidden=(400,), input_shape=(28, 28),
+                 rng: np.random.Generator | None = None, lr: float = 1e-3, dtype=np.float32):
+        self.rng = np.random.default_rng(0) if rng is None else rng
+        self.latent_dim = latent_dim
+        self.input_shape = tuple(input_shape)
+        n_in = int(np.prod(input_shape))
+        encoder = _mlp(hidden, 2 * latent_dim, self.input_shape, self.rng, dtype)
+        decoder = _mlp(hidden[::-1], n_in, (latent_dim,), self.rng, dtype, output_shape=self.input_shape)
+        super().__init__(encoder=encoder, decoder=decoder)
+        self.encoder, self.decoder = encoder, decoder
+        self.recon_loss = BinaryCrossentropy(from_logits=True, reduction="batch")
+        self.kl_loss = GaussianKL()
+        self.optimizer = Adam(self, lr=lr)
+
+    # ---------------------------------------------------------------- parts
+    def encode(self, x):
+        """x (N, ...) -> (mu, logvar), each (N, latent_dim)."""
+        h = self.encoder.forward(x)
+        return h[:, : self.latent_dim], h[:, self.latent_dim:]
+
+    def decode(self, z):
+        """z (N, latent_dim) -> images in [0, 1] (the Bernoulli means)."""
+        return sigmoid(self.decoder.forward(z))
+
+    def sample_eps(self, n: int):
+        return self.rng.standard_normal((n, self.latent_dim)).astype(self.dtype)
+
+    def sample(self, n: int | None = None, z=None):
+        """Decode z (or n draws from the prior N(0, I)) into images in [0, 1]."""
+        z = self.sample_eps(n) if z is None else z
+        return self.decode(z)
+
+    def reconstruct(self, x):
+        """Decode the posterior mean: the VAE's best guess of x, without sampling noise."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    # ------------------------------------------------------ loss: the ELBO
+    def loss(self, x, eps=None) -> dict:
+        """-ELBO of a batch x in [0, 1], forward and backward (fills every gradient).
+
+        ``eps`` (N, latent_dim) is the reparameterization noise; drawn from
+        the model's Generator if None (tests pass it to hold it fixed).
+        Returns {'loss', 'recon', 'kl'} in nats per image.
+        """
+        h = self.encoder.forward(x)
+        mu, logvar = h[:, : self.latent_dim], h[:, self.latent_dim:]
+        eps = self.sample_eps(len(x)) if eps is None else eps
+        z = reparameterize(mu, logvar, eps)
+        recon = self.recon_loss.forward(self.decoder.forward(z), x)
+        kl = self.kl_loss.forward(mu, logvar)
+
+        # Backward: the decoder gives dL/dz; z feeds mu and logvar through the
+        # reparameterization, and the KL term adds its own gradient to both.
+        dz = self.decoder.backward(self.recon_loss.backward())
+        dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
+        dmu_kl, dlogvar_kl = self.kl_loss.backward()
+        self.encoder.backward(np.concatenate([dmu + dmu_kl, dlogvar + dlogvar_kl], axis=1))
+        return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+    def train_step(self, x) -> dict:
+        out = self.loss(x)
+        self.optimizer.step()
+        return out
+
+    def elbo(self, x, batch_size: int = 500, rng: np.random.Generator | None = None) -> dict:
+        """ELBO of x in nats per image (one z sample per image), in eval mode, no gradients.
+
+        Returns {'elbo', 'recon', 'kl'}; the negative ELBO upper-bounds -log p(x).
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
+        self.eval()
+        recon = kl = 0.0
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            mu, logvar = self.encode(xb)
+            eps = rng.standard_normal(mu.shape).astype(mu.dtype)
+            recon += self.recon_loss.forward(self.decoder.forward(reparameterize(mu, logvar, eps)), xb) * len(xb)
+            kl += self.kl_loss.forward(mu, logvar) * len(xb)
+        self.train()
+        recon, kl = recon / len(x), kl / len(x)
+        return {"elbo": -(recon + kl), "recon": recon, "kl": kl}

@@ -1,0 +1,125 @@
+"""The training loop shared by the generative models.
+
+Every model has ``train_step(batch) -> dict of losses``; this loop adds
+what every run needs around it:
+
+* epochs of shuffled minibatches from ``aigc_np.data.minibatches``;
+* a one-line progress display (epoch, step/total, losses, images/s, ETA);
+* the loss history, one row per epoch, saved as ``history.csv``;
+* a 10x10 sample grid per epoch from a *fixed* batch of inputs, so the
+  frames can be compared (``samples_epoch_001.png``, ...);
+* a checkpoint per epoch (``checkpoint.npz``: weights, BatchNorm statistics,
+  optimizer states and the epoch), and optionally ``best.npz``, the epoch
+  with the best score.
+
+All files are written atomically, so stopping a run never leaves half a file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from typing import Callable
+
+import numpy as np
+
+from .data import minibatches
+from .io import atomic_write, load_weights, save_weights
+from .plotting import save_image_grid
+from .progress import Progress
+
+__all__ = ["train", "save_checkpoint", "load_checkpoint", "optimizers_of"]
+
+
+def optimizers_of(model) -> dict:
+    """The model's optimizers by name: 'optimizer' for a VAE, 'opt_g'/'opt_d' for a GAN."""
+    return {name: getattr(model, name) for name in ("optimizer", "opt_g", "opt_d") if hasattr(model, name)}
+
+
+def save_checkpoint(model, path, **extra) -> None:
+    """Weights, buffers and optimizer states (step counters, moments) in one .npz."""
+    for name, opt in optimizers_of(model).items():
+        for key, value in opt.state_dict().items():
+            extra[f"{name}/{key}"] = value
+    save_weights(model, path, **extra)
+
+
+def load_checkpoint(model, path) -> dict:
+    """Restore what ``save_checkpoint`` wrote; returns the remaining extras (e.g. epoch)."""
+    extra = load_weights(model, path)
+    for name, opt in optimizers_of(model).items():
+        prefix = f"{name}/"
+        state = {k[len(prefix):]: v for k, v in extra.items() if k.startswith(prefix)}
+        if state:
+            opt.load_state_dict(state)
+    return {k: v for k, v in extra.items() if "/" not in k}
+
+
+def _write_csv(path, rows: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_write(path, "w") as f:
+        f.write(buffer.getvalue())
+
+
+def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
+          out_dir: str | None = None, grid_fn: Callable | None = None, value_range=(-1.0, 1.0),
+          augment: Callable | None = None, score_fn: Callable | None = None,
+          best_key: str | None = None, higher_is_better: bool = True,
+          label: str = "", max_steps_per_epoch: int | None = None) -> list[dict]:
+    """Train ``model`` on ``x`` for ``epochs`` epochs; return the history (one dict per epoch).
+
+    Args:
+        model: has ``train_step(xb) -> {name: float}`` (VAE, Autoencoder, GAN, DCGAN).
+        x: training inputs (N, ...), already scaled as the model expects.
+        rng: shuffles the batches and draws augmentations.
+        out_dir: where history.csv, sample grids and checkpoints go (None: nowhere).
+        grid_fn: ``model -> images`` for the per-epoch 10x10 grid, e.g.
+            ``lambda m: m.sample(z=fixed_z)``; values in ``value_range``.
+        augment: optional transform ``(xb, rng) -> xb`` applied per batch.
+        score_fn: optional ``model -> {name: float}`` evaluated after each
+            epoch (e.g. the judge's scores); its values join the history.
+        best_key: a key of score_fn's dict; the best epoch is saved as best.npz.
+        max_steps_per_epoch: cap on steps per epoch (for quick runs).
+    """
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    history: list[dict] = []
+    best = None
+    steps = len(x) // batch_size  # full batches only: equal batch statistics every step
+    steps = min(steps, max_steps_per_epoch) if max_steps_per_epoch else steps
+    for epoch in range(1, epochs + 1):
+        progress = Progress(steps, label=f"{label}epoch {epoch}/{epochs}")
+        totals: dict[str, float] = {}
+        start = time.perf_counter()
+        model.train()
+        for step, xb in enumerate(minibatches(x, batch_size=batch_size, rng=rng, drop_last=True), start=1):
+            if augment is not None:
+                xb = augment(xb, rng)
+            losses = model.train_step(xb)
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + v
+            progress.update(step, items=len(xb), **losses)
+            if step == steps:
+                break
+        row = {"epoch": epoch, **{k: v / step for k, v in totals.items()},
+               "seconds": round(time.perf_counter() - start, 3)}
+        if score_fn is not None:
+            row.update(score_fn(model))
+        history.append(row)
+        if out_dir:
+            _write_csv(os.path.join(out_dir, "history.csv"), history)
+            save_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), epoch=epoch)
+            if grid_fn is not None:
+                save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
+                                value_range=value_range, title=f"epoch {epoch}")
+            if best_key is not None:
+                value = row[best_key]
+                if best is None or (value > best if higher_is_better else value < best):
+                    best = value
+                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, **{best_key: value})
+    return history
