@@ -251,6 +251,11 @@ class _ConvBase(Layer):
         # A float64 dy would silently promote float32 gradients.
         return dy.astype(self.dtype, copy=False)
 
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """(filters, Ho, Wo); ``_geometry`` (per subclass) knows the sizes."""
+        (ho, wo), _ = self._geometry(input_shape)
+        return self.filters, ho, wo
+
 
 class Conv2D(_ConvBase):
     """2-D convolution (cross-correlation) of NCHW images, as in Keras.
@@ -293,10 +298,6 @@ class Conv2D(_ConvBase):
             outs.append(out)
             pads.append(pad)
         return tuple(outs), tuple(pads)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        (ho, wo), _ = self._geometry(input_shape)
-        return self.filters, ho, wo
 
     def _build(self, input_shape, rng) -> None:
         c = input_shape[0]
@@ -407,10 +408,6 @@ class Conv2DTranspose(_ConvBase):
             outs.append(out)
             pads.append(pad)
         return tuple(outs), tuple(pads)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        (ho, wo), _ = self._geometry(input_shape)
-        return self.filters, ho, wo
 
     def _build(self, input_shape, rng) -> None:
         c = input_shape[0]
