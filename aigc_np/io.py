@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "sha256_file", "save_weights", "load_weights"]
+__all__ = ["atomic_write", "sha256_file", "open_npz", "save_weights", "load_weights"]
 
 
 def sha256_file(path) -> str:
@@ -70,22 +71,45 @@ def load_weights(model, path) -> dict:
     the ``extra`` arrays.
     """
     path = os.fspath(path)
+    with open_npz(path) as data:
+        return _copy_into(model, data, path)
+
+
+@contextmanager
+def open_npz(path):
+    """``np.load(path, allow_pickle=False)`` for .npz archives, with errors that name the file.
+
+    Raises ValueError for a missing, truncated or corrupted file, a file
+    that is not an .npz archive, and an archive holding pickled objects.
+    """
+    path = os.fspath(path)
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz weights file ({e})") from e
-    with data:
-        extra = {}
-        for prefix, store in (("param/", model.params), ("buffer/", model.buffers)):
-            for name, target in store.items():
-                key = prefix + name
-                if key not in data.files:
-                    raise ValueError(f"{path}: missing {key!r}; the file holds {sorted(data.files)[:8]}...")
-                value = data[key]
-                if value.shape != target.shape:
-                    raise ValueError(f"{path}: {key!r} has shape {value.shape}, the model expects {target.shape}")
-                target[...] = value
-        for key in data.files:
-            if key.startswith("extra/"):
-                extra[key[len("extra/"):]] = data[key]
-    return extra
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError(f"{path}: expected an .npz archive of named arrays, got a single array")
+            yield data
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from e
+    except ValueError as e:
+        message = str(e)
+        if message.startswith(path):  # already ours
+            raise
+        if "Object arrays" in message:
+            raise ValueError(f"{path}: refused: the file contains pickled objects, which could run code") from e
+        if "pickled" in message:
+            raise ValueError(f"{path}: not a readable .npz file (not a zip archive; loading it would "
+                             "need pickle, which could run code)") from e
+        raise ValueError(f"{path}: not a readable .npz file ({message})") from e
+
+
+def _copy_into(model, data, path) -> dict:
+    for prefix, store in (("param/", model.params), ("buffer/", model.buffers)):
+        for name, target in store.items():
+            key = prefix + name
+            if key not in data.files:
+                raise ValueError(f"{path}: missing {key!r}; the file holds {sorted(data.files)[:8]}...")
+            value = data[key]
+            if value.shape != target.shape:
+                raise ValueError(f"{path}: {key!r} has shape {value.shape}, the model expects {target.shape}")
+            target[...] = value
+    return {key[len("extra/"):]: data[key] for key in data.files if key.startswith("extra/")}

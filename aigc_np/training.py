@@ -25,35 +25,16 @@ from typing import Callable
 import numpy as np
 
 from .data import minibatches
-from .io import atomic_write, load_weights, save_weights
+from .checkpoint import load_checkpoint, optimizers_of, save_checkpoint
+from .io import atomic_write
 from .plotting import save_image_grid
 from .progress import Progress
 
-__all__ = ["train", "save_checkpoint", "load_checkpoint", "optimizers_of"]
+__all__ = ["train", "resume", "TrainingDiverged", "save_checkpoint", "load_checkpoint", "optimizers_of"]
 
 
-def optimizers_of(model) -> dict:
-    """The model's optimizers by name: 'optimizer' for a VAE, 'opt_g'/'opt_d' for a GAN."""
-    return {name: getattr(model, name) for name in ("optimizer", "opt_g", "opt_d") if hasattr(model, name)}
-
-
-def save_checkpoint(model, path, **extra) -> None:
-    """Weights, buffers and optimizer states (step counters, moments) in one .npz."""
-    for name, opt in optimizers_of(model).items():
-        for key, value in opt.state_dict().items():
-            extra[f"{name}/{key}"] = value
-    save_weights(model, path, **extra)
-
-
-def load_checkpoint(model, path) -> dict:
-    """Restore what ``save_checkpoint`` wrote; returns the remaining extras (e.g. epoch)."""
-    extra = load_weights(model, path)
-    for name, opt in optimizers_of(model).items():
-        prefix = f"{name}/"
-        state = {k[len(prefix):]: v for k, v in extra.items() if k.startswith(prefix)}
-        if state:
-            opt.load_state_dict(state)
-    return {k: v for k, v in extra.items() if "/" not in k}
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def _write_csv(path, rows: list[dict]) -> None:
@@ -70,7 +51,8 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
           out_dir: str | None = None, grid_fn: Callable | None = None, value_range=(-1.0, 1.0),
           augment: Callable | None = None, score_fn: Callable | None = None,
           best_key: str | None = None, higher_is_better: bool = True,
-          label: str = "", max_steps_per_epoch: int | None = None) -> list[dict]:
+          label: str = "", max_steps_per_epoch: int | None = None, start_epoch: int = 1,
+          history: list[dict] | None = None) -> list[dict]:
     """Train ``model`` on ``x`` for ``epochs`` epochs; return the history (one dict per epoch).
 
     Args:
@@ -85,14 +67,20 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
             epoch (e.g. the judge's scores); its values join the history.
         best_key: a key of score_fn's dict; the best epoch is saved as best.npz.
         max_steps_per_epoch: cap on steps per epoch (for quick runs).
+        start_epoch, history: continue an earlier run (see :func:`resume`).
+
+    Raises:
+        TrainingDiverged: a loss became NaN or infinite (message names the
+            epoch and step); checkpoint.npz still holds the last good epoch.
     """
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-    history: list[dict] = []
-    best = None
+    history = [] if history is None else list(history)
+    best_rows = [row[best_key] for row in history if best_key is not None and best_key in row]
+    best = (max(best_rows) if higher_is_better else min(best_rows)) if best_rows else None
     steps = len(x) // batch_size  # full batches only: equal batch statistics every step
     steps = min(steps, max_steps_per_epoch) if max_steps_per_epoch else steps
-    for epoch in range(1, epochs + 1):
+    for epoch in range(start_epoch, epochs + 1):
         progress = Progress(steps, label=f"{label}epoch {epoch}/{epochs}")
         totals: dict[str, float] = {}
         start = time.perf_counter()
@@ -101,6 +89,11 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
             if augment is not None:
                 xb = augment(xb, rng)
             losses = model.train_step(xb)
+            bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
+            if bad:
+                kept = f"; {os.path.join(out_dir, 'checkpoint.npz')} keeps epoch {epoch - 1}" if out_dir else ""
+                raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: {bad}{kept}. "
+                                       "Try a smaller learning rate.")
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + v
             progress.update(step, items=len(xb), **losses)
@@ -113,7 +106,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
         history.append(row)
         if out_dir:
             _write_csv(os.path.join(out_dir, "history.csv"), history)
-            save_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), epoch=epoch)
+            save_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), epoch=epoch, rng=rng)
             if grid_fn is not None:
                 save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
                                 value_range=value_range, title=f"epoch {epoch}")
@@ -121,5 +114,24 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
                 value = row[best_key]
                 if best is None or (value > best if higher_is_better else value < best):
                     best = value
-                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, **{best_key: value})
+                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, rng=rng,
+                                    **{best_key: value})
     return history
+
+
+def resume(model, x, *, epochs: int, rng: np.random.Generator, out_dir: str, **options) -> list[dict]:
+    """Continue a run from ``out_dir/checkpoint.npz`` up to ``epochs`` in total.
+
+    Restores weights, optimizer states and every random generator (including
+    ``rng``), and the history from history.csv, so that training 2 epochs and
+    resuming for 2 more gives bit-identical parameters to 4 epochs straight.
+    """
+    metadata = load_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), rng=rng)
+    history = []
+    csv_path = os.path.join(out_dir, "history.csv")
+    if os.path.exists(csv_path):
+        with open(csv_path, newline="") as f:
+            history = [{k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
+                       for row in csv.DictReader(f)][: metadata["epoch"]]
+    return train(model, x, epochs=epochs, rng=rng, out_dir=out_dir, start_epoch=metadata["epoch"] + 1,
+                 history=history, **options)
