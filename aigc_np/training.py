@@ -51,6 +51,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
           out_dir: str | None = None, grid_fn: Callable | None = None, value_range=(-1.0, 1.0),
           augment: Callable | None = None, score_fn: Callable | None = None,
           best_key: str | None = None, higher_is_better: bool = True,
+          eval_every: int = 1, patience: int | None = None,
           label: str = "", max_steps_per_epoch: int | None = None, start_epoch: int = 1,
           history: list[dict] | None = None) -> list[dict]:
     """Train ``model`` on ``x`` for ``epochs`` epochs; return the history (one dict per epoch).
@@ -66,6 +67,8 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
         score_fn: optional ``model -> {name: float}`` evaluated after each
             epoch (e.g. the judge's scores); its values join the history.
         best_key: a key of score_fn's dict; the best epoch is saved as best.npz.
+        eval_every: call score_fn every this many epochs (and after the last).
+        patience: stop early after this many evaluations without a new best.
         max_steps_per_epoch: cap on steps per epoch (for quick runs).
         start_epoch, history: continue an earlier run (see :func:`resume`).
 
@@ -78,6 +81,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
     history = [] if history is None else list(history)
     best_rows = [row[best_key] for row in history if best_key is not None and best_key in row]
     best = (max(best_rows) if higher_is_better else min(best_rows)) if best_rows else None
+    stale = 0
     steps = len(x) // batch_size  # full batches only: equal batch statistics every step
     steps = min(steps, max_steps_per_epoch) if max_steps_per_epoch else steps
     for epoch in range(start_epoch, epochs + 1):
@@ -101,7 +105,8 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
                 break
         row = {"epoch": epoch, **{k: v / step for k, v in totals.items()},
                "seconds": round(time.perf_counter() - start, 3)}
-        if score_fn is not None:
+        evaluate = score_fn is not None and (epoch % eval_every == 0 or epoch == epochs)
+        if evaluate:
             row.update(score_fn(model))
         history.append(row)
         if out_dir:
@@ -110,12 +115,19 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
             if grid_fn is not None:
                 save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
                                 value_range=value_range, title=f"epoch {epoch}")
-            if best_key is not None:
-                value = row[best_key]
-                if best is None or (value > best if higher_is_better else value < best):
-                    best = value
+        if evaluate and best_key is not None:
+            value = row[best_key]
+            if best is None or (value > best if higher_is_better else value < best):
+                best, stale = value, 0
+                if out_dir:
                     save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, rng=rng,
                                     **{best_key: value})
+            else:
+                stale += 1
+                if patience is not None and stale >= patience:
+                    print(f"early stop after epoch {epoch}: {best_key} has not improved on {best:.4g} "
+                          f"for {stale} evaluations")
+                    break
     return history
 
 
