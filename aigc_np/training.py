@@ -8,7 +8,7 @@ what every run needs around it:
 * the loss history, one row per epoch, saved as ``history.csv``;
 * a 10x10 sample grid per epoch from a *fixed* batch of inputs, so the
   frames can be compared (``samples_epoch_001.png``, ...);
-* a checkpoint per epoch (``checkpoint.npz``: weights, BatchNorm statistics,
+* a checkpoint per epoch (``last.npz``: weights, BatchNorm statistics,
   optimizer states and the epoch), and optionally ``best.npz``, the epoch
   with the best score.
 
@@ -74,7 +74,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite (message names the
-            epoch and step); checkpoint.npz still holds the last good epoch.
+            epoch and step); last.npz still holds the last good epoch.
     """
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
@@ -95,7 +95,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
             losses = model.train_step(xb)
             bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
             if bad:
-                kept = f"; {os.path.join(out_dir, 'checkpoint.npz')} keeps epoch {epoch - 1}" if out_dir else ""
+                kept = f"; {os.path.join(out_dir, 'last.npz')} keeps epoch {epoch - 1}" if out_dir else ""
                 raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: {bad}{kept}. "
                                        "Try a smaller learning rate.")
             for k, v in losses.items():
@@ -111,7 +111,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
         history.append(row)
         if out_dir:
             _write_csv(os.path.join(out_dir, "history.csv"), history)
-            save_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), epoch=epoch, rng=rng)
+            save_checkpoint(model, os.path.join(out_dir, "last.npz"), epoch=epoch, rng=rng)
             if grid_fn is not None:
                 save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
                                 value_range=value_range, title=f"epoch {epoch}")
@@ -132,13 +132,13 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
 
 
 def resume(model, x, *, epochs: int, rng: np.random.Generator, out_dir: str, **options) -> list[dict]:
-    """Continue a run from ``out_dir/checkpoint.npz`` up to ``epochs`` in total.
+    """Continue a run from ``out_dir/last.npz`` up to ``epochs`` in total.
 
     Restores weights, optimizer states and every random generator (including
     ``rng``), and the history from history.csv, so that training 2 epochs and
     resuming for 2 more gives bit-identical parameters to 4 epochs straight.
     """
-    metadata = load_checkpoint(model, os.path.join(out_dir, "checkpoint.npz"), rng=rng)
+    metadata = load_checkpoint(model, os.path.join(out_dir, "last.npz"), rng=rng)
     history = []
     csv_path = os.path.join(out_dir, "history.csv")
     if os.path.exists(csv_path):

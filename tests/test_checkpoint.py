@@ -101,7 +101,7 @@ def test_corrupted_file_gives_clear_error_naming_it(tmp_path, damage):
 
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     model = tiny_vae()
-    path = tmp_path / "checkpoint.npz"
+    path = tmp_path / "last.npz"
     save_checkpoint(model, path, epoch=1)
     before = path.read_bytes()
 
@@ -113,7 +113,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(model, path, epoch=2)
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["checkpoint.npz"]  # the temporary file is gone too
+    assert os.listdir(tmp_path) == ["last.npz"]  # the temporary file is gone too
     monkeypatch.undo()
     assert read_metadata(path)["epoch"] == 1
 
@@ -131,4 +131,4 @@ def test_nan_loss_stops_training_naming_epoch_and_step_and_keeps_last_checkpoint
     model.train_step = step
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3.*keeps epoch 1"):
         resume(model, X, epochs=3, batch_size=16, rng=np.random.default_rng(0), out_dir=tmp_path)
-    assert read_metadata(tmp_path / "checkpoint.npz")["epoch"] == 1
+    assert read_metadata(tmp_path / "last.npz")["epoch"] == 1

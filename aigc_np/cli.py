@@ -1,0 +1,222 @@
+"""Command line: ``python -m aigc_np {train,sample,evaluate}`` (also ``aigc-np``).
+
+    python -m aigc_np train vae --out runs/vae --quick
+    python -m aigc_np sample runs/vae/best.npz --n 100 --out vae.png
+    python -m aigc_np evaluate runs/vae/best.npz --json
+
+Exit codes: 0 success, 2 usage error, 1 any other error (one line on stderr;
+``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, read_metadata
+from .data import load_dataset, to_unit
+from .io import atomic_write
+from .models.registry import DEFAULT_CONFIGS, KINDS, build_model, generate_images, prepare_images
+from .plotting import save_image_grid
+
+DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40}
+
+
+# ------------------------------------------------------------------ train
+def _score_fn(kind: str, data, n_eval: int, seed: int):
+    """What 'best' means: validation ELBO for the VAE, reconstruction for the AE, FD for GANs."""
+    if kind == "vae":
+        x_val = to_unit(data.x_val)
+        return (lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}), "val_elbo", True
+    if kind == "ae":
+        x_val = to_unit(data.x_val)
+        return (lambda m: {"val_recon": m.recon_loss.forward(m.decoder.forward(m.encode(x_val)), x_val)}), \
+            "val_recon", False
+    from .metrics import evaluate_images
+    from .judge import load_judge
+    judge, real = load_judge(), to_unit(data.x_val)
+
+    def score(model):
+        samples = generate_images(model, n_eval, np.random.default_rng(seed))
+        r = evaluate_images(samples, real, judge=judge)
+        return {"fd": r["fd"], "confident": r["confident"], "classes_covered": r["classes_covered"]}
+    return score, "fd", False
+
+
+def cmd_train(args) -> int:
+    rng = np.random.default_rng(args.seed)
+    config = {}
+    if args.latent_dim is not None:
+        config["latent_dim"] = args.latent_dim
+    if args.width is not None:
+        if args.kind != "dcgan":
+            raise ValueError("--width applies to dcgan only")
+        config["width"] = args.width
+    model = build_model(args.kind, config, rng=np.random.default_rng(args.seed + 1))
+    data = load_dataset(seed=0)
+    x = prepare_images(args.kind, data.x_train)
+    epochs = args.epochs or (2 if args.quick else DEFAULT_EPOCHS[args.kind])
+    eval_every = args.eval_every or max(1, epochs // 20)
+    score_fn, best_key, higher = _score_fn(args.kind, data, 200 if args.quick else 1000, args.seed)
+    fixed = generate_images  # grid from fixed randomness: same seed every epoch
+    print(f"training {args.kind} on {data.source}: {epochs} epochs, batch {args.batch_size}, out {args.out}")
+    options = dict(epochs=epochs, batch_size=args.batch_size, rng=rng, out_dir=args.out,
+                   grid_fn=lambda m: fixed(m, 100, np.random.default_rng(args.seed), data.x_train),
+                   value_range=(0.0, 1.0), score_fn=score_fn, best_key=best_key, higher_is_better=higher,
+                   eval_every=eval_every, patience=args.patience,
+                   max_steps_per_epoch=5 if args.quick else None)
+    start = time.perf_counter()
+    if args.resume:
+        from .training import resume
+        if os.path.abspath(os.path.dirname(args.resume)) != os.path.abspath(args.out):
+            raise ValueError(f"--resume {args.resume}: resume continues the run in --out; "
+                             f"pass a checkpoint inside {args.out}")
+        meta = read_metadata(args.resume)
+        model = build_model(meta["kind"], meta["config"], rng=np.random.default_rng(args.seed + 1))
+        history = resume(model, x, **options)
+    else:
+        from .training import train
+        history = train(model, x, **options)
+    last = history[-1]
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))
+    print(f"done in {time.perf_counter() - start:.0f} s: epoch {last['epoch']}: {shown}")
+    print(f"wrote {os.path.join(args.out, 'last.npz')}, best.npz, history.csv and sample grids")
+    return 0
+
+
+# ----------------------------------------------------------------- sample
+def load_model(path):
+    """Rebuild the model a checkpoint describes and load it (eval mode)."""
+    meta = read_metadata(path)
+    if meta["kind"] not in KINDS:
+        raise ValueError(f"{path}: unknown model kind {meta['kind']!r}")
+    model = build_model(meta["kind"], meta["config"])
+    load_checkpoint(model, path)
+    return model.eval(), meta
+
+
+def cmd_sample(args) -> int:
+    if not args.out.endswith((".png", ".npy")):
+        raise ValueError(f"--out {args.out}: expected a file name ending in .png or .npy")
+    model, meta = load_model(args.checkpoint)
+    train_images = load_dataset(seed=0).x_train if meta["kind"] == "ae" else None
+    images = generate_images(model, args.n, np.random.default_rng(args.seed), train_images)
+    if args.out.endswith(".png"):
+        save_image_grid(images, args.out, nrow=int(np.ceil(np.sqrt(args.n))), value_range=(0, 1),
+                        title=f"{meta['kind']} (epoch {meta['epoch']})")
+    else:
+        with atomic_write(args.out) as f:
+            np.save(f, images)
+    print(f"wrote {args.n} samples from {args.checkpoint} ({meta['kind']}) to {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------- evaluate
+def _load_real(path) -> np.ndarray:
+    try:
+        real = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--real {path}: cannot read a .npy array ({e})") from e
+    if real.ndim != 3 or real.shape[1:] != (28, 28) or real.dtype.kind != "f":
+        raise ValueError(f"--real {path}: expected a float array (M, 28, 28) in [0, 1], "
+                         f"got {real.dtype} {real.shape}")
+    if real.min() < 0 or real.max() > 1:
+        raise ValueError(f"--real {path}: expected values in [0, 1], got [{real.min():.3g}, {real.max():.3g}]")
+    return real.astype(np.float32)
+
+
+def cmd_evaluate(args) -> int:
+    from .metrics import evaluate_images
+
+    model, meta = load_model(args.checkpoint)
+    data = load_dataset(seed=0)
+    real = _load_real(args.real) if args.real else to_unit(data.x_val)
+    train_images = to_unit(data.x_train)
+    samples = generate_images(model, args.n, np.random.default_rng(args.seed), data.x_train)
+    result = {"model": meta["kind"], "checkpoint": args.checkpoint, "epoch": meta["epoch"],
+              "reference": args.real or data.source + " (validation split)",
+              **evaluate_images(samples, real, train_images=train_images, seed=args.seed)}
+    if meta["kind"] == "vae":
+        result.update({f"{k}": v for k, v in model.elbo(real, rng=np.random.default_rng(args.seed)).items()})
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} samples, "
+          f"reference: {result['reference']}")
+    rows = [("Frechet distance (lower is better)", "fd", "fd_real_baseline"),
+            ("Inception score (max 10)", "inception_score", "inception_score_real"),
+            ("judge confident (max p >= 0.9)", "confident", "confident_real"),
+            ("precision", "precision", "precision_real_baseline"),
+            ("recall", "recall", "recall_real_baseline"),
+            ("class KL to real (nats)", "class_kl", "class_kl_real_baseline")]
+    print(f"  {'metric':<36}{'model':>10}{'real data':>12}")
+    for name, key, base in rows:
+        print(f"  {name:<36}{result[key]:>10.3f}{result[base]:>12.3f}")
+    print(f"  {'classes covered':<36}{result['classes_covered']:>10d}{10:>12d}")
+    print(f"  {'median distance to nearest train image':<36}{result['nn_dist_samples']:>10.3f}"
+          f"{result['nn_dist_heldout']:>12.3f}")
+    if "elbo" in result:
+        print(f"  {'ELBO (nats/image, higher is better)':<36}{result['elbo']:>10.2f}")
+    return 0
+
+
+# ------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aigc_np", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on the bundled MNIST")
+    t.add_argument("kind", choices=KINDS)
+    t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
+    t.add_argument("--epochs", type=int, help=f"default per kind: {DEFAULT_EPOCHS}")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--width", type=float, help=f"dcgan channel multiplier (default {DEFAULT_CONFIGS['dcgan']['width']})")
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--eval-every", type=int, help="evaluate (and maybe save best.npz) every K epochs")
+    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
+    t.add_argument("--resume", metavar="CKPT", help="continue from DIR/last.npz")
+    t.add_argument("--quick", action="store_true", help="2 short epochs: a smoke test")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint")
+    s.add_argument("checkpoint")
+    s.add_argument("--n", type=int, default=100)
+    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint against real data")
+    e.add_argument("checkpoint")
+    e.add_argument("--n", type=int, default=1000, help="number of samples")
+    e.add_argument("--real", metavar="FILE.npy", help="reference images (M, 28, 28) in [0, 1]")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
+        parser.error("--n must be positive")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    except Exception as e:  # one clear line, not a traceback
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Build any model from a kind and a config dict, and draw its samples in [0, 1].
+
+This is what lets a checkpoint rebuild its model from the file alone: the
+checkpoint stores ``model.kind`` and ``model.config``, and
+``build_model(kind, config)`` makes the same architecture again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import to_tanh, to_unit
+from .dcgan import DCGAN
+from .gan import GAN, mlp_discriminator, mlp_generator
+from .vae import VAE, Autoencoder
+
+__all__ = ["KINDS", "DEFAULT_CONFIGS", "build_model", "prepare_images", "generate_images"]
+
+DEFAULT_CONFIGS = {
+    "ae": {"latent_dim": 2, "hidden": [512, 256], "lr": 1e-3},
+    "vae": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
+    "gan": {"latent_dim": 100, "g_hidden": [128, 256, 512, 1024], "d_hidden": [1024, 512, 256],
+            "d_dropout": 0.0, "lr": 2e-4, "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0},
+    "dcgan": {"latent_dim": 100, "width": 0.25, "lr": 2e-4, "lr_d": None, "beta1": 0.5,
+              "label_smoothing": 0.0},
+}
+KINDS = tuple(DEFAULT_CONFIGS)
+
+
+def build_model(kind: str, config: dict | None = None, rng: np.random.Generator | None = None):
+    """A fresh model of ``kind`` ('ae', 'vae', 'gan', 'dcgan'); ``config`` overrides the defaults."""
+    if kind not in DEFAULT_CONFIGS:
+        raise ValueError(f"build_model: unknown model kind {kind!r}; expected one of {list(KINDS)}")
+    unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
+    if unknown:
+        raise ValueError(f"build_model: unknown {kind} config keys {sorted(unknown)}; "
+                         f"known: {sorted(DEFAULT_CONFIGS[kind])}")
+    cfg = {**DEFAULT_CONFIGS[kind], **(config or {})}
+    rng = np.random.default_rng(0) if rng is None else rng
+    if kind == "ae":
+        model = Autoencoder(cfg["latent_dim"], tuple(cfg["hidden"]), rng=rng, lr=cfg["lr"])
+    elif kind == "vae":
+        model = VAE(cfg["latent_dim"], tuple(cfg["hidden"]), rng=rng, lr=cfg["lr"])
+    elif kind == "gan":
+        model = GAN(mlp_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), rng=rng),
+                    mlp_discriminator(tuple(cfg["d_hidden"]), dropout=cfg["d_dropout"], rng=rng),
+                    latent_dim=cfg["latent_dim"], rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
+                    beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"])
+    else:
+        model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
+                      beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"])
+    model.kind, model.config = kind, cfg
+    return model
+
+
+def prepare_images(kind: str, images_uint8: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> what ``kind`` trains on: [0, 1] for ae/vae, [-1, 1] (N, 784)
+    for the MLP GAN, [-1, 1] (N, 1, 28, 28) for the DCGAN."""
+    if kind in ("ae", "vae"):
+        return to_unit(images_uint8)
+    x = to_tanh(images_uint8)
+    return x.reshape(len(x), -1) if kind == "gan" else x[:, None]
+
+
+def generate_images(model, n: int, rng: np.random.Generator, train_images=None) -> np.ndarray:
+    """n samples as float32 (n, 28, 28) in [0, 1].
+
+    GANs and the VAE sample their prior. A plain autoencoder has no prior, so
+    its codes are drawn from a Gaussian fitted to the codes of
+    ``train_images`` (uint8 or [0, 1]) -- the best a plain AE can do, and a
+    useful contrast with the VAE.
+    """
+    kind = getattr(model, "kind", "")
+    if kind == "ae":
+        if train_images is None:
+            raise ValueError("generate_images: an autoencoder needs train_images to fit its code distribution")
+        x = to_unit(train_images) if train_images.dtype == np.uint8 else train_images
+        codes = model.encode(x).astype(np.float64)
+        mean, cov = codes.mean(axis=0), np.cov(codes, rowvar=False) + 1e-6 * np.eye(codes.shape[1])
+        z = mean + rng.standard_normal((n, len(mean))) @ np.linalg.cholesky(cov).T
+        images = model.decode(z.astype(model.dtype))
+    elif kind == "vae":
+        images = model.decode(rng.standard_normal((n, model.latent_dim)).astype(model.dtype))
+    elif kind in ("gan", "dcgan"):
+        z = rng.standard_normal((n, model.latent_dim)).astype(model.dtype)
+        images = (model.generate(z) + 1) / 2
+    else:
+        raise ValueError(f"generate_images: unknown model kind {kind!r}")
+    return np.clip(images.reshape(n, 28, 28), 0, 1).astype(np.float32)
