@@ -36,3 +36,6 @@ data-full: $(STAMP)
 clean:
 	rm -rf $(VENV) out build .pytest_cache .hypothesis *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: $(STAMP)
+	$(PY) -m aigc_np.bench $(BENCH_ARGS)

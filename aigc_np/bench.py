@@ -1,0 +1,258 @@
+"""``python -m aigc_np.bench [--json FILE] [--steps N]``: how fast is a training step?
+
+For each model it measures a full training step (forward, backward and
+optimizer update) and compares it with the *matmul limit*: the time the same
+matrix products take alone, with the same shapes and dtype, back to back.
+``step / matmul`` is the distance to that limit: everything else a step does
+(activations, im2col/col2im, Adam, temporaries) is overhead on top of it.
+
+Also: forward/backward of the convolution layers at the article's DCGAN
+shapes, Adam's update cost per million parameters, and the environment
+(numpy, BLAS, threads). Timings are medians over repeated steps after a
+warm-up; the spread is the interquartile range. Nothing here is asserted:
+numbers vary with the machine and its load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+
+from .classifier import cnn_classifier
+from .layers import Conv2D, Conv2DTranspose, Dense, Sequential
+from .losses import SparseCategoricalCrossentropy
+from .models import DCGAN, VAE
+from .models.registry import DEFAULT_CONFIGS, build_model
+from .optimizers import Adam
+
+BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
+DTYPE = np.float32
+
+
+# ------------------------------------------------------------ environment
+def environment() -> dict:
+    env = {"numpy": np.__version__, "python": platform.python_version(), "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), "dtype": np.dtype(DTYPE).name,
+           "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                      "MKL_NUM_THREADS") if k in os.environ}}
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        env["blas"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except TypeError:  # numpy < 1.25 has no mode="dicts"
+        env["blas"] = "unknown (numpy < 1.25)"
+    return env
+
+
+# ------------------------------------------------- the matmuls of a model
+def layer_matmuls(layer, batch: int) -> tuple[list, list]:
+    """(forward, backward) lists of matmul shapes (M, K, N) meaning (M, K) @ (K, N)."""
+    if isinstance(layer, Sequential):
+        fwd, bwd = [], []
+        for child in layer.layers:
+            f, b = layer_matmuls(child, batch)
+            fwd += f
+            bwd += b
+        return fwd, bwd
+    if isinstance(layer, Dense):
+        m = batch * int(np.prod(layer.input_shape[:-1]))
+        k, n = layer.input_shape[-1], layer.units
+        return [(m, k, n)], [(k, m, n), (m, n, k)]  # y = xW; dW = x^T dy; dx = dy W^T
+    if isinstance(layer, Conv2D):
+        c, (f, ho, wo) = layer.input_shape[0], layer.output_shape
+        m, k = batch * ho * wo, c * layer.kernel_size[0] * layer.kernel_size[1]
+        return [(m, k, f)], [(f, m, k), (m, f, k)]
+    if isinstance(layer, Conv2DTranspose):
+        c, h, w = layer.input_shape
+        m, k = batch * h * w, layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
+        return [(m, c, k)], [(c, m, k), (m, k, c)]
+    return [], []
+
+
+def gan_step_matmuls(model, batch: int) -> list:
+    """The products of GAN.train_step: D step (G forward, D on 2B), then G step."""
+    g_f, g_b = layer_matmuls(model.G, batch)
+    d2_f, d2_b = layer_matmuls(model.D, 2 * batch)
+    d_f, d_b = layer_matmuls(model.D, batch)
+    return g_f + d2_f + d2_b + g_f + d_f + d_b + g_b
+
+
+def time_matmuls(shapes: list, repeats: int = 7) -> float:
+    """Median ms to run all the products once, back to back, in DTYPE."""
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((m, k)).astype(DTYPE), rng.standard_normal((k, n)).astype(DTYPE))
+             for m, k, n in shapes]
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for a, b in pairs:
+            a @ b
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]) * 1e3)
+
+
+# ---------------------------------------------------------- step timings
+def _timeit(step, n_steps: int, warmup: int = 3) -> np.ndarray:
+    for _ in range(warmup):
+        step()
+    times = np.empty(n_steps)
+    for i in range(n_steps):
+        start = time.perf_counter()
+        step()
+        times[i] = time.perf_counter() - start
+    return times * 1e3
+
+
+def _peak_mb(step) -> float:
+    """Peak traced memory (numpy buffers included) during one step, in MB."""
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def step_cases(dcgan_width: float) -> list:
+    """(name, batch, step function, matmul shapes) for every benchmarked training step."""
+    rng = np.random.default_rng(0)
+    cases = []
+
+    gan = build_model("gan", rng=np.random.default_rng(1))
+    x_gan = rng.uniform(-1, 1, (64, 784)).astype(DTYPE)
+    cases.append(("mlp_gan", 64, lambda: gan.train_step(x_gan), gan_step_matmuls(gan, 64)))
+
+    vae = VAE(latent_dim=20, hidden=(512, 256), rng=np.random.default_rng(2))
+    x_vae = rng.uniform(0, 1, (128, 28, 28)).astype(DTYPE)
+    enc_f, enc_b = layer_matmuls(vae.encoder, 128)
+    dec_f, dec_b = layer_matmuls(vae.decoder, 128)
+    cases.append(("vae", 128, lambda: vae.train_step(x_vae), enc_f + dec_f + dec_b + enc_b))
+
+    x_img = rng.uniform(-1, 1, (64, 1, 28, 28)).astype(DTYPE)
+    for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
+        dc = DCGAN(width=width, rng=np.random.default_rng(3))
+        cases.append((name, 64, (lambda m: lambda: m.train_step(x_img))(dc), gan_step_matmuls(dc, 64)))
+
+    cnn = cnn_classifier(np.random.default_rng(4))
+    opt, loss = Adam(cnn, lr=1e-3), SparseCategoricalCrossentropy()
+    x_cnn = rng.uniform(0, 1, (128, 1, 28, 28)).astype(DTYPE)
+    y_cnn = rng.integers(0, 10, 128)
+
+    def cnn_step():
+        loss.forward(cnn.forward(x_cnn), y_cnn)
+        cnn.backward(loss.backward())
+        opt.step()
+    f, b = layer_matmuls(cnn, 128)
+    cases.append(("cnn", 128, cnn_step, f + b))
+    return cases
+
+
+STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "cnn")
+
+
+def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:
+    results = []
+    for name, batch, step, shapes in step_cases(dcgan_width):
+        if name not in only:
+            continue
+        ms = _timeit(step, n_steps)
+        median = float(np.median(ms))
+        q1, q3 = np.percentile(ms, [25, 75])
+        matmul_ms = time_matmuls(shapes)
+        results.append({
+            "name": name, "batch": batch, "ms_median": median, "ms_iqr": [float(q1), float(q3)],
+            "matmul_ms": matmul_ms, "matmul_ratio": median / matmul_ms,
+            "images_per_s": batch / median * 1e3,
+            "s_per_epoch_bundled": BUNDLED_TRAIN / batch * median / 1e3,
+            "s_per_epoch_full": FULL_TRAIN / batch * median / 1e3,
+            "peak_mb": _peak_mb(step), "matmuls": len(shapes),
+        })
+        print(f"  {name:<13} {median:8.1f} ms  (IQR {q1:.1f}-{q3:.1f})  matmul {matmul_ms:7.1f} ms  "
+              f"ratio {median / matmul_ms:4.2f}", flush=True)
+    return results
+
+
+# ---------------------------------------------------------- layer timings
+def bench_layers(n_steps: int) -> list:
+    """Conv layers at the article's full-width DCGAN shapes (batch 64), and Adam."""
+    rng = np.random.default_rng(0)
+    cases = [("Conv2D 1->64 28x28 s2", Conv2D(64, 5, strides=2, padding="same"), (1, 28, 28)),
+             ("Conv2D 64->128 14x14 s2", Conv2D(128, 5, strides=2, padding="same"), (64, 14, 14)),
+             ("Conv2DTranspose 256->128 7x7 s1", Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False),
+              (256, 7, 7)),
+             ("Conv2DTranspose 128->64 7->14 s2", Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),
+              (128, 7, 7)),
+             ("Conv2DTranspose 64->1 14->28 s2", Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False),
+              (64, 14, 14))]
+    results = []
+    for name, layer, shape in cases:
+        layer.build(shape, rng, DTYPE)
+        x = rng.standard_normal((64,) + shape).astype(DTYPE)
+        y = layer.forward(x)
+        dy = rng.standard_normal(y.shape).astype(DTYPE)
+        fwd = float(np.median(_timeit(lambda: layer.forward(x), n_steps)))
+        bwd = float(np.median(_timeit(lambda: layer.backward(dy), n_steps)))
+        f, b = layer_matmuls(layer, 64)
+        results.append({"name": name, "forward_ms": fwd, "backward_ms": bwd,
+                        "forward_matmul_ms": time_matmuls(f), "backward_matmul_ms": time_matmuls(b)})
+    gan = build_model("gan", rng=np.random.default_rng(1))
+    for part in (gan.G, gan.D):
+        for k, g in part.grads.items():
+            g[...] = rng.standard_normal(g.shape)
+    n_params = gan.num_params()
+    both = [gan.opt_g, gan.opt_d]
+    adam_ms = float(np.median(_timeit(lambda: [o.step() for o in both], n_steps)))
+    results.append({"name": f"Adam step, MLP GAN ({n_params / 1e6:.2f} M params)", "ms": adam_ms,
+                    "us_per_million_params": adam_ms * 1e3 / (n_params / 1e6)})
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aigc_np.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per model (after 3 warm-up steps)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--dcgan-width", type=float, default=DEFAULT_CONFIGS["dcgan"]["width"])
+    parser.add_argument("--only", default=",".join(STEP_NAMES), help="comma-separated steps to time")
+    parser.add_argument("--no-layers", action="store_true", help="skip the layer micro-benchmarks")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be positive")
+
+    env = environment()
+    print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    print("training steps (float32):")
+    only = tuple(args.only.split(","))
+    unknown = set(only) - set(STEP_NAMES)
+    if unknown:
+        parser.error(f"--only: unknown steps {sorted(unknown)}; choose from {','.join(STEP_NAMES)}")
+    steps = bench_steps(args.steps, args.dcgan_width, only)
+    layers = [] if args.no_layers else bench_layers(args.steps)
+
+    print(f"\n{'step':<14}{'batch':>6}{'ms (median)':>12}{'IQR ms':>14}{'matmul ms':>11}{'ratio':>7}"
+          f"{'img/s':>9}{'s/epoch 4.5k':>13}{'s/epoch 60k':>12}{'peak MB':>9}")
+    for r in steps:
+        iqr = f"{r['ms_iqr'][0]:.1f}-{r['ms_iqr'][1]:.1f}"
+        print(f"{r['name']:<14}{r['batch']:>6}{r['ms_median']:>12.1f}{iqr:>14}{r['matmul_ms']:>11.1f}"
+              f"{r['matmul_ratio']:>7.2f}{r['images_per_s']:>9,.0f}{r['s_per_epoch_bundled']:>13.1f}"
+              f"{r['s_per_epoch_full']:>12.1f}{r['peak_mb']:>9.1f}")
+    print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
+    for r in layers:
+        if "forward_ms" in r:
+            print(f"{r['name']:<36}{r['forward_ms']:>8.2f}{r['forward_matmul_ms']:>8.2f}"
+                  f"{r['backward_ms']:>8.2f}{r['backward_matmul_ms']:>8.2f}")
+        else:
+            print(f"{r['name']:<36}{r['ms']:>8.2f} ms = {r['us_per_million_params']:,.0f} us per million params")
+    if args.json:
+        from .io import atomic_write
+        with atomic_write(args.json, "w") as f:
+            json.dump({"env": env, "steps": steps, "layers": layers}, f, indent=2)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""The benchmark runs and writes its JSON schema (no timing is asserted)."""
+import json
+
+import numpy as np
+
+from aigc_np.bench import gan_step_matmuls, layer_matmuls, main
+from aigc_np.layers import Conv2D, Dense, Sequential
+from aigc_np.models.registry import build_model
+
+
+def test_bench_json_schema(tmp_path):
+    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--json", str(tmp_path / "b.json")]) == 0
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert set(result) == {"env", "steps", "layers"}
+    (step,) = result["steps"]
+    assert step["name"] == "vae"
+    for key in ("ms_median", "matmul_ms", "matmul_ratio", "images_per_s", "peak_mb"):
+        assert step[key] > 0, key
+    assert abs(step["matmul_ratio"] - step["ms_median"] / step["matmul_ms"]) < 1e-9
+
+
+def test_matmul_shapes_follow_the_layers():
+    rng = np.random.default_rng(0)
+    mlp = Sequential([Dense(7), Dense(3)], input_shape=(5,), rng=rng)
+    fwd, bwd = layer_matmuls(mlp, 4)
+    assert fwd == [(4, 5, 7), (4, 7, 3)]
+    assert bwd == [(5, 4, 7), (4, 7, 5), (7, 4, 3), (4, 3, 7)]
+    conv = Conv2D(8, 5, strides=2, padding="same")
+    conv.build((3, 28, 28), rng)
+    assert layer_matmuls(conv, 2)[0] == [(2 * 14 * 14, 3 * 25, 8)]
+    gan = build_model("gan", rng=rng)
+    # D-step: G fwd (5) + D fwd/bwd on 2B (4 + 8); G-step: G fwd (5) + D fwd/bwd (4 + 8) + G bwd (10)
+    assert len(gan_step_matmuls(gan, 64)) == 5 + 4 + 8 + 5 + 4 + 8 + 10
