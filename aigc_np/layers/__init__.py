@@ -5,9 +5,10 @@ from .conv import Conv2D, Conv2DTranspose, col2im, im2col
 from .batchnorm import BatchNormalization
 from .dense import Dense
 from .dropout import Dropout
+from .layernorm import LayerNormalization
 from .reshape import Flatten, Reshape
 from .sequential import Sequential
 
 __all__ = ["Layer", "Sequential", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid",
-           "Flatten", "Reshape", "Dropout", "BatchNormalization",
+           "Flatten", "Reshape", "Dropout", "BatchNormalization", "LayerNormalization",
            "Conv2D", "Conv2DTranspose", "im2col", "col2im"]

@@ -25,6 +25,8 @@ class LeakyReLU(Layer):
     Keras's default alpha is 0.3; the article's GANs use 0.2.
     """
 
+    example_args = {"alpha": 0.2}
+
     def __init__(self, alpha: float = 0.3, name: str | None = None):
         super().__init__(name)
         if not 0.0 <= float(alpha) < 1.0:

@@ -30,7 +30,17 @@ def as_shape(shape) -> tuple:
 
 
 class Layer:
-    """Base class: holds parameters, gradients, mode and input checks."""
+    """Base class: holds parameters, gradients, mode and input checks.
+
+    Subclasses declare a small gradient-check example (``example_args``,
+    ``example_input_shape``, ``example_batch``); ``tests/test_every_layer.py``
+    finds every Layer subclass in the package and checks it through
+    :meth:`example`, so a new layer is tested without writing a test.
+    """
+
+    example_args: dict = {}
+    example_input_shape: tuple = (4,)
+    example_batch: int = 3
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__
@@ -98,6 +108,18 @@ class Layer:
             for key in store:
                 store[key] = store[key].astype(dtype)
         return self
+
+    @classmethod
+    def example(cls, rng: np.random.Generator):
+        """A float64 instance built for the example shape, and an input for it.
+
+        Inputs are N(0, 1) pushed at least 0.1 away from 0, so that no value
+        sits on the kink of a ReLU-like function during a gradient check.
+        """
+        layer = cls(**cls.example_args)
+        layer.build(cls.example_input_shape, rng, np.float64)
+        x = rng.standard_normal((cls.example_batch,) + tuple(cls.example_input_shape))
+        return layer, x + np.where(x >= 0, 0.1, -0.1)
 
     def rngs(self) -> list:
         """Random generators this layer draws from in ``forward`` (for replay)."""

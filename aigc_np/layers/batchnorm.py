@@ -27,6 +27,10 @@ class BatchNormalization(Layer):
     Params gamma, beta: (F,) or (C,). Buffers moving_mean, moving_variance: same shape.
     """
 
+    example_args = {"momentum": 0.8}
+    example_input_shape = (2, 3, 3)
+    example_batch = 2
+
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None):
         super().__init__(name)
         if not 0.0 <= float(momentum) < 1.0:

@@ -280,6 +280,9 @@ class Conv2D(_ConvBase):
             fan_in = C*kh*kw, fan_out = filters*kh*kw (Keras).
     """
 
+    example_args = {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}
+    example_input_shape = (2, 5, 5)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", use_bias=True,
                  kernel_initializer="glorot_uniform", name: str | None = None):
         super().__init__(filters, kernel_size, strides, padding, use_bias, kernel_initializer, name)
@@ -372,6 +375,9 @@ class Conv2DTranspose(_ConvBase):
         use_bias: add a learned bias per output channel.
         kernel_initializer: name or callable ``init(shape, rng, fans=(fan_in, fan_out))``.
     """
+
+    example_args = {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same"}
+    example_input_shape = (2, 3, 3)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  use_bias=True, kernel_initializer="glorot_uniform", name: str | None = None):

@@ -17,6 +17,9 @@ class Dense(Layer):
         dW = X^T dY,   db = sum_rows dY,   dx = dY W^T
     """
 
+    example_args = {"units": 3}
+    example_input_shape = (2, 4)  # a middle axis too: Dense acts on the last axis
+
     def __init__(self, units: int, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", name: str | None = None):
         super().__init__(name)

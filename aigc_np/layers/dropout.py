@@ -17,6 +17,8 @@ class Dropout(Layer):
     reproduces the run exactly.
     """
 
+    example_args = {"rate": 0.3}
+
     def __init__(self, rate: float, rng: np.random.Generator | None = None, name: str | None = None):
         super().__init__(name)
         if not 0.0 <= float(rate) < 1.0:

@@ -9,6 +9,8 @@ from .base import Layer, as_shape
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...). Backward reshapes dy back."""
 
+    example_input_shape = (2, 3, 2)
+
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
 
@@ -28,6 +30,9 @@ class Reshape(Layer):
     Note the layout: aigc_np images are NCHW, so the article's Keras
     Reshape((7, 7, 256)) becomes Reshape((256, 7, 7)) here.
     """
+
+    example_args = {"target_shape": (2, 3)}
+    example_input_shape = (6,)
 
     def __init__(self, target_shape, name: str | None = None):
         super().__init__(name)

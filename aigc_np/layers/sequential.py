@@ -32,6 +32,13 @@ class Sequential(Layer):
         if input_shape is not None:
             self.build(input_shape, rng, dtype)
 
+    @classmethod
+    def example(cls, rng):
+        from .activations import Tanh
+        from .dense import Dense
+        model = cls([Dense(3), Tanh(), Dense(2)], input_shape=(4,), rng=rng, dtype=np.float64)
+        return model, rng.standard_normal((3, 4))
+
     # Children own the arrays; these views are rebuilt on each access so that
     # they always point at the children's current arrays.
     @property
