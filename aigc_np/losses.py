@@ -173,7 +173,10 @@ class BinaryCrossentropy(Loss):
         kind, a, y, *rest = self._get_cache()
         scale = float(dloss) / self._divisor(a)
         if kind == "logits":
+            # BEGIN EXERCISE 6: the BCE-with-logits gradient
+            # Hint: d/dz [max(z, 0) - z y + log(1 + e^-|z|)] = sigmoid(z) - y, times scale.
             return (sigmoid(a) - y) * scale
+            # END EXERCISE 6
         (inside,) = rest
         return np.where(inside, (a - y) / (a * (1 - a)), 0) * scale
 
@@ -296,4 +299,7 @@ class GaussianKL(Loss):
     def backward(self, dloss: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         mu, var = self._get_cache()
         scale = float(dloss) / self._divisor(mu)
+        # BEGIN EXERCISE 7: the KL gradient
+        # Hint: KL = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1), so dKL/dmu = mu and dKL/dlogvar = 0.5 * (exp(logvar) - 1).
         return mu * scale, (var - 1) * (0.5 * scale)
+        # END EXERCISE 7

@@ -245,6 +245,8 @@ class Adam(Optimizer):
         self.eps = _check_range(self.name, "eps", eps, 0.0, low_inclusive=False)
 
     def update(self, p, g, state):
+        # BEGIN EXERCISE 3: the Adam step
+        # Hint: update m and v in place, bias-correct them with the step counter self.t, then p -= lr * m_hat / (sqrt(v_hat) + eps).
         m, v, t = state["m"], state["v"], self.t
         m *= self.beta1
         m += (1 - self.beta1) * g
@@ -256,3 +258,4 @@ class Adam(Optimizer):
         np.divide(m, step, out=step)                   # m / (sqrt(v_hat) + eps)
         step *= self.lr / (1 - self.beta1 ** t)        # lr * m_hat / (...)
         p -= step
+        # END EXERCISE 3

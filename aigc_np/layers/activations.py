@@ -16,7 +16,10 @@ class ReLU(Layer):
 
     def backward(self, dy):
         dy = self._check_grad(dy)
+        # BEGIN EXERCISE 2: activation backwards
+        # Hint: ReLU passes dy where x > 0.
         return np.where(self._cache, dy, 0)
+        # END EXERCISE 2
 
 
 class LeakyReLU(Layer):
@@ -40,7 +43,10 @@ class LeakyReLU(Layer):
 
     def backward(self, dy):
         dy = self._check_grad(dy)
+        # BEGIN EXERCISE 2: activation backwards
+        # Hint: LeakyReLU scales dy by alpha where x <= 0.
         return np.where(self._cache, dy, self.alpha * dy)
+        # END EXERCISE 2
 
 
 class Tanh(Layer):
@@ -53,8 +59,11 @@ class Tanh(Layer):
 
     def backward(self, dy):
         dy = self._check_grad(dy)
+        # BEGIN EXERCISE 2: activation backwards
+        # Hint: tanh' = 1 - y^2 with y the cached output.
         y = self._cache
         return dy * (1 - y * y)
+        # END EXERCISE 2
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -76,5 +85,8 @@ class Sigmoid(Layer):
 
     def backward(self, dy):
         dy = self._check_grad(dy)
+        # BEGIN EXERCISE 2: activation backwards
+        # Hint: sigmoid' = y (1 - y) with y the cached output.
         y = self._cache
         return dy * y * (1 - y)
+        # END EXERCISE 2

@@ -85,6 +85,8 @@ class BatchNormalization(Layer):
         dy = self._check_grad(dy)
         xhat, inv_std, was_training = self._cache
         axes, view = self._axes_and_view(dy)
+        # BEGIN EXERCISE 5: BatchNormalization backward
+        # Hint: dgamma = sum(dy * xhat), dbeta = sum(dy); in train mode the batch mean and variance depend on x too, so dx = (m dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (m std).
         self.grads["gamma"] = np.sum(dy * xhat, axis=axes)
         self.grads["beta"] = np.sum(dy, axis=axes)
         dxhat = dy * self.params["gamma"].reshape(view)
@@ -95,3 +97,4 @@ class BatchNormalization(Layer):
         sum_dxhat = np.sum(dxhat, axis=axes).reshape(view)
         sum_dxhat_xhat = np.sum(dxhat * xhat, axis=axes).reshape(view)
         return (inv_std.reshape(view) / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+        # END EXERCISE 5

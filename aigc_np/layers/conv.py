@@ -312,27 +312,28 @@ class Conv2D(_ConvBase):
         x = self._check_x(x)
         n = x.shape[0]
         f, ho, wo = self.output_shape
-        cols = im2col(_pad(x, self._pads), self.kernel_size, self.strides)  # (N*Ho*Wo, C*kh*kw)
+        xp = _pad(x, self._pads)
+        cols = im2col(xp, self.kernel_size, self.strides)                   # (N*Ho*Wo, C*kh*kw)
         y = cols @ self.params["W"].reshape(f, -1).T                         # (N*Ho*Wo, F)
         if self.use_bias:
             y += self.params["b"]
-        self._cache = (cols, x.shape)
+        self._cache = (cols, xp.shape)
         y = np.ascontiguousarray(y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2))
         return self._remember_output(y)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_dy(dy)
-        cols, x_shape = self._cache
-        f = self.filters
-        w_mat = self.params["W"].reshape(f, -1)
-        dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, f)                    # (N*Ho*Wo, F)
-        self.grads["W"] = (dy_mat.T @ cols).reshape(self.params["W"].shape)
+        cols, padded_shape = self._cache
         if self.use_bias:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
-        (t, btm), (lft, r) = self._pads
-        n, c, h, w = x_shape
-        dxp = col2im(dy_mat @ w_mat, (n, c, h + t + btm, w + lft + r), self.kernel_size, self.strides)
+        # BEGIN EXERCISE 4: Conv2D backward
+        # Hint: as a matrix dY (N*Ho*Wo, F): dW = dY^T @ cols, and dx = crop(col2im(dY @ W)) with W as (F, C*kh*kw).
+        dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, self.filters)         # (N*Ho*Wo, F)
+        self.grads["W"] = (dy_mat.T @ cols).reshape(self.params["W"].shape)
+        dx_cols = dy_mat @ self.params["W"].reshape(self.filters, -1)       # (N*Ho*Wo, C*kh*kw)
+        dxp = col2im(dx_cols, padded_shape, self.kernel_size, self.strides)
         return np.ascontiguousarray(_crop(dxp, self._pads))
+        # END EXERCISE 4
 
 
 class Conv2DTranspose(_ConvBase):
