@@ -9,24 +9,30 @@ class Progress:
     """Print ``label step/total  loss=...  1234 img/s  ETA 0:12`` on one updating line.
 
     On a terminal the line is redrawn in place (carriage return); otherwise
-    (CI logs, files) one line is printed every ``every`` steps and at the end.
+    (CI logs, files) a line is printed at the end and, for long loops, every
+    ``every`` steps or every ``seconds`` seconds, whichever comes first --
+    so a log holds about one line per epoch, not hundreds.
     """
 
-    def __init__(self, total: int, label: str = "", every: int | None = None, stream=None):
+    def __init__(self, total: int, label: str = "", every: int | None = None, stream=None,
+                 seconds: float = 15.0):
         self.total = int(total)
         self.label = label
         self.stream = stream or sys.stdout
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = every or max(1, self.total // 10)
-        self.start = time.perf_counter()
+        self.every = every or self.total
+        self.seconds = seconds
+        self.start = self.last = time.perf_counter()
         self.items = 0
 
     def update(self, step: int, items: int = 0, **values) -> None:
         """Report that ``step`` (1-based) of ``total`` is done, having processed ``items`` more items."""
         self.items += items
-        if not (self.tty or step % self.every == 0 or step == self.total):
+        now = time.perf_counter()
+        if not (self.tty or step % self.every == 0 or step == self.total or now - self.last >= self.seconds):
             return
-        elapsed = time.perf_counter() - self.start
+        self.last = now
+        elapsed = now - self.start
         rate = self.items / elapsed if elapsed > 0 else 0.0
         eta = elapsed / step * (self.total - step) if step else 0.0
         shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
