@@ -22,6 +22,17 @@ def _mlp(sizes, out_units, input_shape, rng, dtype, output_shape=None) -> Sequen
     return Sequential(layers, input_shape=input_shape, rng=rng, dtype=dtype)
 
 
+def _config(latent_dim, hidden, lr) -> dict:
+    """The architecture as plain JSON values, stored in checkpoints; the keys
+    of ``models.registry.DEFAULT_CONFIGS`` so ``build_model(kind, config)``
+    rebuilds the model (28x28 inputs, float32)."""
+    return {"latent_dim": int(latent_dim), "hidden": [int(h) for h in hidden], "lr": float(lr)}
+
+
+def _was_training(model) -> bool:
+    return all(getattr(part, "training", True) for part in model.parts.values())
+
+
 class Autoencoder(Model):
     """x -> encoder -> code (latent_dim) -> decoder -> logits -> sigmoid -> reconstruction.
 
@@ -31,11 +42,14 @@ class Autoencoder(Model):
     region, so decoding a random code gives no digit (the VAE fixes that).
     """
 
+    kind = "ae"  # the checkpoint / registry name
+
     def __init__(self, latent_dim: int = 2, hidden=(512, 256), input_shape=(28, 28),
                  rng: np.random.Generator | None = None, lr: float = 1e-3, dtype=np.float32):
         rng = np.random.default_rng(0) if rng is None else rng
         self.latent_dim = latent_dim
         self.input_shape = tuple(input_shape)
+        self.config = _config(latent_dim, hidden, lr)
         n_in = int(np.prod(input_shape))
         encoder = _mlp(hidden, latent_dim, self.input_shape, rng, dtype)
         decoder = _mlp(hidden[::-1], n_in, (latent_dim,), rng, dtype, output_shape=self.input_shape)
@@ -66,6 +80,21 @@ class Autoencoder(Model):
         self.optimizer.step()
         return out
 
+    def reconstruction_loss(self, x, batch_size: int = 500) -> float:
+        """Mean BCE of x against its reconstruction, in nats per image; no gradients.
+
+        The same number ``loss`` reports, for a whole (validation) set.
+        """
+        was_training = _was_training(self)
+        self.eval()
+        total = 0.0
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            total += self.recon_loss.forward(self.decoder.forward(self.encoder.forward(xb)), xb) * len(xb)
+        if was_training:
+            self.train()
+        return total / len(x)
+
 
 def reparameterize(mu, logvar, eps):
     """z = mu + sigma * eps with sigma = exp(0.5 * logvar) (logvar = log sigma^2), eps ~ N(0, I)."""
@@ -93,11 +122,14 @@ class VAE(Model):
     VAE example; latent_dim=2 gives a latent space you can plot.
     """
 
+    kind = "vae"  # the checkpoint / registry name
+
     def __init__(self, latent_dim: int = 20, hidden=(400,), input_shape=(28, 28),
                  rng: np.random.Generator | None = None, lr: float = 1e-3, dtype=np.float32):
         self.rng = np.random.default_rng(0) if rng is None else rng
         self.latent_dim = latent_dim
         self.input_shape = tuple(input_shape)
+        self.config = _config(latent_dim, hidden, lr)
         n_in = int(np.prod(input_shape))
         encoder = _mlp(hidden, 2 * latent_dim, self.input_shape, self.rng, dtype)
         decoder = _mlp(hidden[::-1], n_in, (latent_dim,), self.rng, dtype, output_shape=self.input_shape)
@@ -164,6 +196,7 @@ class VAE(Model):
         Returns {'elbo', 'recon', 'kl'}; the negative ELBO upper-bounds -log p(x).
         """
         rng = np.random.default_rng(0) if rng is None else rng
+        was_training = _was_training(self)
         self.eval()
         recon = kl = 0.0
         for i in range(0, len(x), batch_size):
@@ -172,6 +205,7 @@ class VAE(Model):
             eps = rng.standard_normal(mu.shape).astype(mu.dtype)
             recon += self.recon_loss.forward(self.decoder.forward(reparameterize(mu, logvar, eps)), xb) * len(xb)
             kl += self.kl_loss.forward(mu, logvar) * len(xb)
-        self.train()
+        if was_training:
+            self.train()
         recon, kl = recon / len(x), kl / len(x)
         return {"elbo": -(recon + kl), "recon": recon, "kl": kl}
