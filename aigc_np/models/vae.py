@@ -106,7 +106,10 @@ def reparameterize_backward(dz, logvar, eps):
 
     Returns (dmu, dlogvar), each shaped like dz.
     """
+    # BEGIN EXERCISE 8: the reparameterization backward
+    # Hint: z = mu + exp(0.5 * logvar) * eps, so dz/dmu = 1 and dz/dlogvar = 0.5 * exp(0.5 * logvar) * eps.
     return dz, dz * eps * (0.5 * np.exp(0.5 * logvar))
+    # END EXERCISE 8
 
 
 class VAE(Model):
