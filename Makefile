@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LESSONS := $(sort $(wildcard lessons/[0-9][0-9]_*.py))
 export MPLBACKEND ?= Agg
 
-.PHONY: test demo lessons lessons-quick data-full bench clean venv
+.PHONY: test demo lessons lessons-quick data-full bench clean venv student progress
 
 venv: $(STAMP)
 
@@ -16,13 +16,19 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# make test EX=3 runs only Exercise 3's tests
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(EX),-m ex$(EX))
 
+# The main job: lessons 01-03, then a VAE and a GAN trained briefly, with sample grids.
 demo: $(STAMP)
 	$(PY) lessons/01_dense_and_backprop.py
 	$(PY) lessons/02_mlp_classifier.py
 	$(PY) lessons/03_cnn_classifier.py
+	$(PY) -m aigc_np train vae --out out/demo/vae --epochs 30
+	$(PY) -m aigc_np sample out/demo/vae/best.npz --n 100 --out out/demo/vae_samples.png
+	$(PY) -m aigc_np train gan --out out/demo/gan --epochs 20
+	$(PY) -m aigc_np sample out/demo/gan/best.npz --n 100 --out out/demo/gan_samples.png
 
 lessons: $(STAMP)
 	@set -e; for f in $(LESSONS); do echo "== $$f"; $(PY) $$f; done
@@ -39,3 +45,9 @@ clean:
 
 bench: $(STAMP)
 	$(PY) -m aigc_np.bench $(BENCH_ARGS)
+
+student: $(STAMP)
+	$(PY) -m aigc_np.coursework student --out build/student --zip build/aigc_np-student.zip
+
+progress: $(STAMP)
+	$(PY) -m aigc_np.coursework progress
