@@ -56,9 +56,11 @@ class DCGAN(GAN):
     """GAN with the convolutional generator and discriminator above."""
 
     def __init__(self, latent_dim: int = 100, width: float = 0.25, rng: np.random.Generator | None = None,
-                 dtype=np.float32, **gan_options):
+                 dtype=np.float32, alpha: float = 0.3, dropout: float = 0.3, **gan_options):
+        """``alpha``: LeakyReLU slope of both networks; ``dropout``: D's rate.
+        ``gan_options`` (lr, beta1, lr_d, label_smoothing) go to GAN."""
         rng = np.random.default_rng(0) if rng is None else rng
         self.width = width
-        super().__init__(dcgan_generator(latent_dim, width, rng, dtype=dtype),
-                         dcgan_discriminator(width, rng, dtype=dtype),
+        super().__init__(dcgan_generator(latent_dim, width, rng, alpha=alpha, dtype=dtype),
+                         dcgan_discriminator(width, rng, alpha=alpha, dropout=dropout, dtype=dtype),
                          latent_dim=latent_dim, rng=rng, **gan_options)

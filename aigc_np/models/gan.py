@@ -94,7 +94,7 @@ class GAN(Model):
         Real and fake go through D as one batch of 2N, so the BCE mean is
         (L_real + L_fake) / 2; doubling it gives L_D exactly as written above.
         """
-        fake = self.G.forward(z)  # G's output is a constant here: no G backward
+        fake = self._fakes_for_d(z)
         logits = self.D.forward(np.concatenate([x_real, fake]))
         targets = np.concatenate([np.full((len(x_real), 1), 1.0 - self.label_smoothing),
                                   np.zeros((len(fake), 1))]).astype(logits.dtype)
@@ -102,18 +102,34 @@ class GAN(Model):
         self.D.backward(self.bce.backward(2.0))
         return loss
 
+    def _fakes_for_d(self, z) -> np.ndarray:
+        """G(z) for D's step: a constant to D, and G is left exactly as it was.
+
+        G runs in its current (train) mode, but its BatchNorm running
+        statistics are restored afterwards: only G's own step (generator_loss)
+        updates G's state, so D's step leaves G's parameters *and* buffers untouched.
+        """
+        saved = {k: v.copy() for k, v in self.G.buffers.items()}
+        images = self.G.forward(z)  # no G backward: G's output is a constant here
+        for k, v in self.G.buffers.items():
+            v[...] = saved[k]
+        return images
+
     def generator_loss(self, z) -> float:
         """Non-saturating L_G = -log D(G(z)); backward through D into G's gradients.
 
         D's backward also writes D's gradients as a side effect; they are
         simply never applied (only opt_g steps after this).
         """
+        # BEGIN EXERCISE 9: the GAN generator step
+        # Hint: z -> G -> D -> BCE with target 1 ("real") for the fakes; backward through D gives dL/d(fake images), which G.backward takes.
         fake = self.G.forward(z)
-        logits = self.D.forward(fake)
-        loss = self.bce.forward(logits, np.ones_like(logits))
+        fake_logits = self.D.forward(fake)
+        g_loss = self.bce.forward(fake_logits, np.ones_like(fake_logits))
         d_fake = self.D.backward(self.bce.backward())  # dL_G / d(fake images)
         self.G.backward(d_fake)
-        return loss
+        return g_loss
+        # END EXERCISE 9
 
     def train_step(self, x_real) -> dict:
         """One round of the game: a D update, then a G update (fresh z for each)."""

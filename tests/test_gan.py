@@ -1,0 +1,300 @@
+"""The GAN game: both losses' gradients checked numerically in float64, the
+losses against their formulas, which player each step updates, dtypes and
+reproducibility; and the ring-of-Gaussians toy data with its mode coverage."""
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from aigc_np.gradcheck import _replayer, numerical_gradient, rel_error
+from aigc_np.layers import LeakyReLU
+from aigc_np.models import GAN, mlp_discriminator, mlp_generator
+from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
+
+TOL = 1e-6
+seeds = st.integers(0, 2**32 - 1)
+
+
+def tiny_gan(seed=0, latent=3, hidden_g=(5, 4), hidden_d=(5, 4), dim=6, dropout=0.3,
+             label_smoothing=0.0, dtype=np.float64, **options):
+    """An MLP GAN small enough for numerical gradients: G has BatchNorm (its
+    second hidden layer), D has Dropout after each hidden layer."""
+    rng = np.random.default_rng(seed)
+    G = mlp_generator(latent, hidden_g, dim, rng=rng, dtype=dtype)
+    D = mlp_discriminator(hidden_d, dim, dropout=dropout, rng=rng, dtype=dtype)
+    for name, b in {**G.params, **D.params}.items():
+        if name.endswith(".b"):  # biases start at 0: make them generic, so that no
+            b[...] = 0.1 * rng.standard_normal(b.shape)  # pre-activation sits on LeakyReLU's kink
+    return GAN(G, D, latent, rng=rng, label_smoothing=label_smoothing, **options)
+
+
+def assert_gradient_matches(what, analytic, numerical):
+    """Max relative error <= 1e-6 (gradcheck.rel_error), element by element.
+
+    Central differences in float64 carry an absolute round-off of ~1e-11
+    (one ulp of the loss divided by 2h). An element whose true gradient is
+    itself tiny -- exactly 0 by structure, or ~1e-7 by chance among values
+    ~1e-2 -- therefore cannot agree to 1e-6 *relative*; such elements must
+    agree to 1e-10 *absolute* instead (a real bug is many orders larger).
+    """
+    err = rel_error(analytic, numerical)
+    if err <= TOL:
+        return
+    diff = np.abs(analytic - numerical)
+    bad = diff / np.maximum(1e-8, np.abs(analytic) + np.abs(numerical)) > TOL
+    assert diff[bad].max() <= 1e-10, (f"{what}: relative error {err:.2e} "
+                                      f"(absolute {diff[bad].max():.2e})")
+
+
+def kink_margin(net, x):
+    """(smallest |input| of any LeakyReLU in ``net`` on ``x``, net's output).
+
+    A finite difference with step h straddles LeakyReLU's kink at 0 when an
+    input is within ~h of it, and then measures neither slope; the gradient
+    tests skip such (rare) examples.
+    """
+    margin = np.inf
+    for layer in net.layers:
+        if isinstance(layer, LeakyReLU):
+            margin = min(margin, float(np.abs(x).min()))
+        x = layer.forward(x)
+    return margin, x
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def snapshot(arrays):
+    return {k: v.copy() for k, v in arrays.items()}
+
+
+def changed(before, after):
+    """Names of the arrays that differ between two snapshots."""
+    return {k for k in before if not np.array_equal(before[k], after[k])}
+
+
+# ------------------------------------------------------- gradient checks
+@given(n=st.integers(2, 5), dropout=st.sampled_from([0.0, 0.3, 0.5]),
+       label_smoothing=st.floats(0.0, 0.45), seed=seeds)
+def test_discriminator_loss_gradients(n, dropout, label_smoothing, seed):
+    gan = tiny_gan(seed, dropout=dropout, label_smoothing=label_smoothing)
+    data_rng = np.random.default_rng(seed + 1)
+    x_real = np.tanh(data_rng.standard_normal((n, 6)))
+    z = data_rng.standard_normal((n, 3))
+    rewind = _replayer(gan.D)  # the same Dropout masks in every evaluation
+    rewind()
+    margin_g, fake = kink_margin(gan.G, z)
+    margin_d, _ = kink_margin(gan.D, np.concatenate([x_real, fake]))
+    assume(min(margin_g, margin_d) > 1e-4)
+
+    rewind()
+    gan.discriminator_loss(x_real, z)
+    analytic = snapshot(gan.D.grads)
+
+    def loss():  # the model's own L_D value
+        rewind()
+        return gan.discriminator_loss(x_real, z)
+
+    for name, p in gan.D.params.items():
+        assert_gradient_matches(f"dL_D/d{name}", analytic[name], numerical_gradient(loss, p))
+
+
+# n >= 4: with 2 examples BatchNorm's output is +-1 whatever its input, and the
+# layers below it get (almost) no gradient.
+@given(n=st.integers(4, 8), latent=st.integers(1, 4), h1=st.integers(2, 6), h2=st.integers(2, 6),
+       dim=st.integers(1, 6), dropout=st.sampled_from([0.0, 0.3]), seed=seeds)
+def test_generator_loss_gradients_through_d(n, latent, h1, h2, dim, dropout, seed):
+    gan = tiny_gan(seed, latent=latent, hidden_g=(h1, h2), dim=dim, dropout=dropout)
+    assert any(type(layer).__name__ == "BatchNormalization" for layer in gan.G.layers)
+    assert gan.G.training  # BatchNorm uses the batch statistics
+    z = np.random.default_rng(seed + 1).standard_normal((n, latent))
+    rewind = _replayer(gan.D)
+    rewind()
+    margin_g, fake = kink_margin(gan.G, z)
+    margin_d, _ = kink_margin(gan.D, fake)
+    assume(min(margin_g, margin_d) > 1e-4)
+
+    rewind()
+    gan.generator_loss(z)
+    analytic = snapshot(gan.G.grads)
+    norm = np.sqrt(sum(np.sum(g ** 2) for g in analytic.values()))
+    assert norm > 1e-3, f"G's gradient is (almost) zero: norm {norm:.2e}"
+
+    def loss():
+        rewind()
+        return gan.generator_loss(z)
+
+    for name, p in gan.G.params.items():
+        assert_gradient_matches(f"dL_G/d{name}", analytic[name], numerical_gradient(loss, p))
+
+
+# ------------------------------------------------------- the losses' values
+@given(n=st.integers(2, 6), seed=seeds)
+def test_losses_equal_their_formulas(n, seed):
+    gan = tiny_gan(seed, dropout=0.0)
+    data_rng = np.random.default_rng(seed + 1)
+    x_real, z = np.tanh(data_rng.standard_normal((n, 6))), data_rng.standard_normal((n, 3))
+    a_real = gan.D.forward(x_real)[:, 0]
+    a_fake = gan.D.forward(gan.G.forward(z))[:, 0]  # BN train mode: G(z) depends only on z
+
+    # Non-saturating generator loss: -mean log D(G(z)).
+    assert gan.generator_loss(z) == pytest.approx(-np.mean(np.log(sigmoid(a_fake))), rel=1e-12)
+    # L_D = -[mean log D(x) + mean log(1 - D(G(z)))]
+    expected = -(np.mean(np.log(sigmoid(a_real))) + np.mean(np.log(1.0 - sigmoid(a_fake))))
+    assert gan.discriminator_loss(x_real, z) == pytest.approx(expected, rel=1e-12)
+
+    # One-sided label smoothing s: real targets 1 - s, fake targets still 0.
+    # With BCE-from-logits l(a, y) = softplus(a) - a y, only the real term moves,
+    # by exactly s * mean(a_real).
+    s = 0.2
+    gan.label_smoothing = s
+    smoothed = -(np.mean((1 - s) * np.log(sigmoid(a_real)) + s * np.log(1.0 - sigmoid(a_real)))
+                 + np.mean(np.log(1.0 - sigmoid(a_fake))))
+    assert gan.discriminator_loss(x_real, z) == pytest.approx(smoothed, rel=1e-12)
+    assert gan.discriminator_loss(x_real, z) - expected == pytest.approx(s * np.mean(a_real), rel=1e-9, abs=1e-12)
+    # ... and G's loss ignores smoothing (its targets are "real" = 1 for fakes).
+    assert gan.generator_loss(z) == pytest.approx(-np.mean(np.log(sigmoid(a_fake))), rel=1e-12)
+
+
+def test_label_smoothing_does_not_touch_the_fake_gradient():
+    plain, smooth = tiny_gan(3, dropout=0.0), tiny_gan(3, dropout=0.0, label_smoothing=0.2)
+    rng = np.random.default_rng(0)
+    x_real, z = rng.standard_normal((4, 6)), rng.standard_normal((4, 3))
+    # Fakes only (an empty real batch): both models see the same loss and gradient.
+    empty = np.zeros((0, 6))
+    assert plain.discriminator_loss(empty, z) == smooth.discriminator_loss(empty, z)
+    for k, g in plain.D.grads.items():
+        np.testing.assert_array_equal(g, smooth.D.grads[k])
+    # With real images, smoothing changes the loss.
+    assert plain.discriminator_loss(x_real, z) != smooth.discriminator_loss(x_real, z)
+
+
+def test_label_smoothing_range_is_checked():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        tiny_gan(label_smoothing=0.5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        tiny_gan(label_smoothing=-0.1)
+
+
+# ------------------------------------------------- who is updated by what
+def test_each_step_updates_only_its_player():
+    gan = tiny_gan(7)
+    rng = np.random.default_rng(0)
+    x_real, z = rng.standard_normal((8, 6)), rng.standard_normal((8, 3))
+    g0, gb0, d0 = snapshot(gan.G.params), snapshot(gan.G.buffers), snapshot(gan.D.params)
+
+    # D's step: every D parameter moves; G (parameters and BN statistics) is untouched.
+    gan.discriminator_loss(x_real, z)
+    gan.opt_d.step()
+    g1, gb1, d1 = snapshot(gan.G.params), snapshot(gan.G.buffers), snapshot(gan.D.params)
+    assert changed(g0, g1) == set() and changed(gb0, gb1) == set()
+    assert changed(d0, d1) == set(d0)
+
+    # G's step: D's backward ran (it filled D's gradients) but D does not move.
+    gan.generator_loss(z)
+    assert any(np.any(g != 0) for g in gan.D.grads.values())
+    gan.opt_g.step()
+    g2, gb2, d2 = snapshot(gan.G.params), snapshot(gan.G.buffers), snapshot(gan.D.params)
+    assert changed(d1, d2) == set()
+    assert changed(g1, g2) == set(g1)
+    assert changed(gb1, gb2) == set(gb1)  # G's own forward pass updates its BN statistics
+    assert (gan.opt_d.t, gan.opt_g.t) == (1, 1)
+
+    # train_step = both of the above, once each.
+    losses = gan.train_step(x_real)
+    assert set(losses) == {"d_loss", "g_loss"} and all(np.isfinite(v) for v in losses.values())
+    assert changed(d2, snapshot(gan.D.params)) == set(d2)
+    assert changed(g2, snapshot(gan.G.params)) == set(g2)
+    assert (gan.opt_d.t, gan.opt_g.t) == (2, 2)
+
+
+def test_lr_d_overrides_only_the_discriminator():
+    gan = tiny_gan(lr=1e-3, lr_d=4e-4, beta1=0.6)
+    assert (gan.opt_g.lr, gan.opt_d.lr) == (1e-3, 4e-4)
+    assert gan.opt_g.beta1 == gan.opt_d.beta1 == 0.6
+
+
+# ---------------------------------------------------- dtypes, reproducibility
+def test_float32_training_keeps_float32():
+    gan = tiny_gan(1, dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
+    for _ in range(2):
+        losses = gan.train_step(x)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in losses.values())
+    for store in (gan.params, gan.grads, gan.buffers):
+        assert {v.dtype for v in store.values()} == {np.dtype(np.float32)}
+    for opt in (gan.opt_g, gan.opt_d):
+        assert {s.dtype for state in opt.state.values() for s in state.values()} == {np.dtype(np.float32)}
+    assert gan.sample_z(5).dtype == np.float32
+    samples = gan.sample(5)
+    assert samples.dtype == np.float32 and samples.shape == (5, 6)
+    assert np.all(np.abs(samples) <= 1)  # tanh output
+    assert gan.G.training  # sample() switches to eval and back
+
+
+def test_same_seed_same_parameters():
+    x = np.random.default_rng(0).standard_normal((16, 6)).astype(np.float32)
+
+    def run(seed):
+        gan = tiny_gan(seed, dtype=np.float32)  # D has Dropout: its masks are seeded too
+        for _ in range(3):
+            gan.train_step(x)
+        return gan.params
+
+    a, b, c = run(5), run(5), run(6)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_generate_uses_running_statistics():
+    gan = tiny_gan(2, dropout=0.0)
+    z = np.random.default_rng(0).standard_normal((4, 3))
+    # Eval mode: each sample depends only on its own z, not on the batch.
+    np.testing.assert_allclose(gan.generate(z)[:2], gan.generate(z[:2]), rtol=1e-12)
+    assert gan.G.training
+
+
+# ----------------------------------------------------------- toy data
+def test_ring_of_gaussians_shape_and_statistics():
+    rng = np.random.default_rng(0)
+    x, labels = ring_of_gaussians(8000, rng, std=0.05, return_labels=True)
+    assert x.shape == (8000, 2) and x.dtype == np.float32 and labels.shape == (8000,)
+    centres = ring_centres(8, 2.0)
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 2.0)
+    offsets = x - centres[labels]
+    assert abs(offsets.std() - 0.05) < 0.003 and np.abs(offsets.mean(axis=0)).max() < 0.003
+    np.testing.assert_allclose(np.bincount(labels) / 8000, 1 / 8, atol=0.015)
+    np.testing.assert_array_equal(ring_of_gaussians(10, np.random.default_rng(3)),
+                                  ring_of_gaussians(10, np.random.default_rng(3)))
+
+
+def test_mode_coverage_of_real_data_and_of_a_collapse():
+    rng = np.random.default_rng(1)
+    real = ring_of_gaussians(10000, rng, std=0.05)
+    cov = mode_coverage(real, std=0.05)
+    assert cov["modes_covered"] == 8
+    # P(within 3 std) = 1 - exp(-4.5) for a 2-D Gaussian.
+    assert cov["fractions"].sum() == pytest.approx(1 - np.exp(-4.5), abs=0.005)
+    assert cov["off_mode"] == pytest.approx(np.exp(-4.5), abs=0.005)
+
+    # A collapsed generator: everything in modes 0 and 3, plus points in between.
+    centres = ring_centres()
+    fake = np.concatenate([centres[[0] * 60 + [3] * 30], np.zeros((10, 2))])
+    cov = mode_coverage(fake, std=0.05)
+    np.testing.assert_allclose(cov["fractions"], [0.6, 0, 0, 0.3, 0, 0, 0, 0])
+    assert cov["off_mode"] == pytest.approx(0.1) and cov["modes_covered"] == 2
+    np.testing.assert_array_equal(cov["assignment"][[0, 60, 95]], [0, 3, -1])
+    # The radius of a mode is n_std * std.
+    near = centres[[1]] + [[0.14, 0.0]]
+    assert mode_coverage(near, std=0.05)["fractions"][1] == 1.0
+    assert mode_coverage(near, std=0.04)["fractions"][1] == 0.0
+
+
+def test_toy_argument_checks():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        mode_coverage(np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="Generator"):
+        ring_of_gaussians(3, 0)
+    with pytest.raises(ValueError, match="std"):
+        ring_of_gaussians(3, np.random.default_rng(0), std=0.0)
