@@ -148,8 +148,13 @@ def _find_leaks(out_dir: str, removed: set) -> list[str]:
 
 
 def list_exercises(root: str = ".") -> dict:
-    """{n: title} of the exercise regions in the package at ``root``."""
+    """{n: title} of the exercises: the regions in the package at ``root`` or, in
+    a student edition (where the regions are gone), the ``exN`` markers in setup.cfg."""
     exercises = {}
+    cfg = os.path.join(root, "setup.cfg")
+    if os.path.exists(cfg):
+        for m in re.finditer(r"^\s*ex(\d+): Exercise \d+, (.+?)\s*$", open(cfg, encoding="utf-8").read(), re.M):
+            exercises[int(m[1])] = m[2]
     for rel in _project_files(os.path.join(root, "aigc_np")):
         if rel.endswith(".py") and rel != "coursework.py":
             for region in find_regions(open(os.path.join(root, "aigc_np", rel), encoding="utf-8").read(), rel):

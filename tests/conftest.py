@@ -43,7 +43,9 @@ def pytest_runtest_makereport(item, call):
                 report.longrepr = (f"{item.nodeid}: this test needs Exercise {n} ({title}), "
                                    f"which is not implemented yet; finish it first.")
             else:
-                report.longrepr = f"{item.nodeid}: Exercise {n} ({title}) is not implemented yet."
+                uses = ", ".join(map(str, mine))
+                report.longrepr = (f"{item.nodeid}: Exercise {n} ({title}) is not implemented yet"
+                                   + (f" (this test uses Exercises {uses})." if len(mine) > 1 else "."))
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _results.append({"nodeid": item.nodeid, "outcome": report.outcome,
                          "markers": sorted({m.name for m in item.iter_markers() if re.fullmatch(r"ex\d+", m.name)})})

@@ -79,6 +79,7 @@ def test_edition_imports_its_own_package(edition):
 def test_edition_contents_and_zip(edition):
     student, archive, info = edition
     assert info["exercises"] == EXERCISES
+    assert list_exercises(str(student)) == EXERCISES  # `make progress` still knows them (from setup.cfg)
     for folder in ("aigc_np", "tests", "lessons", "data"):
         assert (student / folder).is_dir()
     assert (student / "Makefile").exists() and (student / "data" / "mnist_5k.npz").exists()
