@@ -179,3 +179,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 # * BatchNorm and Dropout behave differently in train and eval mode.
 # * The saved CNN scores generated digits in the lessons to come.
 # Next: generative models, starting with an autoencoder.
+#
+# ## Suggested extensions
+# 1. Add a `MaxPooling2D` layer (reshape trick, no loops) with an example spec:
+#    tests/test_every_layer.py checks its gradient (keep the maximum unique);
+#    then measure accuracy with pooling instead of stride-2 convolutions.
+# 2. Turn augmentation off (`augment=None`) and report the validation accuracy
+#    and the train/validation gap after 12 epochs.
+# 3. Train with BatchNormalization in eval mode throughout (a classic bug) and
+#    measure what happens to the validation accuracy.

@@ -233,3 +233,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #   one digit over and over, or to blends: an autoencoder compresses, it does
 #   not generate.
 # Next: the variational autoencoder, which makes the codes follow N(0, I).
+#
+# ## Suggested extensions
+# 1. A denoising autoencoder: corrupt inputs with Gaussian noise (std 0.3) but
+#    reconstruct the clean image; measure the validation loss on noisy inputs
+#    against this lesson's model.
+# 2. Latent size 2, 8 and 32: plot validation reconstruction loss against the
+#    latent size.
+# 3. Swap the BCE for `MeanSquaredError(reduction="batch")` and compare the
+#    reconstructions side by side (the judge's accuracy on them is the measurement).

@@ -375,3 +375,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #   digits, and the latent space is smooth enough to interpolate and explore.
 # The samples are blurry: the price of the pixel-wise Bernoulli decoder.
 # Next: GANs, which trade the likelihood for sharpness.
+#
+# ## Suggested extensions
+# 1. beta-VAE: scale the KL term by beta (2, 4) in a subclass's `loss`;
+#    gradient-check it like tests/test_vae.py does, then measure the KL per
+#    latent dimension and the validation ELBO against beta = 1.
+# 2. Importance-weighted ELBO with k = 5 samples per image: a tighter bound;
+#    it must be >= the ELBO on the validation split (test that).
+# 3. A conditional VAE: join a one-hot label to the encoder input and to z;
+#    the judge's accuracy on requested digits is the measurement.
