@@ -170,7 +170,7 @@ print("saved", save_figure(fig, os.path.join(args.out, "fit.png")))
 # 1. Add a `Softplus` layer (y = log(1 + e^x), y' = sigmoid(x)) in a new module
 #    under aigc_np/ with an `example_input_shape`: `make test` gradient-checks it
 #    automatically (tests/test_every_layer.py). Passing that check is the test.
-# 2. Replace the ReLU network of section 6 with Tanh and with LeakyReLU(0.2);
+# 2. Replace the Tanh of section 6 with ReLU and with LeakyReLU(0.2);
 #    measure the final MSE after 3,000 steps for each (print it) and explain the ranking.
 # 3. Break `Dense.backward` on purpose (drop the transpose in dx) and record
 #    the relative error `check_layer` reports: a wrong gradient must score >= 1e-2.

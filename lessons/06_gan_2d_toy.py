@@ -202,7 +202,7 @@ print("saved", plot_curves({"L_D": (steps_axis, [r["d_loss"] for r in log]),
 print("saved", plot_curves({"mean D(real)": (steps_axis, [r["D(real)"] for r in log]),
                             "mean D(fake)": (steps_axis, [r["D(fake)"] for r in log])},
                            os.path.join(args.out, "d_outputs.png"), xlabel="step", ylabel="D(x)",
-                           title="D's verdicts approach 1/2 as G improves"))
+                           title="D's average verdicts stay near 1/2: neither player wins"))
 
 # %% [markdown]
 # ## 5. Did G cover every mode?
