@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["numerical_gradient", "rel_error", "check_layer", "check_loss"]
+__all__ = ["numerical_gradient", "rel_error", "rng_replayer", "check_layer", "check_loss"]
 
 
 def rel_error(a: np.ndarray, n: np.ndarray) -> float:
@@ -63,7 +63,7 @@ def numerical_gradient(f: Callable[[], np.ndarray | float], x: np.ndarray,
     return grad
 
 
-def _replayer(layer):
+def rng_replayer(layer):
     """Return a function that rewinds every random generator the layer draws
     from, so that each forward pass of a stochastic layer (Dropout) sees the
     same random numbers during the check."""
@@ -98,7 +98,7 @@ def check_layer(layer, x: np.ndarray, dy: np.ndarray | None = None,
             raise TypeError(f"check_layer: parameter {name!r} of {layer.name} must be float64, got {p.dtype}"
                             " (call layer.astype(np.float64))")
     rng = np.random.default_rng(0) if rng is None else rng
-    rewind = _replayer(layer)
+    rewind = rng_replayer(layer)
     x = x.copy()
 
     rewind()

@@ -13,7 +13,7 @@
 import numpy as np
 import pytest
 
-from aigc_np.gradcheck import _replayer, rel_error
+from aigc_np.gradcheck import rng_replayer, rel_error
 from aigc_np.layers import (BatchNormalization, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                             Reshape, Tanh)
 from aigc_np.models.dcgan import DCGAN, dcgan_discriminator, dcgan_generator
@@ -81,7 +81,7 @@ def gradient_errors(model, loss, net, names=None):
     Every evaluation first rewinds the Dropout generators, so the analytic
     pass and all numerical ones use the same masks.
     """
-    rewind = _replayer(model)
+    rewind = rng_replayer(model)
 
     def f():
         rewind()
@@ -116,7 +116,7 @@ def test_dropout_is_active_so_masks_must_be_replayed():
     model = tiny_dcgan()
     rng = np.random.default_rng(1)
     x, z = rng.uniform(-1, 1, (BATCH, 1, 28, 28)), rng.standard_normal((BATCH, LATENT))
-    rewind = _replayer(model)
+    rewind = rng_replayer(model)
     rewind()
     first = model.discriminator_loss(x, z)
     assert model.discriminator_loss(x, z) != first  # new masks, new loss

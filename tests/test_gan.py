@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from aigc_np.gradcheck import _replayer, numerical_gradient, rel_error
+from aigc_np.gradcheck import rng_replayer, numerical_gradient, rel_error
 from aigc_np.layers import LeakyReLU
 from aigc_np.models import GAN, mlp_discriminator, mlp_generator
 from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
@@ -82,7 +82,7 @@ def test_discriminator_loss_gradients(n, dropout, label_smoothing, seed):
     data_rng = np.random.default_rng(seed + 1)
     x_real = np.tanh(data_rng.standard_normal((n, 6)))
     z = data_rng.standard_normal((n, 3))
-    rewind = _replayer(gan.D)  # the same Dropout masks in every evaluation
+    rewind = rng_replayer(gan.D)  # the same Dropout masks in every evaluation
     rewind()
     margin_g, fake = kink_margin(gan.G, z)
     margin_d, _ = kink_margin(gan.D, np.concatenate([x_real, fake]))
@@ -109,7 +109,7 @@ def test_generator_loss_gradients_through_d(n, latent, h1, h2, dim, dropout, see
     assert any(type(layer).__name__ == "BatchNormalization" for layer in gan.G.layers)
     assert gan.G.training  # BatchNorm uses the batch statistics
     z = np.random.default_rng(seed + 1).standard_normal((n, latent))
-    rewind = _replayer(gan.D)
+    rewind = rng_replayer(gan.D)
     rewind()
     margin_g, fake = kink_margin(gan.G, z)
     margin_d, _ = kink_margin(gan.D, fake)
