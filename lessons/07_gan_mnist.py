@@ -156,7 +156,7 @@ def score_fn(model):
 # %% [markdown]
 # ## 5. Training
 # `train` runs the epochs, writes history.csv, a 10x10 grid per epoch from a
-# fixed z, checkpoint.npz every epoch and best.npz at the best judged epoch.
+# fixed z, last.npz every epoch (to resume) and best.npz at the best judged epoch.
 # `train` only ever calls `model.train_step`, so the learning-rate schedule
 # is a small wrapper around it.
 
@@ -217,7 +217,7 @@ best_epoch = load_checkpoint(gan, os.path.join(args.out, "best.npz"))["epoch"]
 final_z = np.random.default_rng(args.seed + 4).standard_normal((n_judge, 100)).astype(np.float32)
 final_images = gan.sample(z=final_z)
 final = judge_scores(from_tanh(final_images), judge)
-print(f"best epoch {best_epoch}; 1,000 fresh samples: confident {final['confident']:.1%}, "
+print(f"best epoch {best_epoch}; {n_judge:,} fresh samples: confident {final['confident']:.1%}, "
       f"min class {final['min_class_fraction']:.1%}, {final['classes_covered']} digits present")
 print("  per digit: " + "  ".join(f"{d}: {f:.1%}" for d, f in enumerate(final["class_fractions"])))
 print("saved", save_image_grid(final_images[:100].reshape(-1, 28, 28), os.path.join(args.out, "final_samples.png"),
@@ -248,7 +248,7 @@ total_seconds = time.perf_counter() - lesson_start
 print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       + f"\nRESULT lesson 07: {'PLAIN ' if args.plain else ''}MLP GAN (article's G and D"
       f"{f', D dropout {args.dropout:g}' if args.dropout else ''}), best epoch {best_epoch} of {args.epochs}: "
-      f"judge on 1,000 fresh samples confident {final['confident']:.1%} (target >= 80%), "
+      f"judge on {n_judge:,} fresh samples confident {final['confident']:.1%} (target >= 80%), "
       f"min class {final['min_class_fraction']:.1%} (target >= 4%), {final['classes_covered']}/10 digits; "
       f"{recipe}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
       f"Reproduce: python lessons/07_gan_mnist.py --seed {args.seed}"
