@@ -295,3 +295,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 # * Mode collapse: a G that outpaces D gathers all samples where D is weakest
 #   and hops from mode to mode. Keeping D at least as quick as G fixes it here.
 # Next: the same game on MNIST digits, where collapse is harder to see.
+#
+# ## Suggested extensions
+# 1. Instance noise: add N(0, s^2) noise (s from 0.1 down to 0) to D's real and
+#    fake inputs; run the collapse-prone setting and report modes covered at
+#    the end (the lesson's coverage count is the measurement).
+# 2. Unequal updates: 2 D steps per G step in the collapse-prone setting;
+#    does coverage recover to 8/8?
+# 3. A ring of 25 Gaussians on a 5x5 grid: how many modes does the default
+#    recipe cover after 4,000 steps?

@@ -302,3 +302,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #   NCHW only relabels the Dense layer's units.
 # * Judge GANs by their samples, not their losses, and keep the best epoch
 #   by a criterion that rejects mode collapse.
+#
+# ## Suggested extensions
+# 1. Width 0.5 against 0.25: the judge's scores of the best epoch and the
+#    seconds per epoch (from history.csv), side by side.
+# 2. Replace the generator's Conv2DTranspose with nearest-neighbour upsampling
+#    followed by Conv2D (a new Upsampling2D layer with an example spec is
+#    gradient-checked by tests/test_every_layer.py); compare the grids for
+#    checkerboard artefacts and the Frechet distance (lesson 09).
+# 3. Spectral or weight normalization for D: does the rarest digit's share rise?
