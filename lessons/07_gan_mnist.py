@@ -35,8 +35,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
 parser.add_argument("--plain", action="store_true",
                     help="the article's plain recipe (Adam 2e-4/0.5 for both, no smoothing, no dropout)")
-parser.add_argument("--epochs", type=int, default=200)
-parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument("--epochs", type=int, default=160)
+parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--lr", type=float, default=2e-4, help="G's Adam learning rate")
 parser.add_argument("--lr-d", type=float, default=4e-4, help="D's Adam learning rate")
 parser.add_argument("--beta1", type=float, default=0.5)
@@ -44,12 +44,14 @@ parser.add_argument("--label-smoothing", type=float, default=0.1, help="real tar
 parser.add_argument("--dropout", type=float, default=0.3, help="dropout after each hidden layer of D")
 parser.add_argument("--decay-at", type=float, default=0.75,
                     help="fraction of the epochs after which both learning rates drop to 1/4 (1: never)")
+parser.add_argument("--ema", type=float, default=0.999,
+                    help="sample from a moving average of G's weights with this decay (0: off)")
 parser.add_argument("--score-every", type=int, default=5, help="judge the samples every this many epochs")
 parser.add_argument("--out", default="out/07_gan_mnist", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 if args.plain:
-    args.lr_d, args.label_smoothing, args.dropout, args.decay_at = args.lr, 0.0, 0.0, 1.0
+    args.batch_size, args.lr_d, args.label_smoothing, args.dropout, args.decay_at, args.ema = 64, args.lr, 0.0, 0.0, 1.0, 0.0
     args.out = args.out.rstrip("/") + "_plain" if args.out == parser.get_default("out") else args.out
 os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
@@ -81,9 +83,12 @@ gan = build_model("gan", {"d_dropout": args.dropout, "lr": args.lr, "lr_d": args
 G, D = gan.G, gan.D
 print(gan.summary())
 print(f"{G.num_params():,} generator and {D.num_params():,} discriminator parameters")
+if args.ema:
+    gan.enable_ema(args.ema)  # a second copy of G that averages its weights: see section 4
 recipe = (f"batch {args.batch_size}, Adam beta1 {args.beta1}, lr G {args.lr:g} / D {args.lr_d:g}, "
           f"label smoothing {args.label_smoothing:g}, D dropout {args.dropout:g}"
-          + (f", both lr / 4 after {args.decay_at:.0%} of {args.epochs} epochs" if args.decay_at < 1 else "")
+          + (f", both lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else "")
+          + (f", samples from the weight average (EMA {args.ema:g})" if args.ema else "")
           + f", {args.epochs} epochs")
 print(("PLAIN recipe: " if args.plain else "recipe: ") + recipe)
 

@@ -257,6 +257,14 @@ def test_width_scales_the_channels(width, g_channels, d_channels):
     assert D.num_params() == 25 * e1 + e1 + 25 * e1 * e2 + e2 + 49 * e2 + 1
 
 
+def test_d_width_option():
+    model = DCGAN(10, 0.5, rng=np.random.default_rng(0), d_width=0.25)
+    assert model.G.layers[3].output_shape == (128, 7, 7)
+    assert [model.D.layers[i].output_shape[0] for i in (0, 3)] == [16, 32]
+    assert (model.width, model.d_width) == (0.5, 0.25)
+    assert DCGAN(10, 0.5, rng=np.random.default_rng(0)).d_width == 0.5
+
+
 def test_alpha_and_dropout_options():
     rng = np.random.default_rng(0)
     G = dcgan_generator(10, 0.25, rng, alpha=0.2)

@@ -255,6 +255,76 @@ def test_generate_uses_running_statistics():
     assert gan.G.training
 
 
+# ------------------------------------------------- the averaged generator
+def test_ema_is_an_average_of_g_and_makes_the_samples():
+    gan = tiny_gan(4, dropout=0.0).enable_ema(0.9)
+    assert set(gan.parts) == {"generator", "discriminator", "generator_train"}
+    assert gan.sampler is gan.G_ema and gan.opt_g.model is gan.G
+    for k, w in gan.G.params.items():
+        np.testing.assert_array_equal(gan.G_ema.params[k], w)
+        assert gan.G_ema.params[k] is not w and gan.params[f"generator.{k}"] is gan.G_ema.params[k]
+    x = np.random.default_rng(0).standard_normal((8, 6))
+    for _ in range(3):
+        ema_before = snapshot(gan.G_ema.params)
+        gan.train_step(x)
+        for k, w in gan.G.params.items():  # ema <- 0.9 ema + 0.1 w, after G's step
+            np.testing.assert_allclose(gan.G_ema.params[k], 0.9 * ema_before[k] + 0.1 * w, rtol=1e-12)
+    assert any(not np.array_equal(gan.G_ema.params[k], w) for k, w in gan.G.params.items())
+
+    # Samples come from G_ema in eval mode, with BatchNorm statistics calibrated for its weights.
+    z = np.random.default_rng(1).standard_normal((5, 3))
+    samples = gan.sample(z=z)
+    reference = tiny_gan(4, dropout=0.0)
+    for k, v in reference.G.params.items():
+        v[...] = gan.G_ema.params[k]
+    reference.calibrate_batchnorm()
+    np.testing.assert_allclose(samples, reference.generate(z), rtol=1e-12)
+    assert gan.G.training and gan.G_ema.training
+    with pytest.raises(ValueError, match="decay"):
+        tiny_gan().enable_ema(1.0)
+
+
+def test_calibrate_batchnorm_averages_batch_statistics():
+    gan = tiny_gan(5, dropout=0.0)
+    bn_index = next(i for i, layer in enumerate(gan.G.layers) if type(layer).__name__ == "BatchNormalization")
+    bn = gan.G.layers[bn_index]
+    rng_state = gan.rng.bit_generator.state
+    gan.calibrate_batchnorm(n=64, batch_size=16, seed=3)
+    # The same 4 batches of z, by hand: the mean of their batch means and variances.
+    z_rng, means, variances = np.random.default_rng(3), [], []
+    for _ in range(4):
+        h = z_rng.standard_normal((16, 3))
+        for layer in gan.G.layers[:bn_index]:
+            h = layer.forward(h)
+        means.append(h.mean(axis=0))
+        variances.append(h.var(axis=0))
+    np.testing.assert_allclose(bn.buffers["moving_mean"], np.mean(means, axis=0), rtol=1e-10)
+    np.testing.assert_allclose(bn.buffers["moving_variance"], np.mean(variances, axis=0), rtol=1e-10)
+    assert bn.momentum == 0.8 and gan.G.training
+    assert gan.rng.bit_generator.state == rng_state  # the GAN's own random stream is untouched
+
+
+def test_ema_checkpoint_samples_the_same_in_a_gan_without_ema(tmp_path):
+    from aigc_np.checkpoint import load_checkpoint, save_checkpoint
+
+    gan = tiny_gan(6, dtype=np.float32).enable_ema(0.95)
+    x = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
+    for _ in range(3):
+        gan.train_step(x)
+    z = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    expected = gan.sample(z=z)  # calibrates G_ema's statistics first
+    save_checkpoint(gan, tmp_path / "ema.npz", epoch=1)
+    plain = tiny_gan(7, dtype=np.float32)
+    load_checkpoint(plain, tmp_path / "ema.npz")
+    np.testing.assert_array_equal(plain.sample(z=z), expected)
+    # ... and a GAN with EMA resumes with both generators.
+    resumed = tiny_gan(8, dtype=np.float32).enable_ema(0.95)
+    load_checkpoint(resumed, tmp_path / "ema.npz")
+    for k, w in gan.G.params.items():
+        np.testing.assert_array_equal(resumed.G.params[k], w)
+        np.testing.assert_array_equal(resumed.G_ema.params[k], gan.G_ema.params[k])
+
+
 # ----------------------------------------------------------- toy data
 def test_ring_of_gaussians_shape_and_statistics():
     rng = np.random.default_rng(0)

@@ -53,14 +53,28 @@ def dcgan_discriminator(width: float = 0.25, rng: np.random.Generator | None = N
 
 
 class DCGAN(GAN):
-    """GAN with the convolutional generator and discriminator above."""
+    """GAN with the convolutional generator and discriminator above.
+
+    Args:
+        latent_dim: size of z.
+        width: channel multiplier of both networks (1 = the article's model).
+        rng: initializes the weights, draws z and seeds D's Dropout.
+        dtype: float32 for training, float64 for gradient checks.
+        alpha: LeakyReLU slope of both networks (Keras's default 0.3).
+        dropout: D's dropout rate (the article's 0.3).
+        d_width: D's own channel multiplier, if it should differ from G's
+            (None: ``width``). The generator is the expensive network (its
+            Dense layer and first transposed convolution dominate a step), and
+            the one whose capacity limits sample quality at small widths.
+        **gan_options: lr, beta1, lr_d, label_smoothing (see GAN).
+    """
 
     def __init__(self, latent_dim: int = 100, width: float = 0.25, rng: np.random.Generator | None = None,
-                 dtype=np.float32, alpha: float = 0.3, dropout: float = 0.3, **gan_options):
-        """``alpha``: LeakyReLU slope of both networks; ``dropout``: D's rate.
-        ``gan_options`` (lr, beta1, lr_d, label_smoothing) go to GAN."""
+                 dtype=np.float32, alpha: float = 0.3, dropout: float = 0.3, d_width: float | None = None,
+                 **gan_options):
         rng = np.random.default_rng(0) if rng is None else rng
         self.width = width
+        self.d_width = width if d_width is None else d_width
         super().__init__(dcgan_generator(latent_dim, width, rng, alpha=alpha, dtype=dtype),
-                         dcgan_discriminator(width, rng, alpha=alpha, dropout=dropout, dtype=dtype),
+                         dcgan_discriminator(self.d_width, rng, alpha=alpha, dropout=dropout, dtype=dtype),
                          latent_dim=latent_dim, rng=rng, **gan_options)

@@ -11,8 +11,16 @@ Both losses are binary cross-entropies on D's logits (computed with the
 stable from-logits form). L_G's gradient reaches G *through* D: we backprop
 through D's layers to get dL/d(fake image), then through G -- but only G's
 optimizer steps, so D is untouched by G's update.
+
+Optionally (``enable_ema``) the GAN also keeps an exponential moving average
+of G's weights and samples from that averaged generator: the weights of the
+live G wander from step to step as the game goes on, and their average draws
+cleaner images (Yazici et al. 2019, "The unusual effectiveness of averaging
+in GAN training").
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -68,6 +76,9 @@ class GAN(Model):
             lr_d overrides the discriminator's learning rate.
         label_smoothing: one-sided smoothing s: real targets are 1 - s
             (Salimans et al. 2016), fake targets stay 0.
+
+    ``G_ema`` is None unless ``enable_ema`` was called; ``sampler`` is the
+    generator that ``generate``/``sample`` use (G_ema if enabled, else G).
     """
 
     def __init__(self, generator: Sequential, discriminator: Sequential, latent_dim: int = 100,
@@ -83,6 +94,7 @@ class GAN(Model):
         self.opt_g = Adam(generator, lr=lr, beta1=beta1)
         self.opt_d = Adam(discriminator, lr=lr if lr_d is None else lr_d, beta1=beta1)
         self.bce = BinaryCrossentropy(from_logits=True)
+        self.G_ema, self.ema_decay, self._ema_calibrated = None, None, False
 
     def sample_z(self, n: int) -> np.ndarray:
         return self.rng.standard_normal((n, self.latent_dim)).astype(self.dtype)
@@ -138,14 +150,84 @@ class GAN(Model):
         self.opt_d.step()
         g_loss = self.generator_loss(self.sample_z(n))
         self.opt_g.step()
+        if self.G_ema is not None:
+            self.update_ema()
         return {"d_loss": d_loss, "g_loss": g_loss}
+
+    # ---------------------------------------------- averaged generator (EMA)
+    def enable_ema(self, decay: float = 0.999) -> "GAN":
+        """Keep G_ema, an exponential moving average of G's weights, and sample from it.
+
+        After every G step: ema <- decay * ema + (1 - decay) * w, for every
+        weight w of G (decay 0.999: an average over the last ~1,000 steps).
+        G_ema is never trained; its BatchNorm statistics are recomputed for
+        its own weights (``calibrate_batchnorm``) before it generates.
+
+        In ``params`` and in checkpoints, "generator" is then G_ema (the
+        network that makes the samples) and "generator_train" is G, so a
+        checkpoint loaded into a GAN without EMA samples like this one.
+        """
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"GAN.enable_ema: decay must be in (0, 1), got {decay}")
+        self.ema_decay = float(decay)
+        if self.G_ema is None:
+            self.G_ema = copy.deepcopy(self.G)
+            self.G_ema.name = "generator_ema"
+            self.parts = {"generator": self.G_ema, "discriminator": self.D, "generator_train": self.G}
+        self._ema_calibrated = False
+        return self
+
+    def update_ema(self) -> None:
+        """One EMA step of G_ema's weights towards G's (in place)."""
+        rate = 1.0 - self.ema_decay
+        for name, w in self.G.params.items():
+            ema = self.G_ema.params[name]
+            ema += rate * (w - ema)
+        self._ema_calibrated = False
+
+    @property
+    def sampler(self):
+        """The generator that makes the samples: G_ema if enabled, else G."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    def calibrate_batchnorm(self, net=None, n: int = 2048, batch_size: int = 256, seed: int = 0) -> None:
+        """Set the BatchNorm running statistics of ``net`` (default: ``sampler``) to their
+        average over ``n`` fresh z, fed in train-mode batches of ``batch_size``.
+
+        Running statistics with momentum 0.8 mostly remember the last few
+        batches; this replaces them by the exact average for the current
+        weights (needed for G_ema, whose weights no BatchNorm has seen). The
+        z come from a generator seeded with ``seed``, so the result is
+        deterministic and the GAN's own random stream is untouched.
+        """
+        net = self.sampler if net is None else net
+        norms = [layer for layer in getattr(net, "layers", [net]) if isinstance(layer, BatchNormalization)]
+        if not norms:
+            return
+        momenta, was_training = [bn.momentum for bn in norms], net.training
+        rng = np.random.default_rng(seed)
+        net.train()
+        for i in range(max(1, n // batch_size)):
+            for bn in norms:
+                bn.momentum = i / (i + 1)  # running = mean of the batch statistics so far
+            net.forward(rng.standard_normal((batch_size, self.latent_dim)).astype(net.dtype))
+        for bn, m in zip(norms, momenta):
+            bn.momentum = m
+        if not was_training:
+            net.eval()
 
     # ------------------------------------------------------------- sampling
     def generate(self, z) -> np.ndarray:
-        """G(z) in eval mode (BatchNorm uses its running statistics)."""
-        self.G.eval()
-        images = self.G.forward(z)
-        self.G.train()
+        """``sampler``(z) in eval mode (BatchNorm uses its running statistics)."""
+        net = self.sampler
+        if self.G_ema is not None and not self._ema_calibrated:
+            self.calibrate_batchnorm(net)
+            self._ema_calibrated = True
+        was_training = net.training
+        net.eval()
+        images = net.forward(z)
+        if was_training:
+            net.train()
         return images
 
     def sample(self, n: int | None = None, z=None) -> np.ndarray:
