@@ -19,9 +19,9 @@ DEFAULT_CONFIGS = {
     "ae": {"latent_dim": 2, "hidden": [512, 256], "lr": 1e-3},
     "vae": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
     "gan": {"latent_dim": 100, "g_hidden": [128, 256, 512, 1024], "d_hidden": [1024, 512, 256],
-            "d_dropout": 0.0, "lr": 2e-4, "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0},
-    "dcgan": {"latent_dim": 100, "width": 0.25, "lr": 2e-4, "lr_d": None, "beta1": 0.5,
-              "label_smoothing": 0.0},
+            "d_dropout": 0.0, "lr": 2e-4, "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
+    "dcgan": {"latent_dim": 100, "width": 0.25, "d_width": None, "alpha": 0.3, "dropout": 0.3, "lr": 2e-4,
+              "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
 }
 KINDS = tuple(DEFAULT_CONFIGS)
 
@@ -46,8 +46,11 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
                     latent_dim=cfg["latent_dim"], rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
                     beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"])
     else:
-        model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
-                      beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"])
+        model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, d_width=cfg["d_width"], alpha=cfg["alpha"],
+                      dropout=cfg["dropout"], lr=cfg["lr"], lr_d=cfg["lr_d"], beta1=cfg["beta1"],
+                      label_smoothing=cfg["label_smoothing"])
+    if kind in ("gan", "dcgan") and cfg["ema"]:
+        model.enable_ema(cfg["ema"])  # samples (and checkpoints' "generator") come from the weight average
     model.kind, model.config = kind, cfg
     return model
 
