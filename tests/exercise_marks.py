@@ -105,4 +105,14 @@ MARKS = {
     "test_conditional.py::test_same_seed_same_cgan_run_and_float32_stays_float32": (1, 2, 3, 5, 6),
     "test_conditional.py::test_checkpoint_round_trip_through_the_registry[cgan-config0]": (1, 2, 3, 5, 6),
     "test_conditional.py::test_checkpoint_round_trip_through_the_registry[cvae-config1]": (1, 2, 3, 6, 7, 8),
+    # WGAN-GP and the double backward (issue 7)
+    "test_double_backward.py::test_dense_double_backward_any_rank": (1,),
+    "test_double_backward.py::test_activation_double_backward": (2,),
+    "test_double_backward.py::test_conv2d_double_backward": (4,),
+    "test_double_backward.py::test_sequential_double_backward_mlp": (1, 2),
+    "test_double_backward.py::test_sequential_double_backward_conv_stack": (1, 2, 4),
+    "test_double_backward.py::test_nested_sequential_double_backward": (1, 2),
+    "test_double_backward.py::test_float32_stays_float32": (1, 2, 4),
+    "test_double_backward.py::test_layers_without_double_backward_say_so[batchnorm]": (1, 5),
+    "test_double_backward.py::test_layers_without_double_backward_say_so[dropout]": (1,),
 }

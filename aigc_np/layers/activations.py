@@ -21,6 +21,15 @@ class ReLU(Layer):
         return np.where(self._cache, dy, 0)
         # END EXERCISE 2
 
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = dy * 1[x > 0] (see ``Layer.backward_backward``).
+
+        dx is linear in dy with a fixed mask, so dL/d(dy) = d_dx * 1[x > 0]; the
+        slope is constant away from the kink at 0 (f'' = 0), so the x-term is None.
+        """
+        d_dx, dy = self._check_double(d_dx, dy)
+        return np.where(self._cache, d_dx, 0), None
+
 
 class LeakyReLU(Layer):
     """y = x if x > 0 else alpha * x;  dy/dx = 1 or alpha.
@@ -48,6 +57,16 @@ class LeakyReLU(Layer):
         return np.where(self._cache, dy, self.alpha * dy)
         # END EXERCISE 2
 
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = dy * (1 if x > 0 else alpha) (see ``Layer.backward_backward``).
+
+        dL/d(dy) = d_dx * (1 or alpha); the slope is piecewise constant (f'' = 0
+        away from the kink at 0), so the x-term is None. A gradient penalty on a
+        LeakyReLU critic therefore reaches x only through the layers' forward path.
+        """
+        d_dx, dy = self._check_double(d_dx, dy)
+        return np.where(self._cache, d_dx, self.alpha * d_dx), None
+
 
 class Tanh(Layer):
     """y = tanh(x);  dy/dx = 1 - y^2 (so we cache y, not x)."""
@@ -64,6 +83,19 @@ class Tanh(Layer):
         y = self._cache
         return dy * (1 - y * y)
         # END EXERCISE 2
+
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = dy * f'(x), f' = 1 - y^2 with y = tanh(x):
+
+            dL/d(dy) = d_dx * f'(x)
+            dL/dx    = d_dx * dy * f''(x),   f''(x) = -2 y (1 - y^2)
+
+        The x-term is the one a ReLU-only derivation silently drops.
+        """
+        d_dx, dy = self._check_double(d_dx, dy)
+        out = self._cache                     # y = tanh(x), cached by forward
+        slope = 1 - np.square(out)            # f'(x)
+        return d_dx * slope, d_dx * dy * (-2 * out * slope)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -90,3 +122,14 @@ class Sigmoid(Layer):
         y = self._cache
         return dy * y * (1 - y)
         # END EXERCISE 2
+
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = dy * f'(x), f' = y (1 - y) with y = sigmoid(x):
+
+            dL/d(dy) = d_dx * f'(x)
+            dL/dx    = d_dx * dy * f''(x),   f''(x) = y (1 - y) (1 - 2 y)
+        """
+        d_dx, dy = self._check_double(d_dx, dy)
+        out = self._cache                     # y = sigmoid(x), cached by forward
+        slope = out - np.square(out)          # f'(x)
+        return d_dx * slope, d_dx * dy * slope * (1 - 2 * out)

@@ -135,6 +135,44 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
+        """Double backward: differentiate this layer's *backward* pass.
+
+        ``backward`` computes dx = g(x, dy, theta). A gradient penalty (WGAN-GP)
+        is a loss on dx, so training needs the gradient of a scalar
+        L = sum(d_dx * g(x, dy, theta)) with respect to dy, x and theta, given
+        d_dx = dL/d(dx) and the ``dy`` that ``backward`` was called with (after
+        a ``forward``, whose cache this reads).
+
+        Returns:
+            ``(d_dy, d_x)``: dL/d(dy), shaped like the output, and the *direct*
+            dL/dx through g's dependence on x, shaped like the input -- or None
+            where g does not depend on x (linear layers, ReLU-like activations).
+        Parameters: *assigns* dL/dtheta (the direct terms) to ``self.grads``,
+        like ``backward`` does; nothing is accumulated and no parameter changes.
+
+        Layers that a critic does not need do not implement it and raise here.
+        """
+        raise NotImplementedError(
+            f"{self.name}: backward_backward (the double backward a gradient penalty needs) is not "
+            f"implemented for {type(self).__name__}; it exists for Dense, Conv2D, Flatten, Reshape, "
+            f"ReLU, LeakyReLU, Tanh, Sigmoid and Sequential")
+
+    def _check_double(self, d_dx, dy, input_shape: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Validate the arguments of ``backward_backward``: dy against the cached output
+        shape, d_dx against ``input_shape`` (the full shape of the last input;
+        None: the shape of dy, as for element-wise layers)."""
+        dy = self._check_grad(dy)
+        input_shape = dy.shape if input_shape is None else input_shape
+        if not isinstance(d_dx, np.ndarray):
+            raise TypeError(f"{self.name}: expected d_dx as a numpy.ndarray, got {type(d_dx).__name__}")
+        if d_dx.shape != tuple(input_shape):
+            raise ValueError(f"{self.name}: expected d_dx of shape {tuple(input_shape)} (the input shape), "
+                             f"got {d_dx.shape}")
+        if d_dx.dtype != dy.dtype:
+            raise TypeError(f"{self.name}: expected d_dx of dtype {dy.dtype} (that of dy), got {d_dx.dtype}")
+        return d_dx, dy
+
     # ----------------------------------------------------------------- checks
     def _check_input(self, x, min_rank: int = 1, exact_shape: bool = True) -> np.ndarray:
         """Validate ``x`` before it reaches NumPy's broadcasting.

@@ -336,6 +336,30 @@ class Conv2D(_ConvBase):
         # END EXERCISE 4
 
 
+    def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
+        """Double backward of dx = crop(col2im(dY W)) (see ``Layer.backward_backward``).
+
+        dx is the transposed convolution of dy with W: linear in dy and in W.
+        With V = d_dx and V_cols = im2col(pad(V)) -- the adjoint of crop(col2im(.)) --
+        L = sum(V_cols * (dY W)) with dY as (N*Ho*Wo, F) and W as (F, C*kh*kw), so
+
+            dL/d(dy) = V_cols W^T    Conv2D's forward applied to d_dx, without bias
+            dL/dW    = dY^T V_cols   the weight-gradient formula, with input d_dx and output-grad dy
+            dL/db = 0, and dL/dx = 0 (None): dx does not depend on x.
+        """
+        dy = self._check_dy(dy)
+        n = dy.shape[0]
+        d_dx, dy = self._check_double(d_dx, dy, (n,) + tuple(self.input_shape))
+        f, ho, wo = self.output_shape
+        v_cols = im2col(_pad(d_dx, self._pads), self.kernel_size, self.strides)  # (N*Ho*Wo, C*kh*kw)
+        dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, f)                         # (N*Ho*Wo, F)
+        self.grads["W"] = (dy_rows.T @ v_cols).reshape(self.params["W"].shape)
+        if self.use_bias:
+            self.grads["b"] = np.zeros_like(self.params["b"])
+        d_dy = (v_cols @ self.params["W"].reshape(f, -1).T).reshape(n, ho, wo, f)
+        return np.ascontiguousarray(d_dy.transpose(0, 3, 1, 2)), None
+
+
 class Conv2DTranspose(_ConvBase):
     """Transposed convolution ("deconvolution"): the adjoint of Conv2D.
 

@@ -65,3 +65,20 @@ class Dense(Layer):
             self.grads["b"] = rows_dy.sum(axis=0)
         return dy @ self.params["W"].T
         # END EXERCISE 1
+
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = dY W^T (see ``Layer.backward_backward``).
+
+        With V = d_dx and dY flattened to rows, L = sum_{r,i,j} V[r,i] dY[r,j] W[i,j], so
+
+            dL/d(dY) = V W  (shaped like y),   dL/dW = V^T dY  (in, units),   dL/db = 0,
+
+        and dL/dx = 0: dx does not depend on x, so the x-term is None.
+        """
+        dy = self._check_grad(dy)
+        d_dx, dy = self._check_double(d_dx, dy, dy.shape[:-1] + (self.input_shape[-1],))
+        v_rows = d_dx.reshape(-1, d_dx.shape[-1])                           # (rows, in)
+        self.grads["W"] = v_rows.T @ dy.reshape(-1, dy.shape[-1])           # (in, units)
+        if self.use_bias:
+            self.grads["b"] = np.zeros_like(self.params["b"])
+        return d_dx @ self.params["W"], None

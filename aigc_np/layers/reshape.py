@@ -23,6 +23,12 @@ class Flatten(Layer):
         dy = self._check_grad(dy)
         return dy.reshape(self._cache)
 
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = reshape(dy): dL/d(dy) = d_dx reshaped back to
+        the output shape; no parameters, no x-term (None)."""
+        d_dx, dy = self._check_double(d_dx, dy, self._cache)
+        return d_dx.reshape(dy.shape), None
+
 
 class Reshape(Layer):
     """(N, ...) -> (N, *target_shape), e.g. Reshape((256, 7, 7)) after a Dense(7*7*256).
@@ -55,3 +61,9 @@ class Reshape(Layer):
     def backward(self, dy):
         dy = self._check_grad(dy)
         return dy.reshape(self._cache)
+
+    def backward_backward(self, d_dx, dy):
+        """Double backward of dx = reshape(dy): dL/d(dy) = d_dx reshaped to the
+        output shape; no parameters, no x-term (None)."""
+        d_dx, dy = self._check_double(d_dx, dy, self._cache)
+        return d_dx.reshape(dy.shape), None

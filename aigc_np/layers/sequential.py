@@ -107,6 +107,57 @@ class Sequential(Layer):
             dy = layer.backward(dy)
         return dy
 
+    def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
+        """Double backward through the stack (see ``Layer.backward_backward``).
+
+        The backward pass is a chain too. With h_0 = x, h_k = layer_k(h_{k-1})
+        and B_k layer k's backward: g_K = dy, g_{k-1} = B_k(h_{k-1}, g_k, theta_k),
+        and dx = g_0. Differentiating L = sum(d_dx * g_0) takes two sweeps:
+
+        1. forward (k = 1..K), each layer's ``backward_backward``: it turns
+           v_{k-1} = dL/dg_{k-1} into v_k = dL/dg_k (passed to the next layer),
+           and gives its direct x-term u_{k-1} = dL/dh_{k-1} and assigns its
+           direct parameter terms to its grads;
+        2. reverse (k = K..1), ordinary ``backward``: the x-terms reach x and the
+           earlier layers' parameters through the forward pass, so
+           a_{k-1} = B_k(h_{k-1}, a_k, theta_k) + u_{k-1}, from a_K = 0. Each
+           backward *assigns* its layer's forward-path parameter terms; the
+           direct terms from sweep 1 are then *added* to them -- the one place
+           where two gradient contributions are summed, explicitly.
+
+        Returns (dL/d(dy), dL/dx) and assigns the total dL/dtheta to every
+        layer's grads. An x-term that is exactly zero stays None: a stack of
+        only Dense/Conv2D/Flatten/ReLU-like layers has no x-terms, and sweep 2
+        costs nothing. Needs a ``forward`` first; it reruns the backward sweep
+        once to recover each layer's upstream gradient g_k. No parameter changes.
+        """
+        if not isinstance(d_dx, np.ndarray):
+            raise TypeError(f"{self.name}: expected d_dx as a numpy.ndarray, got {type(d_dx).__name__}")
+        upstream = []                                  # upstream[k] = g_k, the dy layer k's backward got
+        g = dy
+        for layer in reversed(self.layers):
+            upstream.append(g)
+            g = layer.backward(g)
+        upstream.reverse()
+        if d_dx.shape != g.shape:
+            raise ValueError(f"{self.name}: expected d_dx of shape {g.shape} (the input shape), got {d_dx.shape}")
+
+        v, x_terms = d_dx, []                          # sweep 1: forward through the layers
+        for layer, g in zip(self.layers, upstream):
+            v, u = layer.backward_backward(v, g)
+            x_terms.append(u)
+
+        a = None                                       # sweep 2: dL/dh_k through the forward path
+        for layer, u in zip(reversed(self.layers), reversed(x_terms)):
+            if a is not None:
+                direct = {k: grad.copy() for k, grad in layer.grads.items()}  # sweep 1's terms
+                a = layer.backward(a)                  # assigns the forward-path terms ...
+                for k, grad in layer.grads.items():
+                    grad += direct[k]                  # ... and adds the direct ones
+            if u is not None:
+                a = u if a is None else a + u
+        return v, a
+
     def num_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 
