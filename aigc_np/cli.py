@@ -3,6 +3,8 @@
     python -m aigc_np train vae --out runs/vae --quick
     python -m aigc_np sample runs/vae/best.npz --n 100 --out vae.png
     python -m aigc_np evaluate runs/vae/best.npz --json
+    python -m aigc_np train cgan --out runs/cgan --quick      # conditional: draws the digit you ask for
+    python -m aigc_np sample runs/cgan/best.npz --label 7 --n 16 --out sevens.png
 
 Exit codes: 0 success, 2 usage error, 1 any other error (one line on stderr;
 ``--debug`` shows the traceback).
@@ -20,10 +22,24 @@ import numpy as np
 from .checkpoint import load_checkpoint, read_metadata
 from .data import load_dataset, to_unit
 from .io import atomic_write
-from .models.registry import DEFAULT_CONFIGS, KINDS, build_model, generate_images, prepare_images
+from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_model, generate_images,
+                               prepare_images)
 from .plotting import save_image_grid
 
-DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40}
+DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 60, "cvae": 100}
+DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
+
+
+class UsageError(ValueError):
+    """A command line that cannot work (e.g. --label for an unconditional model): exit code 2."""
+
+
+def label_accuracy(model, n: int, seed: int, judge=None) -> float:
+    """The judge's accuracy on the requested labels: n samples, labels cycling 0..9."""
+    from .judge import judge_scores
+    labels = np.arange(n) % model.n_classes
+    images = generate_images(model, n, np.random.default_rng(seed), labels=labels)
+    return float(np.mean(judge_scores(images, judge)["predictions"] == labels))
 
 
 # ------------------------------------------------------------------ train
@@ -39,6 +55,8 @@ def _score_fn(kind: str, data, n_eval: int, seed: int):
     from .metrics import evaluate_images
     from .judge import load_judge
     judge, real = load_judge(), to_unit(data.x_val)
+    if kind in CONDITIONAL_KINDS:
+        return (lambda m: {"label_accuracy": label_accuracy(m, n_eval, seed, judge)}), "label_accuracy", True
 
     def score(model):
         samples = generate_images(model, n_eval, np.random.default_rng(seed))
@@ -58,14 +76,17 @@ def cmd_train(args) -> int:
         config["width"] = args.width
     model = build_model(args.kind, config, rng=np.random.default_rng(args.seed + 1))
     data = load_dataset(seed=0)
-    x = prepare_images(args.kind, data.x_train)
+    conditional = args.kind in CONDITIONAL_KINDS
+    x = prepare_images(args.kind, data.x_train, data.y_train if conditional else None)
     epochs = args.epochs or (2 if args.quick else DEFAULT_EPOCHS[args.kind])
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZES.get(args.kind, 64)
+    grid_labels = np.repeat(np.arange(10), 10) if conditional else None  # row k of the grid: digit k
     eval_every = args.eval_every or max(1, epochs // 20)
     score_fn, best_key, higher = _score_fn(args.kind, data, 200 if args.quick else 1000, args.seed)
     fixed = generate_images  # grid from fixed randomness: same seed every epoch
-    print(f"training {args.kind} on {data.source}: {epochs} epochs, batch {args.batch_size}, out {args.out}")
-    options = dict(epochs=epochs, batch_size=args.batch_size, rng=rng, out_dir=args.out,
-                   grid_fn=lambda m: fixed(m, 100, np.random.default_rng(args.seed), data.x_train),
+    print(f"training {args.kind} on {data.source}: {epochs} epochs, batch {batch_size}, out {args.out}")
+    options = dict(epochs=epochs, batch_size=batch_size, rng=rng, out_dir=args.out,
+                   grid_fn=lambda m: fixed(m, 100, np.random.default_rng(args.seed), data.x_train, grid_labels),
                    value_range=(0.0, 1.0), score_fn=score_fn, best_key=best_key, higher_is_better=higher,
                    eval_every=eval_every, patience=args.patience,
                    max_steps_per_epoch=5 if args.quick else None)
@@ -103,11 +124,22 @@ def cmd_sample(args) -> int:
     if not args.out.endswith((".png", ".npy")):
         raise ValueError(f"--out {args.out}: expected a file name ending in .png or .npy")
     model, meta = load_model(args.checkpoint)
+    conditional = meta["kind"] in CONDITIONAL_KINDS
+    if args.label is not None and not conditional:
+        raise UsageError(f"--label {args.label}: {args.checkpoint} holds a {meta['kind']!r} model, which is not "
+                         f"conditional; --label needs a checkpoint of {' or '.join(CONDITIONAL_KINDS)}")
+    if args.label is not None and not 0 <= args.label < model.n_classes:
+        raise UsageError(f"--label {args.label}: expected a digit 0..{model.n_classes - 1}")
     train_images = load_dataset(seed=0).x_train if meta["kind"] == "ae" else None
-    images = generate_images(model, args.n, np.random.default_rng(args.seed), train_images)
+    # Conditional models: every sample is digit --label, or labels cycle 0..9 (10 per row: column k is digit k).
+    labels = (np.full(args.n, args.label) if args.label is not None else np.arange(args.n) % 10) \
+        if conditional else None
+    images = generate_images(model, args.n, np.random.default_rng(args.seed), train_images, labels)
     if args.out.endswith(".png"):
-        save_image_grid(images, args.out, nrow=int(np.ceil(np.sqrt(args.n))), value_range=(0, 1),
-                        title=f"{meta['kind']} (epoch {meta['epoch']})")
+        nrow = 10 if conditional and args.label is None else int(np.ceil(np.sqrt(args.n)))
+        what = f", digit {args.label}" if args.label is not None else (", labels 0..9 per row" if conditional else "")
+        save_image_grid(images, args.out, nrow=nrow, value_range=(0, 1),
+                        title=f"{meta['kind']} (epoch {meta['epoch']}{what})")
     else:
         with atomic_write(args.out) as f:
             np.save(f, images)
@@ -142,6 +174,9 @@ def cmd_evaluate(args) -> int:
               **evaluate_images(samples, real, train_images=train_images, seed=args.seed)}
     if meta["kind"] == "vae":
         result.update({f"{k}": v for k, v in model.elbo(real, rng=np.random.default_rng(args.seed)).items()})
+    if meta["kind"] in CONDITIONAL_KINDS:
+        # The same samples as above (same seed, labels cycling 0..9): does the judge see the requested digit?
+        result["label_accuracy"] = label_accuracy(model, args.n, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -161,6 +196,8 @@ def cmd_evaluate(args) -> int:
           f"{result['nn_dist_heldout']:>12.3f}")
     if "elbo" in result:
         print(f"  {'ELBO (nats/image, higher is better)':<36}{result['elbo']:>10.2f}")
+    if "label_accuracy" in result:
+        print(f"  {'judge accuracy on requested labels':<36}{result['label_accuracy']:>10.3f}")
     return 0
 
 
@@ -174,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("kind", choices=KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
     t.add_argument("--epochs", type=int, help=f"default per kind: {DEFAULT_EPOCHS}")
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--batch-size", type=int, help="default 64 (cgan: 32)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--width", type=float, help=f"dcgan channel multiplier (default {DEFAULT_CONFIGS['dcgan']['width']})")
     t.add_argument("--latent-dim", type=int)
@@ -189,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=100)
     s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, metavar="K",
+                   help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("evaluate", help="score a checkpoint against real data")
@@ -208,6 +247,8 @@ def main(argv=None) -> int:
         parser.error("--n must be positive")
     try:
         return args.func(args)
+    except UsageError as e:
+        parser.error(str(e))  # usage line and message on stderr, exit code 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1

@@ -8,22 +8,24 @@ import pytest
 
 from aigc_np.cli import main
 
+KINDS_TRAINED = ("vae", "gan", "dcgan", "ae", "cgan", "cvae")
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    for kind in ("vae", "gan", "dcgan", "ae"):
+    for kind in KINDS_TRAINED:
         assert main(["train", kind, "--out", str(root / kind), "--quick"]) == 0
     return root
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan", "dcgan", "ae"])
+@pytest.mark.parametrize("kind", KINDS_TRAINED)
 def test_train_writes_the_run_folder(runs, kind):
     names = {p.name for p in (runs / kind).iterdir()}
     assert {"last.npz", "best.npz", "history.csv", "samples_epoch_001.png", "samples_epoch_002.png"} <= names
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan", "dcgan", "ae"])
+@pytest.mark.parametrize("kind", KINDS_TRAINED)
 def test_sample_png_and_npy(runs, kind, tmp_path):
     assert main(["sample", str(runs / kind / "best.npz"), "--n", "16", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
@@ -32,7 +34,7 @@ def test_sample_png_and_npy(runs, kind, tmp_path):
     assert arr.shape == (7, 28, 28) and arr.dtype == np.float32 and 0 <= arr.min() and arr.max() <= 1
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "cgan", "cvae"])
 def test_evaluate_json_has_metrics_and_baselines(runs, kind, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(runs / kind / "best.npz"), "--n", "300", "--json"]) == 0
@@ -42,6 +44,43 @@ def test_evaluate_json_has_metrics_and_baselines(runs, kind, capsys):
         assert key in result, key
     assert result["model"] == kind and result["n"] == 300
     assert ("elbo" in result) == (kind == "vae")
+    # Conditional models: the judge's accuracy on the requested labels (cycling 0..9).
+    assert ("label_accuracy" in result) == (kind in ("cgan", "cvae"))
+    if kind in ("cgan", "cvae"):
+        assert 0.0 <= result["label_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["cgan", "cvae"])
+def test_sample_label_draws_the_requested_digit(runs, kind, tmp_path):
+    from aigc_np.cli import load_model
+    from aigc_np.models.registry import generate_images
+
+    ckpt = str(runs / kind / "best.npz")
+    assert main(["sample", ckpt, "--label", "7", "--n", "6", "--out", str(tmp_path / "seven.npy"), "--seed", "3"]) == 0
+    assert main(["sample", ckpt, "--n", "12", "--out", str(tmp_path / "cycle.npy"), "--seed", "3"]) == 0
+    model, _ = load_model(ckpt)
+    sevens, cycle = np.load(tmp_path / "seven.npy"), np.load(tmp_path / "cycle.npy")
+    np.testing.assert_array_equal(sevens, generate_images(model, 6, np.random.default_rng(3), labels=[7] * 6))
+    np.testing.assert_array_equal(cycle, generate_images(model, 12, np.random.default_rng(3),
+                                                         labels=np.arange(12) % 10))
+    assert not np.array_equal(sevens, cycle[:6])  # the label changes the samples
+    assert main(["sample", ckpt, "--label", "2", "--n", "4", "--out", str(tmp_path / "two.png")]) == 0
+
+
+def test_label_is_a_usage_error_for_unconditional_models_and_out_of_range(runs, tmp_path, capsys):
+    for argv in (["sample", str(runs / "vae" / "best.npz"), "--label", "3", "--out", str(tmp_path / "x.png")],
+                 ["sample", str(runs / "cgan" / "best.npz"), "--label", "10", "--out", str(tmp_path / "x.png")]):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--label 10: expected a digit 0..9" in err
+    assert not (tmp_path / "x.png").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["sample", str(runs / "vae" / "best.npz"), "--label", "3", "--out", str(tmp_path / "x.png")])
+    assert "'vae' model, which is not conditional" in capsys.readouterr().err
 
 
 def test_evaluate_with_user_reference_images(runs, tmp_path, capsys):

@@ -125,21 +125,23 @@ def test_a_labelled_batch_must_carry_one_hot_rows():
 # ------------------------------------------------- cGAN: gradient checks
 @settings(max_examples=15)
 @given(n=st.integers(2, 5), dropout=st.sampled_from([0.0, 0.3]), smoothing=st.sampled_from([0.0, 0.1]),
-       seed=seeds)
-def test_cgan_discriminator_loss_gradients(n, dropout, smoothing, seed):
-    gan = tiny_cgan(seed, dropout=dropout, label_smoothing=smoothing)
+       mismatch=st.booleans(), seed=seeds)
+def test_cgan_discriminator_loss_gradients(n, dropout, smoothing, mismatch, seed):
+    gan = tiny_cgan(seed, dropout=dropout, label_smoothing=smoothing, mismatch=mismatch)
     rng = np.random.default_rng(seed + 1)
     x_real, z = np.tanh(rng.standard_normal((n, 6))), rng.standard_normal((n, 3))
     y_real, y_fake = rng.integers(0, K, n), rng.integers(0, K, n)
+    y_wrong = (y_real + rng.integers(1, K, n)) % K  # held fixed, like the Dropout masks
     rewind = rng_replayer(gan.D)  # the same Dropout masks in every evaluation
     rewind()
     fake = gan.G.forward(join(z, one_hot(y_fake, K, np.float64)))
-    d_in = np.concatenate([join(x_real, one_hot(y_real, K, np.float64)), join(fake, one_hot(y_fake, K, np.float64))])
+    d_in = np.concatenate([join(x_real, one_hot(y_real, K, np.float64)), join(fake, one_hot(y_fake, K, np.float64)),
+                           join(x_real, one_hot(y_wrong, K, np.float64))])
     assume(min(kink_margin(gan.G, join(z, one_hot(y_fake, K, np.float64))), kink_margin(gan.D, d_in)) > 1e-4)
 
     def loss():  # the model's own L_D
         rewind()
-        return gan.discriminator_loss(x_real, y_real, z, y_fake)
+        return gan.discriminator_loss(x_real, y_real, z, y_fake, y_wrong)
 
     loss()
     analytic = snapshot(gan.D.grads)
@@ -211,7 +213,7 @@ def test_cvae_loss_is_recon_plus_kl_and_the_label_matters():
 
 # ----------------------------------------------------- what a step moves
 def test_one_cgan_step_changes_only_what_it_should():
-    gan = tiny_cgan(7)
+    gan = tiny_cgan(7, mismatch=True)
     rng = np.random.default_rng(0)
     x_real, labels, z = rng.standard_normal((8, 6)), rng.integers(0, K, 8), rng.standard_normal((8, 3))
     g0, gb0, d0 = snapshot(gan.G.params), snapshot(gan.G.buffers), snapshot(gan.D.params)
@@ -232,14 +234,32 @@ def test_one_cgan_step_changes_only_what_it_should():
     assert (gan.opt_d.t, gan.opt_g.t) == (2, 2)
 
 
-def test_cgan_d_calls_a_real_image_with_the_wrong_label_fake():
-    """L_D reads the label: the same real images under other labels give another loss."""
-    gan = tiny_cgan(2, dropout=0.0)
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def test_cgan_losses_equal_their_formulas_and_mismatch_adds_a_term():
+    """L_D reads the label; with mismatch, a real image under a wrong label is one more "fake" term."""
+    gan = tiny_cgan(2, dropout=0.0, label_smoothing=0.1)
     rng = np.random.default_rng(1)
-    x, z, fake_labels = rng.standard_normal((5, 6)), rng.standard_normal((5, 3)), rng.integers(0, K, 5)
-    right = gan.discriminator_loss(x, [0, 1, 2, 3, 0], z, fake_labels)
-    wrong = gan.discriminator_loss(x, [1, 2, 3, 0, 1], z, fake_labels)
-    assert right != wrong
+    x, z, y, y_fake, y_wrong = (rng.standard_normal((5, 6)), rng.standard_normal((5, 3)), np.array([0, 1, 2, 3, 0]),
+                                rng.integers(0, K, 5), np.array([1, 2, 3, 0, 1]))
+
+    def logits(images, labels):
+        return gan.D.forward(join(images, one_hot(labels, K, np.float64)))[:, 0]
+
+    fake = gan.G.forward(join(z, one_hot(y_fake, K, np.float64)))  # BatchNorm train mode, as in the step
+    a_real, a_fake, a_wrong = logits(x, y), logits(fake, y_fake), logits(x, y_wrong)
+    plain = -(np.mean(0.9 * np.log(sigmoid(a_real)) + 0.1 * np.log(1 - sigmoid(a_real)))
+              + np.mean(np.log(1 - sigmoid(a_fake))))
+    assert gan.discriminator_loss(x, y, z, y_fake) == pytest.approx(plain, rel=1e-12)
+    assert gan.discriminator_loss(x, y_wrong, z, y_fake) != pytest.approx(plain, rel=1e-6)  # the label matters
+    gan.mismatch = True
+    assert gan.discriminator_loss(x, y, z, y_fake, y_wrong) == pytest.approx(
+        plain - np.mean(np.log(1 - sigmoid(a_wrong))), rel=1e-12)
+    assert gan.generator_loss(z, y_fake) == pytest.approx(-np.mean(np.log(sigmoid(a_fake))), rel=1e-12)
+    with pytest.raises(ValueError, match="ConditionalGAN: labels_wrong must differ"):
+        gan.discriminator_loss(x, y, z, y_fake, y)
 
 
 # --------------------------------------------- samples and reproducibility

@@ -144,10 +144,15 @@ class ConditionalGAN(GAN):
         latent_dim, n_classes: sizes of z and of the one-hot label.
         rng, lr, beta1, lr_d, label_smoothing: as for :class:`GAN`; ``rng``
             also draws the labels of the fakes during training (uniform over the classes).
+        mismatch: if True, D also learns that a *real* image with a *wrong*
+            label is fake (the "matching-aware" discriminator of Reed et al.
+            2016): D must read the label from the first step on, instead of
+            only once G's digits look real.
 
     The losses are the GAN's, with every D input labelled:
 
         L_D = -[log D(x, y) + log(1 - D(G(z, y'), y'))]     (y from the data, y' drawn)
+              - log(1 - D(x, y_wrong))                       (only with mismatch)
         L_G = -log D(G(z, y'), y')
 
     so a digit with the wrong label is "fake" to D. The weight average
@@ -158,7 +163,8 @@ class ConditionalGAN(GAN):
 
     def __init__(self, generator: Sequential, discriminator: Sequential, latent_dim: int = 100,
                  n_classes: int = 10, rng: np.random.Generator | None = None, lr: float = 2e-4,
-                 beta1: float = 0.5, lr_d: float | None = None, label_smoothing: float = 0.0):
+                 beta1: float = 0.5, lr_d: float | None = None, label_smoothing: float = 0.0,
+                 mismatch: bool = False):
         if generator.input_shape != (latent_dim + n_classes,):
             raise ValueError(f"ConditionalGAN: expected a generator of input shape ({latent_dim + n_classes},) "
                              f"(latent_dim {latent_dim} + n_classes {n_classes}), got {generator.input_shape}")
@@ -167,7 +173,7 @@ class ConditionalGAN(GAN):
                              f"got {discriminator.input_shape}")
         super().__init__(generator, discriminator, latent_dim, rng=rng, lr=lr, beta1=beta1, lr_d=lr_d,
                          label_smoothing=label_smoothing)
-        self.n_classes = n_classes
+        self.n_classes, self.mismatch = n_classes, bool(mismatch)
         self.image_dim = discriminator.input_shape[0] - n_classes
 
     def _one_hot(self, labels, n) -> np.ndarray:
@@ -178,19 +184,31 @@ class ConditionalGAN(GAN):
         return self.rng.integers(0, self.n_classes, n)
 
     # ------------------------------------------------------------ the game
-    def discriminator_loss(self, x_real, labels_real, z, labels_fake) -> float:
-        """L_D on real (x, y) and fake (G(z, y'), y'); backward fills D's gradients only.
+    def discriminator_loss(self, x_real, labels_real, z, labels_fake, labels_wrong=None) -> float:
+        """L_D on real (x, y) and fake (G(z, y'), y') -- and, with ``mismatch``,
+        real images with wrong labels (x, y_wrong) -- backward fills D's gradients only.
 
-        As in GAN, real and fake pass D as one batch of 2N (hence the 2.0).
+        As in GAN, all groups pass D as one batch (the BCE mean is multiplied
+        by the number of groups, so each group's mean loss counts once).
         G's output is a constant to D, and G's BatchNorm statistics are restored.
+        ``labels_wrong`` (N,) must differ from labels_real; drawn if None.
         """
-        y_real, y_fake = self._one_hot(labels_real, len(x_real)), self._one_hot(labels_fake, len(z))
+        n = len(x_real)
+        y_real, y_fake = self._one_hot(labels_real, n), self._one_hot(labels_fake, len(z))
         fake = self._fakes_for_d(join(z, y_fake))
-        logits = self.D.forward(np.concatenate([join(x_real, y_real), join(fake, y_fake)]))
-        targets = np.concatenate([np.full((len(x_real), 1), 1.0 - self.label_smoothing),
-                                  np.zeros((len(fake), 1))]).astype(logits.dtype)
-        loss = 2.0 * self.bce.forward(logits, targets)
-        self.D.backward(self.bce.backward(2.0))  # dL/d(D's input) is not needed: nothing before D learns here
+        inputs = [join(x_real, y_real), join(fake, y_fake)]
+        targets = [np.full((n, 1), 1.0 - self.label_smoothing), np.zeros((len(fake), 1))]
+        if self.mismatch:
+            if labels_wrong is None:  # a shift by 1..K-1 classes is never the true label
+                labels_wrong = (np.asarray(labels_real) + self.rng.integers(1, self.n_classes, n)) % self.n_classes
+            if np.any(np.asarray(labels_wrong) == np.asarray(labels_real)):
+                raise ValueError("ConditionalGAN: labels_wrong must differ from labels_real in every row")
+            inputs.append(join(x_real, self._one_hot(labels_wrong, n)))
+            targets.append(np.zeros((n, 1)))
+        logits = self.D.forward(np.concatenate(inputs))
+        groups = float(len(inputs))
+        loss = groups * self.bce.forward(logits, np.concatenate(targets).astype(logits.dtype))
+        self.D.backward(self.bce.backward(groups))  # dL/d(D's input) is not needed: nothing before D learns here
         return loss
 
     def generator_loss(self, z, labels) -> float:

@@ -25,7 +25,8 @@ DEFAULT_CONFIGS = {
               "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
     # Class-conditional models (lesson 11): the label joins z and the image.
     "cgan": {"latent_dim": 100, "n_classes": 10, "g_hidden": [128, 256, 512, 1024], "d_hidden": [1024, 512, 256],
-             "d_dropout": 0.3, "lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "label_smoothing": 0.1, "ema": 0.999},
+             "d_dropout": 0.3, "lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "label_smoothing": 0.1, "mismatch": True,
+             "ema": 0.999},
     "cvae": {"latent_dim": 2, "n_classes": 10, "hidden": [400], "lr": 1e-3},
 }
 KINDS = tuple(DEFAULT_CONFIGS)
@@ -54,7 +55,8 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
         model = ConditionalGAN(mlp_generator(cfg["latent_dim"] + k, tuple(cfg["g_hidden"]), rng=rng),
                                mlp_discriminator(tuple(cfg["d_hidden"]), 784 + k, dropout=cfg["d_dropout"], rng=rng),
                                latent_dim=cfg["latent_dim"], n_classes=k, rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
-                               beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"])
+                               beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"],
+                               mismatch=cfg["mismatch"])
     elif kind == "gan":
         model = GAN(mlp_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), rng=rng),
                     mlp_discriminator(tuple(cfg["d_hidden"]), dropout=cfg["d_dropout"], rng=rng),
