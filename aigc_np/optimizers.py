@@ -28,6 +28,12 @@ keeps its own state and step counter.
 Each optimizer's maths is in a small ``update(p, g, state)`` method that
 changes ``p`` and ``state`` in place (CS231n style); the base class does the
 bookkeeping and the checks.
+
+Speed: an update is a handful of element-wise passes over every parameter,
+so it is bound by memory traffic, not arithmetic. Each pass therefore writes
+into an existing array (``out=``, ``+=``): the moments and the parameter
+themselves, or ``work``, one reused scratch array as large as the largest
+parameter (``self._scratch(p)``). A step allocates nothing the size of the model.
 """
 from __future__ import annotations
 
@@ -70,6 +76,7 @@ class Optimizer:
         self.lr = _check_range(type(self).__name__, "lr", lr, 0.0, low_inclusive=False)
         self.t = 0  # number of completed step() calls
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._work: np.ndarray | None = None  # scratch for one update (not state: never saved)
 
     @property
     def name(self) -> str:
@@ -86,12 +93,34 @@ class Optimizer:
         for key, p in params.items():
             self._check_pair(key, p, grads[key])
         self.t += 1
+        self._reserve_scratch(params.values())
         for key, p in params.items():
             self.update(p, grads[key], self._state_for(key, p))
 
     def update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:  # pragma: no cover
         """Change ``p`` (and ``state``) in place given the gradient ``g``."""
         raise NotImplementedError
+
+    # --------------------------------------------------------------- scratch
+    def _reserve_scratch(self, params) -> None:
+        """Make sure ``_work`` can hold the largest parameter (allocated once)."""
+        params = list(params)
+        if not params:
+            return
+        size = max(p.size for p in params)
+        dtype = params[0].dtype
+        if self._work is None or self._work.size < size or self._work.dtype != dtype:
+            self._work = np.empty(size, dtype=dtype)
+
+    def _scratch(self, p: np.ndarray) -> np.ndarray:
+        """A scratch array shaped like ``p``: a view of the reused ``_work`` buffer.
+
+        Its contents are garbage on entry and it is overwritten by the next
+        parameter's update, so an update may use it for its intermediates only.
+        """
+        if self._work is None or self._work.size < p.size or self._work.dtype != p.dtype:
+            self._work = np.empty(p.size, dtype=p.dtype)
+        return self._work[:p.size].reshape(p.shape)
 
     # ----------------------------------------------------------------- state
     def _state_for(self, key: str, p: np.ndarray) -> dict:
@@ -178,14 +207,16 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum > 0 else ()
 
     def update(self, p, g, state):
+        lr_g = np.multiply(g, self.lr, out=self._scratch(p))   # lr * g
         if self.momentum == 0:
-            p -= self.lr * g
+            p -= lr_g
             return
         v = state["velocity"]
         v *= self.momentum
-        v -= self.lr * g
+        v -= lr_g
         if self.nesterov:
-            p += self.momentum * v - self.lr * g
+            p -= lr_g
+            p += np.multiply(v, self.momentum, out=lr_g)      # lr_g is no longer needed
         else:
             p += v
 
@@ -210,11 +241,12 @@ class RMSprop(Optimizer):
 
     def update(self, p, g, state):
         s = state["s"]
+        work = self._scratch(p)
         s *= self.rho
-        s += (1 - self.rho) * np.square(g)
-        denom = np.sqrt(s)
+        s += np.multiply(np.square(g, out=work), 1 - self.rho, out=work)   # (1 - rho) g^2
+        denom = np.sqrt(s, out=work)
         denom += self.eps
-        p -= self.lr * g / denom
+        p -= np.multiply(np.divide(g, denom, out=work), self.lr, out=work)  # lr g / (sqrt(s) + eps)
 
 
 class Adam(Optimizer):
@@ -248,14 +280,17 @@ class Adam(Optimizer):
         # BEGIN EXERCISE 3: the Adam step
         # Hint: update m and v in place, bias-correct them with the step counter self.t, then p -= lr * m_hat / (sqrt(v_hat) + eps).
         m, v, t = state["m"], state["v"], self.t
+        work = self._scratch(p)                         # reused scratch, shaped like p
         m *= self.beta1
-        m += (1 - self.beta1) * g
+        m += np.multiply(g, 1 - self.beta1, out=work)   # m <- beta1 m + (1 - beta1) g
         v *= self.beta2
-        v += (1 - self.beta2) * np.square(g)
-        # step = lr * m_hat / (sqrt(v_hat) + eps), built in one scratch array
-        step = np.sqrt(v / (1 - self.beta2 ** t))      # sqrt(v_hat)
-        step += self.eps
-        np.divide(m, step, out=step)                   # m / (sqrt(v_hat) + eps)
-        step *= self.lr / (1 - self.beta1 ** t)        # lr * m_hat / (...)
-        p -= step
+        v += np.multiply(np.square(g, out=work), 1 - self.beta2, out=work)  # v <- beta2 v + (1 - beta2) g^2
+        # lr * m_hat / (sqrt(v_hat) + eps) with both bias corrections moved into
+        # scalars (the paper's Section 2 rewrite; equal in exact arithmetic):
+        #   = lr_t * m / (sqrt(v) + eps_t),  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_t = eps sqrt(1 - beta2^t)
+        root_c2 = (1 - self.beta2 ** t) ** 0.5          # Python floats keep float32 arrays float32
+        lr_t, eps_t = self.lr * root_c2 / (1 - self.beta1 ** t), self.eps * root_c2
+        denom = np.sqrt(v, out=work)
+        denom += eps_t
+        p -= np.multiply(np.divide(m, denom, out=work), lr_t, out=work)
         # END EXERCISE 3
