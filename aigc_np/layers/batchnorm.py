@@ -23,6 +23,9 @@ class BatchNormalization(Layer):
         dxhat = dy * gamma
         dx = (1 / (m * std)) * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
         dgamma = sum(dy * xhat),   dbeta = sum(dy)
+    gamma is constant over the sums, so sum(dxhat) = gamma * dbeta and
+    sum(dxhat * xhat) = gamma * dgamma, and the code computes the same as
+        dx = (gamma / std) * (dy - dbeta / m - xhat * dgamma / m)
 
     Params gamma, beta: (F,) or (C,). Buffers moving_mean, moving_variance: same shape.
     """
@@ -68,33 +71,35 @@ class BatchNormalization(Layer):
                 raise ValueError(f"{self.name}: train mode needs more than one value per feature "
                                  f"to compute batch statistics, got input shape {x.shape}")
             mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
+            xhat = x - mean.reshape(view)              # centred; scaled to xhat below
+            var = np.mean(np.square(xhat), axis=axes)  # the biased batch variance
             m = self.momentum
             self.buffers["moving_mean"] = m * self.buffers["moving_mean"] + (1 - m) * mean
             self.buffers["moving_variance"] = m * self.buffers["moving_variance"] + (1 - m) * var
         else:
-            mean = self.buffers["moving_mean"]
+            xhat = x - self.buffers["moving_mean"].reshape(view)
             var = self.buffers["moving_variance"]
         inv_std = (1.0 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
-        xhat = (x - mean.reshape(view)) * inv_std.reshape(view)
+        xhat *= inv_std.reshape(view)
         self._cache = (xhat, inv_std, self.training)
-        y = self.params["gamma"].reshape(view) * xhat + self.params["beta"].reshape(view)
+        y = xhat * self.params["gamma"].reshape(view)
+        y += self.params["beta"].reshape(view)
         return self._remember_output(y)
 
     def backward(self, dy):
         dy = self._check_grad(dy)
-        xhat, inv_std, was_training = self._cache
+        xhat, inv_std, batch_statistics = self._cache
         axes, view = self._axes_and_view(dy)
         # BEGIN EXERCISE 5: BatchNormalization backward
-        # Hint: dgamma = sum(dy * xhat), dbeta = sum(dy); in train mode the batch mean and variance depend on x too, so dx = (m dxhat - sum(dxhat) - xhat sum(dxhat xhat)) / (m std).
-        self.grads["gamma"] = np.sum(dy * xhat, axis=axes)
-        self.grads["beta"] = np.sum(dy, axis=axes)
-        dxhat = dy * self.params["gamma"].reshape(view)
-        if not was_training:
+        # Hint: dgamma = sum(dy * xhat), dbeta = sum(dy); in train mode the batch mean and variance depend on x too, so dx = (gamma / std) (dy - dbeta / m - xhat dgamma / m).
+        dgamma = self.grads["gamma"] = np.sum(dy * xhat, axis=axes)
+        dbeta = self.grads["beta"] = np.sum(dy, axis=axes)
+        gamma_over_std = (self.params["gamma"] * inv_std).reshape(view)
+        if not batch_statistics:
             # Running statistics are constants: the layer is affine in x.
-            return dxhat * inv_std.reshape(view)
+            return dy * gamma_over_std
         m = dy.size // dy.shape[1]
-        sum_dxhat = np.sum(dxhat, axis=axes).reshape(view)
-        sum_dxhat_xhat = np.sum(dxhat * xhat, axis=axes).reshape(view)
-        return (inv_std.reshape(view) / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+        dx = dy - (dbeta / m).reshape(view)           # dy - mean(dy)
+        dx -= xhat * (dgamma / m).reshape(view)       # ... - xhat * mean(dy * xhat)
+        return np.multiply(dx, gamma_over_std, out=dx)  # ... all times gamma / std
         # END EXERCISE 5
