@@ -19,6 +19,18 @@ convolution, and vice versa. Like Keras, PyTorch and every deep learning
 library, "convolution" here means cross-correlation (the kernel is not flipped):
 
     y[n, f, i, j] = b[f] + sum_{c, a, e} xpad[n, c, i*sh + a, j*sw + e] * W[f, c, a, e]
+
+Speed: one layout inside. Images enter and leave a layer as NCHW, but inside
+it they are (C, H, W, N), "CHWN", with the batch axis last, and the layers
+work with the window matrix the other way round, cols^T of shape
+(C*kh*kw, Ho*Wo*N) (``im2col_chwn`` / ``col2im_chwn``). Then im2col, the
+matmul and col2im need no transposes between them, every copy and every
+slice-add of col2im runs over contiguous rows of N (or Wo*N) numbers instead
+of Wo-long scraps, and the only layout changes are one NCHW <-> CHWN copy of
+the layer's input and one of its output (each kh*kw times smaller than
+cols). The padded images and cols live in buffers that the layer reuses from
+step to step. ``im2col`` / ``col2im`` are the same operations in NCHW,
+row-per-window form, for readers and tests.
 """
 from __future__ import annotations
 
@@ -28,35 +40,91 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..initializers import get_initializer
 from .base import Layer, as_shape
 
-__all__ = ["Conv2D", "Conv2DTranspose", "im2col", "col2im", "conv_output_length",
-           "conv_transpose_output_length"]
+__all__ = ["Conv2D", "Conv2DTranspose", "im2col", "col2im", "im2col_chwn", "col2im_chwn",
+           "conv_output_length", "conv_transpose_output_length"]
 
 
 # ---------------------------------------------------------------------------
 # im2col / col2im: the only places that know about windows
 # ---------------------------------------------------------------------------
-def im2col(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
-    """Gather every kernel window of an already padded image into a row.
+def im2col_chwn(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Gather every kernel window of an already padded (C, Hp, Wp, N) batch into a column.
 
     Args:
-        xp: (N, C, Hp, Wp) padded input.
+        xp: (C, Hp, Wp, N) padded input, batch axis last.
         kernel: (kh, kw).
         strides: (sh, sw).
+        out: optional (C, kh, kw, Ho, Wo, N) array to fill (a reused buffer).
 
     Returns:
-        cols of shape (N*Ho*Wo, C*kh*kw) with Ho = (Hp - kh)//sh + 1 (same for
-        Wo). Row ``(n, i, j)`` holds the window whose top-left corner is
-        ``(i*sh, j*sw)``, flattened in (c, a, e) order -- the order of a
-        kernel ``W[f]`` flattened by ``reshape``.
+        cols of shape (C*kh*kw, Ho*Wo*N) with Ho = (Hp - kh)//sh + 1 (same for
+        Wo). Column ``(i, j, n)`` holds the window of image n whose top-left
+        corner is ``(i*sh, j*sw)``, flattened in (c, a, e) order -- the order
+        of a kernel ``W[f]`` flattened by ``reshape`` -- so a convolution is the
+        one product ``W.reshape(F, -1) @ cols``.
     """
     kh, kw = kernel
     sh, sw = strides
-    n, c = xp.shape[:2]
-    # A strided *view* (N, C, Hp-kh+1, Wp-kw+1, kh, kw): no data is copied
-    # until the final reshape, which makes the one copy the matmul needs.
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    ho, wo = windows.shape[2:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    c, n = xp.shape[0], xp.shape[3]
+    # A strided *view* (C, Ho, Wo, N, kh, kw) of the windows, reordered (still a
+    # view) to (C, kh, kw, Ho, Wo, N); copyto makes the one copy the matmul needs.
+    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    ho, wo = windows.shape[1:3]
+    windows = windows.transpose(0, 4, 5, 1, 2, 3)
+    if out is None:
+        out = np.empty(windows.shape, dtype=xp.dtype)
+    np.copyto(out, windows)
+    return out.reshape(c * kh * kw, ho * wo * n)
+
+
+def col2im_chwn(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
+                strides: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`im2col_chwn`: add every column back onto its window.
+
+    Args:
+        cols: (C*kh*kw, Ho*Wo*N) window columns, in the layout ``im2col_chwn`` makes.
+        padded_shape: (C, Hp, Wp, N), the shape of the images to rebuild.
+        kernel, strides: as for ``im2col_chwn``.
+        out: optional array of ``padded_shape`` to use (a reused buffer; it is zeroed).
+
+    Returns:
+        (C, Hp, Wp, N) array where each pixel is the sum of all window entries
+        that cover it (pixels no window covers stay 0).
+    """
+    kh, kw = kernel
+    sh, sw = strides
+    c, hp, wp, n = padded_shape
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    cols = cols.reshape(c, kh, kw, ho, wo, n)
+    if out is None:
+        out = np.zeros(padded_shape, dtype=cols.dtype)
+    else:
+        out.fill(0)
+    # Loop over the kh*kw kernel offsets only: for a fixed offset (a, e) the
+    # windows' pixels form a strided grid that never overlaps itself, so a
+    # plain slice-add is correct (overlaps happen only *between* offsets).
+    for a in range(kh):
+        for e in range(kw):
+            out[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :] += cols[:, a, e]
+    return out
+
+
+def im2col(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """:func:`im2col_chwn` for an NCHW batch, one window per row.
+
+    Args:
+        xp: (N, C, Hp, Wp) padded input.
+        kernel, strides: (kh, kw), (sh, sw).
+
+    Returns:
+        cols of shape (N*Ho*Wo, C*kh*kw): row ``(n, i, j)`` holds the window
+        whose top-left corner is ``(i*sh, j*sw)``, flattened in (c, a, e) order.
+    """
+    n = xp.shape[0]
+    cols = im2col_chwn(xp.transpose(1, 2, 3, 0), kernel, strides)   # (C*kh*kw, Ho*Wo*N)
+    k = cols.shape[0]
+    return cols.reshape(k, -1, n).transpose(2, 1, 0).reshape(-1, k)
 
 
 def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
@@ -72,20 +140,21 @@ def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
         (N, C, Hp, Wp) array where each pixel is the sum of all window entries
         that cover it (pixels no window covers stay 0).
     """
-    kh, kw = kernel
-    sh, sw = strides
     n, c, hp, wp = padded_shape
-    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    cols = cols.reshape(n, ho, wo, c, kh, kw)
-    out = np.zeros(padded_shape, dtype=cols.dtype)
-    # Loop over the kh*kw kernel offsets only: for a fixed offset (a, e) the
-    # windows' pixels form a strided grid that never overlaps itself, so a
-    # plain slice-add is correct (overlaps happen only *between* offsets).
-    for a in range(kh):
-        for e in range(kw):
-            out[:, :, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw] += \
-                cols[:, :, :, :, a, e].transpose(0, 3, 1, 2)
-    return out
+    k = cols.shape[1]
+    cols_chwn = cols.reshape(n, -1, k).transpose(2, 1, 0)           # (C*kh*kw, Ho*Wo, N)
+    out = col2im_chwn(cols_chwn, (c, hp, wp, n), kernel, strides)
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
+
+
+def _to_chwn(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (C, H, W, N), copied so the batch axis is contiguous."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+
+
+def _from_chwn(x: np.ndarray) -> np.ndarray:
+    """(C, H, W, N) -> a new contiguous (N, C, H, W) array."""
+    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
 
 
 def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
@@ -215,6 +284,42 @@ class _ConvBase(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self._pads = None  # ((top, bottom), (left, right)), set by build
+        self._workspace: dict = {}  # reused work arrays, see _buffer
+
+    def _buffer(self, role: str, shape: tuple) -> np.ndarray:
+        """A work array of this layer, zero-filled when first made and reused after.
+
+        Keeping cols and the padded images between steps saves the allocation
+        (and the page faults of fresh memory) of tens of MB per pass. Keys
+        include the shape: a GAN's D sees batches of 2B and B, so the last two
+        shapes of each role are kept.
+        """
+        key = (role, tuple(shape), self.dtype)
+        buf = self._workspace.pop(key, None)
+        if buf is None:
+            buf = np.zeros(shape, dtype=self.dtype)
+            older = [k for k in self._workspace if k[0] == role]
+            for k in older[:-1]:  # keep at most one other shape of this role
+                del self._workspace[k]
+        self._workspace[key] = buf  # re-inserted: most recently used last
+        return buf
+
+    def _pad_chwn(self, x: np.ndarray, role: str) -> np.ndarray:
+        """x (N, C, H, W) copied into a reused zero-bordered (C, Hp, Wp, N) buffer.
+
+        Only the interior is ever written, so the border stays zero.
+        """
+        (t, btm), (lft, r) = self._pads
+        n, c, h, w = x.shape
+        xp = self._buffer(role, (c, h + t + btm, w + lft + r, n))
+        xp[:, t:t + h, lft:lft + w, :] = x.transpose(1, 2, 3, 0)
+        return xp
+
+    def _crop_chwn(self, xp: np.ndarray) -> np.ndarray:
+        """Inverse of ``_pad_chwn``: the interior of a (C, Hp, Wp, N) array, as a view."""
+        (t, btm), (lft, r) = self._pads
+        hp, wp = xp.shape[1:3]
+        return xp[:, t:hp - btm, lft:wp - r, :]
 
     def _input_chw(self, input_shape: tuple) -> tuple[int, int, int]:
         if len(input_shape) != 3:
@@ -312,14 +417,15 @@ class Conv2D(_ConvBase):
         x = self._check_x(x)
         n = x.shape[0]
         f, ho, wo = self.output_shape
-        xp = _pad(x, self._pads)
-        cols = im2col(xp, self.kernel_size, self.strides)                   # (N*Ho*Wo, C*kh*kw)
-        y = cols @ self.params["W"].reshape(f, -1).T                         # (N*Ho*Wo, F)
+        xp = self._pad_chwn(x, "x_pad")                                      # (C, Hp, Wp, N)
+        c, kh, kw = xp.shape[0], *self.kernel_size
+        cols = im2col_chwn(xp, self.kernel_size, self.strides,
+                           out=self._buffer("cols", (c, kh, kw, ho, wo, n)))  # (C*kh*kw, Ho*Wo*N)
+        y = self.params["W"].reshape(f, -1) @ cols                           # (F, Ho*Wo*N)
         if self.use_bias:
-            y += self.params["b"]
+            y += self.params["b"][:, None]
         self._cache = (cols, xp.shape)
-        y = np.ascontiguousarray(y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2))
-        return self._remember_output(y)
+        return self._remember_output(_from_chwn(y.reshape(f, ho, wo, n)))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_dy(dy)
@@ -327,14 +433,14 @@ class Conv2D(_ConvBase):
         if self.use_bias:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
         # BEGIN EXERCISE 4: Conv2D backward
-        # Hint: as a matrix dY (N*Ho*Wo, F): dW = dY^T @ cols, and dx = crop(col2im(dY @ W)) with W as (F, C*kh*kw).
-        dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, self.filters)         # (N*Ho*Wo, F)
-        self.grads["W"] = (dy_mat.T @ cols).reshape(self.params["W"].shape)
-        dx_cols = dy_mat @ self.params["W"].reshape(self.filters, -1)       # (N*Ho*Wo, C*kh*kw)
-        dxp = col2im(dx_cols, padded_shape, self.kernel_size, self.strides)
-        return np.ascontiguousarray(_crop(dxp, self._pads))
+        # Hint: with dy as a matrix dY (F, Ho*Wo*N), the layout of y in forward: dW = dY @ cols^T, and dx = crop(col2im(W^T @ dY)) with W as (F, C*kh*kw).
+        dy_mat = _to_chwn(dy).reshape(self.filters, -1)                     # (F, Ho*Wo*N)
+        self.grads["W"] = (dy_mat @ cols.T).reshape(self.params["W"].shape)
+        dx_cols = self.params["W"].reshape(self.filters, -1).T @ dy_mat     # (C*kh*kw, Ho*Wo*N)
+        dxp = col2im_chwn(dx_cols, padded_shape, self.kernel_size, self.strides,
+                          out=self._buffer("dx_pad", padded_shape))         # (C, Hp, Wp, N)
+        return _from_chwn(self._crop_chwn(dxp))
         # END EXERCISE 4
-
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward of dx = crop(col2im(dY W)) (see ``Layer.backward_backward``).
@@ -455,23 +561,28 @@ class Conv2DTranspose(_ConvBase):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_x(x)
         n, c = x.shape[:2]
-        x_mat = x.transpose(0, 2, 3, 1).reshape(-1, c)                      # (N*H*W, C)
-        cols = x_mat @ self.params["W"].reshape(c, -1)                      # (N*H*W, F*kh*kw)
-        y = _crop(col2im(cols, self._padded_out_shape(n), self.kernel_size, self.strides), self._pads)
+        x_mat = _to_chwn(x).reshape(c, -1)                                  # (C, H*W*N)
+        cols = self.params["W"].reshape(c, -1).T @ x_mat                    # (F*kh*kw, H*W*N)
+        _, f, hp, wp = self._padded_out_shape(n)
+        full = col2im_chwn(cols, (f, hp, wp, n), self.kernel_size, self.strides,
+                           out=self._buffer("full", (f, hp, wp, n)))        # (F, Hp, Wp, N)
+        y = _from_chwn(self._crop_chwn(full))
         if self.use_bias:
             y += self.params["b"][:, None, None]
         self._cache = x_mat
-        return self._remember_output(np.ascontiguousarray(y))
+        return self._remember_output(y)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = self._check_dy(dy)
-        x_mat = self._cache
+        x_mat = self._cache                                                 # (C, H*W*N)
         c, h, w = self.input_shape
         n = dy.shape[0]
+        kh, kw = self.kernel_size
         w_mat = self.params["W"].reshape(c, -1)                             # (C, F*kh*kw)
-        dy_cols = im2col(_pad(dy, self._pads), self.kernel_size, self.strides)  # (N*H*W, F*kh*kw)
-        self.grads["W"] = (x_mat.T @ dy_cols).reshape(self.params["W"].shape)
+        dy_cols = im2col_chwn(self._pad_chwn(dy, "dy_pad"), self.kernel_size, self.strides,
+                              out=self._buffer("dy_cols", (self.filters, kh, kw, h, w, n)))  # (F*kh*kw, H*W*N)
+        self.grads["W"] = (x_mat @ dy_cols.T).reshape(self.params["W"].shape)
         if self.use_bias:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
-        dx = (dy_cols @ w_mat.T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(dx)
+        dx = w_mat @ dy_cols                                                # (C, H*W*N)
+        return _from_chwn(dx.reshape(c, h, w, n))
