@@ -8,7 +8,14 @@ matrix products take alone, with the same shapes and dtype, back to back.
 
 Also: forward/backward of the convolution layers at the article's DCGAN
 shapes, Adam's update cost per million parameters, and the environment
-(numpy, BLAS, threads). Timings are medians over repeated steps after a
+(numpy, BLAS, threads).
+
+Memory: ``peak_mb`` is the most memory a step holds beyond what existed
+before it (tracemalloc's peak over one step, numpy buffers included) plus
+the work buffers that layers and optimizers keep and reuse between steps
+(``workspace_mb``, allocated by earlier steps). ``model_mb`` is the
+parameters plus the activations of the step's largest pass (every layer's
+output; a GAN's D at batch 2B), and ``peak_ratio`` = peak_mb / model_mb. Timings are medians over repeated steps after a
 warm-up; the spread is the interquartile range. Nothing here is asserted:
 numbers vary with the machine and its load.
 """
@@ -63,14 +70,15 @@ def layer_matmuls(layer, batch: int) -> tuple[list, list]:
         m = batch * int(np.prod(layer.input_shape[:-1]))
         k, n = layer.input_shape[-1], layer.units
         return [(m, k, n)], [(k, m, n), (m, n, k)]  # y = xW; dW = x^T dy; dx = dy W^T
+    # Convolutions work on cols^T (C*kh*kw, Ho*Wo*N) (see layers/conv.py).
     if isinstance(layer, Conv2D):
         c, (f, ho, wo) = layer.input_shape[0], layer.output_shape
         m, k = batch * ho * wo, c * layer.kernel_size[0] * layer.kernel_size[1]
-        return [(m, k, f)], [(f, m, k), (m, f, k)]
+        return [(f, k, m)], [(f, m, k), (k, f, m)]  # y = W cols; dW = dY cols^T; dcols = W^T dY
     if isinstance(layer, Conv2DTranspose):
         c, h, w = layer.input_shape
         m, k = batch * h * w, layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
-        return [(m, c, k)], [(c, m, k), (m, k, c)]
+        return [(k, c, m)], [(c, m, k), (c, k, m)]  # cols = W^T X; dW = X dcols^T; dX = W dcols
     return [], []
 
 
@@ -117,6 +125,26 @@ def _peak_mb(step) -> float:
     return peak / 2**20
 
 
+def _layers(net) -> list:
+    return [leaf for layer in net.layers for leaf in _layers(layer)] if isinstance(net, Sequential) else [net]
+
+
+def workspace_mb(nets, optimizers) -> float:
+    """Work buffers kept between steps: conv layers' ``_workspace``, optimizers' ``_work``."""
+    arrays = [a for net in nets for layer in _layers(net) for a in getattr(layer, "_workspace", {}).values()]
+    arrays += [o._work for o in optimizers if getattr(o, "_work", None) is not None]
+    return sum(a.nbytes for a in arrays) / 2**20
+
+
+def model_mb(passes) -> float:
+    """Parameters plus activations: ``passes`` is [(net, batch)], each net once at its largest batch."""
+    total = 0
+    for net, batch in passes:
+        total += sum(p.nbytes for p in net.params.values())
+        total += sum(batch * int(np.prod(layer.output_shape)) * net.dtype.itemsize for layer in _layers(net))
+    return total / 2**20
+
+
 def step_cases(dcgan_width: float) -> list:
     """(name, batch, step function, matmul shapes) for every benchmarked training step."""
     rng = np.random.default_rng(0)
@@ -124,18 +152,21 @@ def step_cases(dcgan_width: float) -> list:
 
     gan = build_model("gan", rng=np.random.default_rng(1))
     x_gan = rng.uniform(-1, 1, (64, 784)).astype(DTYPE)
-    cases.append(("mlp_gan", 64, lambda: gan.train_step(x_gan), gan_step_matmuls(gan, 64)))
+    cases.append(("mlp_gan", 64, lambda: gan.train_step(x_gan), gan_step_matmuls(gan, 64),
+                  [(gan.G, 64), (gan.D, 128)], [gan.opt_g, gan.opt_d]))
 
     vae = VAE(latent_dim=20, hidden=(512, 256), rng=np.random.default_rng(2))
     x_vae = rng.uniform(0, 1, (128, 28, 28)).astype(DTYPE)
     enc_f, enc_b = layer_matmuls(vae.encoder, 128)
     dec_f, dec_b = layer_matmuls(vae.decoder, 128)
-    cases.append(("vae", 128, lambda: vae.train_step(x_vae), enc_f + dec_f + dec_b + enc_b))
+    cases.append(("vae", 128, lambda: vae.train_step(x_vae), enc_f + dec_f + dec_b + enc_b,
+                  [(vae.encoder, 128), (vae.decoder, 128)], [vae.optimizer]))
 
     x_img = rng.uniform(-1, 1, (64, 1, 28, 28)).astype(DTYPE)
     for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
         dc = DCGAN(width=width, rng=np.random.default_rng(3))
-        cases.append((name, 64, (lambda m: lambda: m.train_step(x_img))(dc), gan_step_matmuls(dc, 64)))
+        cases.append((name, 64, (lambda m: lambda: m.train_step(x_img))(dc), gan_step_matmuls(dc, 64),
+                      [(dc.G, 64), (dc.D, 128)], [dc.opt_g, dc.opt_d]))
 
     cnn = cnn_classifier(np.random.default_rng(4))
     opt, loss = Adam(cnn, lr=1e-3), SparseCategoricalCrossentropy()
@@ -147,7 +178,7 @@ def step_cases(dcgan_width: float) -> list:
         cnn.backward(loss.backward())
         opt.step()
     f, b = layer_matmuls(cnn, 128)
-    cases.append(("cnn", 128, cnn_step, f + b))
+    cases.append(("cnn", 128, cnn_step, f + b, [(cnn, 128)], [opt]))
     return cases
 
 
@@ -156,7 +187,7 @@ STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "cnn")
 
 def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:
     results = []
-    for name, batch, step, shapes in step_cases(dcgan_width):
+    for name, batch, step, shapes, passes, optimizers in step_cases(dcgan_width):
         if name not in only:
             continue
         ms = _timeit(step, n_steps)
@@ -169,8 +200,11 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:
             "images_per_s": batch / median * 1e3,
             "s_per_epoch_bundled": BUNDLED_TRAIN / batch * median / 1e3,
             "s_per_epoch_full": FULL_TRAIN / batch * median / 1e3,
-            "peak_mb": _peak_mb(step), "matmuls": len(shapes),
+            "matmuls": len(shapes),
         })
+        work = workspace_mb([net for net, _ in passes], optimizers)
+        peak, model = _peak_mb(step) + work, model_mb(passes)
+        results[-1].update({"peak_mb": peak, "workspace_mb": work, "model_mb": model, "peak_ratio": peak / model})
         print(f"  {name:<13} {median:8.1f} ms  (IQR {q1:.1f}-{q3:.1f})  matmul {matmul_ms:7.1f} ms  "
               f"ratio {median / matmul_ms:4.2f}", flush=True)
     return results
@@ -233,12 +267,15 @@ def main(argv=None) -> int:
     layers = [] if args.no_layers else bench_layers(args.steps)
 
     print(f"\n{'step':<14}{'batch':>6}{'ms (median)':>12}{'IQR ms':>14}{'matmul ms':>11}{'ratio':>7}"
-          f"{'img/s':>9}{'s/epoch 4.5k':>13}{'s/epoch 60k':>12}{'peak MB':>9}")
+          f"{'img/s':>9}{'s/epoch 4.5k':>13}{'s/epoch 60k':>12}{'peak MB':>9}{'model MB':>10}{'peak/model':>11}")
     for r in steps:
         iqr = f"{r['ms_iqr'][0]:.1f}-{r['ms_iqr'][1]:.1f}"
         print(f"{r['name']:<14}{r['batch']:>6}{r['ms_median']:>12.1f}{iqr:>14}{r['matmul_ms']:>11.1f}"
               f"{r['matmul_ratio']:>7.2f}{r['images_per_s']:>9,.0f}{r['s_per_epoch_bundled']:>13.1f}"
-              f"{r['s_per_epoch_full']:>12.1f}{r['peak_mb']:>9.1f}")
+              f"{r['s_per_epoch_full']:>12.1f}{r['peak_mb']:>9.1f}{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
+    if steps:
+        print("(peak MB: one step's peak allocation plus the reused work buffers; model MB: parameters plus "
+              "the activations of the largest pass)")
     print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
     for r in layers:
         if "forward_ms" in r:

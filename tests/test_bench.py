@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from aigc_np.bench import gan_step_matmuls, layer_matmuls, main
-from aigc_np.layers import Conv2D, Dense, Sequential
+from aigc_np.bench import gan_step_matmuls, layer_matmuls, main, model_mb
+from aigc_np.layers import Conv2D, Dense, ReLU, Sequential
 from aigc_np.models.registry import build_model
 
 
@@ -14,9 +14,11 @@ def test_bench_json_schema(tmp_path):
     assert set(result) == {"env", "steps", "layers"}
     (step,) = result["steps"]
     assert step["name"] == "vae"
-    for key in ("ms_median", "matmul_ms", "matmul_ratio", "images_per_s", "peak_mb"):
+    for key in ("ms_median", "matmul_ms", "matmul_ratio", "images_per_s", "peak_mb", "model_mb", "peak_ratio"):
         assert step[key] > 0, key
+    assert step["workspace_mb"] >= 0
     assert abs(step["matmul_ratio"] - step["ms_median"] / step["matmul_ms"]) < 1e-9
+    assert abs(step["peak_ratio"] - step["peak_mb"] / step["model_mb"]) < 1e-9
 
 
 def test_matmul_shapes_follow_the_layers():
@@ -27,7 +29,16 @@ def test_matmul_shapes_follow_the_layers():
     assert bwd == [(5, 4, 7), (4, 7, 5), (7, 4, 3), (4, 3, 7)]
     conv = Conv2D(8, 5, strides=2, padding="same")
     conv.build((3, 28, 28), rng)
-    assert layer_matmuls(conv, 2)[0] == [(2 * 14 * 14, 3 * 25, 8)]
+    # cols^T layout: y (8, 2*14*14) = W (8, 3*25) @ cols (3*25, 2*14*14)
+    assert layer_matmuls(conv, 2) == ([(8, 3 * 25, 2 * 14 * 14)],
+                                      [(8, 2 * 14 * 14, 3 * 25), (3 * 25, 8, 2 * 14 * 14)])
     gan = build_model("gan", rng=rng)
     # D-step: G fwd (5) + D fwd/bwd on 2B (4 + 8); G-step: G fwd (5) + D fwd/bwd (4 + 8) + G bwd (10)
     assert len(gan_step_matmuls(gan, 64)) == 5 + 4 + 8 + 5 + 4 + 8 + 10
+
+
+def test_model_mb_counts_parameters_and_every_layer_output():
+    net = Sequential([Dense(7), ReLU(), Dense(3)], input_shape=(5,), rng=np.random.default_rng(0))
+    params = (5 * 7 + 7 + 7 * 3 + 3) * 4                    # float32
+    activations = 10 * (7 + 7 + 3) * 4                       # batch 10
+    assert abs(model_mb([(net, 10)]) - (params + activations) / 2**20) < 1e-12
