@@ -5,6 +5,7 @@ optimizer update) and compares it with the *matmul limit*: the time the same
 matrix products take alone, with the same shapes and dtype, back to back.
 ``step / matmul`` is the distance to that limit: everything else a step does
 (activations, im2col/col2im, Adam, temporaries) is overhead on top of it.
+Steps and matmul runs are timed in turns, so that both see the same load.
 
 Also: forward/backward of the convolution layers at the article's DCGAN
 shapes, Adam's update cost per million parameters, and the environment
@@ -90,18 +91,25 @@ def gan_step_matmuls(model, batch: int) -> list:
     return g_f + d2_f + d2_b + g_f + d_f + d_b + g_b
 
 
-def time_matmuls(shapes: list, repeats: int = 7) -> float:
-    """Median ms to run all the products once, back to back, in DTYPE."""
+def matmul_runner(shapes: list):
+    """A function that runs all the products once, back to back, in DTYPE.
+
+    Operands are contiguous; where a layer passes a transposed view instead,
+    BLAS reads it without a copy and we measured no difference in speed.
+    """
     rng = np.random.default_rng(0)
     pairs = [(rng.standard_normal((m, k)).astype(DTYPE), rng.standard_normal((k, n)).astype(DTYPE))
              for m, k, n in shapes]
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
+
+    def run():
         for a, b in pairs:
             a @ b
-        times.append(time.perf_counter() - start)
-    return float(np.median(times[1:]) * 1e3)
+    return run
+
+
+def time_matmuls(shapes: list, repeats: int = 7) -> float:
+    """Median ms to run all the products once, back to back, in DTYPE."""
+    return float(np.median(_timeit(matmul_runner(shapes), repeats, warmup=1)))
 
 
 # ---------------------------------------------------------- step timings
@@ -114,6 +122,20 @@ def _timeit(step, n_steps: int, warmup: int = 3) -> np.ndarray:
         step()
         times[i] = time.perf_counter() - start
     return times * 1e3
+
+
+def _timeit_alternating(step, other, n_steps: int, warmup: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """ms of ``step`` and of ``other``, timed in turns: step, other, step, other, ..."""
+    for _ in range(warmup):
+        step()
+        other()
+    times = np.empty((n_steps, 2))
+    for i in range(n_steps):
+        for j, fn in enumerate((step, other)):
+            start = time.perf_counter()
+            fn()
+            times[i, j] = time.perf_counter() - start
+    return times[:, 0] * 1e3, times[:, 1] * 1e3
 
 
 def _peak_mb(step) -> float:
@@ -190,10 +212,12 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:
     for name, batch, step, shapes, passes, optimizers in step_cases(dcgan_width):
         if name not in only:
             continue
-        ms = _timeit(step, n_steps)
-        median = float(np.median(ms))
+        # Steps and their matmuls alternate, so that on a shared machine both
+        # see the same load and their ratio stays meaningful.
+        run_matmuls = matmul_runner(shapes)
+        ms, mm = _timeit_alternating(step, run_matmuls, n_steps)
+        median, matmul_ms = float(np.median(ms)), float(np.median(mm))
         q1, q3 = np.percentile(ms, [25, 75])
-        matmul_ms = time_matmuls(shapes)
         results.append({
             "name": name, "batch": batch, "ms_median": median, "ms_iqr": [float(q1), float(q3)],
             "matmul_ms": matmul_ms, "matmul_ratio": median / matmul_ms,
