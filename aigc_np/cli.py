@@ -26,7 +26,7 @@ from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_m
                                prepare_images)
 from .plotting import save_image_grid
 
-DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 60, "cvae": 100}
+DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 60, "cvae": 100, "wgan-gp": 30}
 DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
 
 
@@ -44,7 +44,8 @@ def label_accuracy(model, n: int, seed: int, judge=None) -> float:
 
 # ------------------------------------------------------------------ train
 def _score_fn(kind: str, data, n_eval: int, seed: int):
-    """What 'best' means: validation ELBO for the VAE, reconstruction for the AE, FD for GANs."""
+    """What 'best' means: validation ELBO for the VAE, reconstruction for the AE, the judge's
+    accuracy on the requested labels for conditional models, FD for the other GANs."""
     if kind == "vae":
         x_val = to_unit(data.x_val)
         return (lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}), "val_elbo", True

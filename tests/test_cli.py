@@ -8,7 +8,7 @@ import pytest
 
 from aigc_np.cli import main
 
-KINDS_TRAINED = ("vae", "gan", "dcgan", "ae", "cgan", "cvae")
+KINDS_TRAINED = ("vae", "gan", "dcgan", "ae", "cgan", "cvae", "wgan-gp")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from .conditional import ConditionalGAN, ConditionalVAE, check_labels, cycle_lab
 from .dcgan import DCGAN
 from .gan import GAN, mlp_discriminator, mlp_generator
 from .vae import VAE, Autoencoder
+from .wgan_gp import WGANGP, mlp_critic
 
 __all__ = ["KINDS", "CONDITIONAL_KINDS", "DEFAULT_CONFIGS", "build_model", "prepare_images", "generate_images"]
 
@@ -28,13 +29,16 @@ DEFAULT_CONFIGS = {
              "d_dropout": 0.3, "lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "label_smoothing": 0.1, "mismatch": True,
              "ema": 0.999},
     "cvae": {"latent_dim": 2, "n_classes": 10, "hidden": [400], "lr": 1e-3},
+    # Wasserstein GAN with gradient penalty (lesson 10): the article's G, an MLP critic, the paper's Adam.
+    "wgan-gp": {"latent_dim": 100, "g_hidden": [128, 256, 512, 1024], "critic_hidden": [512, 256], "lr": 1e-4,
+                "beta1": 0.0, "beta2": 0.9, "n_critic": 5, "gp_weight": 10.0, "ema": 0.0},
 }
 KINDS = tuple(DEFAULT_CONFIGS)
 CONDITIONAL_KINDS = ("cgan", "cvae")  # their samples are drawn for requested labels
 
 
 def build_model(kind: str, config: dict | None = None, rng: np.random.Generator | None = None):
-    """A fresh model of ``kind`` ('ae', 'vae', 'gan', 'dcgan'); ``config`` overrides the defaults."""
+    """A fresh model of ``kind`` (one of KINDS); ``config`` overrides the defaults."""
     if kind not in DEFAULT_CONFIGS:
         raise ValueError(f"build_model: unknown model kind {kind!r}; expected one of {list(KINDS)}")
     unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
@@ -57,6 +61,11 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
                                latent_dim=cfg["latent_dim"], n_classes=k, rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
                                beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"],
                                mismatch=cfg["mismatch"])
+    elif kind == "wgan-gp":
+        model = WGANGP(mlp_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), rng=rng),
+                       mlp_critic(tuple(cfg["critic_hidden"]), rng=rng), latent_dim=cfg["latent_dim"], rng=rng,
+                       lr=cfg["lr"], beta1=cfg["beta1"], beta2=cfg["beta2"], n_critic=cfg["n_critic"],
+                       gp_weight=cfg["gp_weight"])
     elif kind == "gan":
         model = GAN(mlp_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), rng=rng),
                     mlp_discriminator(tuple(cfg["d_hidden"]), dropout=cfg["d_dropout"], rng=rng),
@@ -66,7 +75,7 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
         model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, d_width=cfg["d_width"], alpha=cfg["alpha"],
                       dropout=cfg["dropout"], lr=cfg["lr"], lr_d=cfg["lr_d"], beta1=cfg["beta1"],
                       label_smoothing=cfg["label_smoothing"])
-    if kind in ("gan", "dcgan", "cgan") and cfg["ema"]:
+    if kind in ("gan", "dcgan", "cgan", "wgan-gp") and cfg["ema"]:
         model.enable_ema(cfg["ema"])  # samples (and checkpoints' "generator") come from the weight average
     model.kind, model.config = kind, cfg
     return model
@@ -90,7 +99,7 @@ def prepare_images(kind: str, images_uint8: np.ndarray, labels=None) -> np.ndarr
     if kind in ("ae", "vae"):
         return to_unit(images_uint8)
     x = to_tanh(images_uint8)
-    return x.reshape(len(x), -1) if kind == "gan" else x[:, None]
+    return x.reshape(len(x), -1) if kind in ("gan", "wgan-gp") else x[:, None]
 
 
 def generate_images(model, n: int, rng: np.random.Generator, train_images=None, labels=None) -> np.ndarray:
@@ -130,7 +139,7 @@ def generate_images(model, n: int, rng: np.random.Generator, train_images=None, 
         images = model.decode(z.astype(model.dtype))
     elif kind == "vae":
         images = model.decode(rng.standard_normal((n, model.latent_dim)).astype(model.dtype))
-    elif kind in ("gan", "dcgan"):
+    elif kind in ("gan", "dcgan", "wgan-gp"):
         z = rng.standard_normal((n, model.latent_dim)).astype(model.dtype)
         images = (model.generate(z) + 1) / 2
     else:
