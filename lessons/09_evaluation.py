@@ -51,7 +51,7 @@ CHECKPOINTS = {
     "AE": "out/04_autoencoder/run/best.npz",
     "VAE": "out/05_vae/latent20/best.npz",
     "GAN": "out/07_gan_mnist/best.npz",
-    "DCGAN": "out/08_dcgan/best.npz",
+    "DCGAN": "out/08_dcgan/run/best.npz",
 }
 KIND = {"AE": "ae", "VAE": "vae", "GAN": "gan", "DCGAN": "dcgan"}
 
