@@ -26,7 +26,7 @@ from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_m
                                prepare_images)
 from .plotting import save_image_grid
 
-DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 60, "cvae": 100, "wgan-gp": 30}
+DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 100, "cvae": 100, "wgan-gp": 30}
 DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
 
 

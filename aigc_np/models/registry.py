@@ -25,7 +25,7 @@ DEFAULT_CONFIGS = {
     "dcgan": {"latent_dim": 100, "width": 0.25, "d_width": None, "alpha": 0.3, "dropout": 0.3, "lr": 2e-4,
               "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
     # Class-conditional models (lesson 11): the label joins z and the image.
-    "cgan": {"latent_dim": 100, "n_classes": 10, "g_hidden": [128, 256, 512, 1024], "d_hidden": [1024, 512, 256],
+    "cgan": {"latent_dim": 100, "n_classes": 10, "g_hidden": [256, 512], "d_hidden": [512, 256],
              "d_dropout": 0.3, "lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "label_smoothing": 0.1, "mismatch": True,
              "ema": 0.999},
     "cvae": {"latent_dim": 2, "n_classes": 10, "hidden": [400], "lr": 1e-3},
