@@ -133,11 +133,11 @@ def cmd_sample(args) -> int:
         raise UsageError(f"--label {args.label}: expected a digit 0..{model.n_classes - 1}")
     train_images = load_dataset(seed=0).x_train if meta["kind"] == "ae" else None
     # Conditional models: every sample is digit --label, or labels cycle 0..9 (10 per row: column k is digit k).
-    labels = (np.full(args.n, args.label) if args.label is not None else np.arange(args.n) % 10) \
+    labels = (np.full(args.n, args.label) if args.label is not None else np.arange(args.n) % model.n_classes) \
         if conditional else None
     images = generate_images(model, args.n, np.random.default_rng(args.seed), train_images, labels)
     if args.out.endswith(".png"):
-        nrow = 10 if conditional and args.label is None else int(np.ceil(np.sqrt(args.n)))
+        nrow = model.n_classes if conditional and args.label is None else int(np.ceil(np.sqrt(args.n)))
         what = f", digit {args.label}" if args.label is not None else (", labels 0..9 per row" if conditional else "")
         save_image_grid(images, args.out, nrow=nrow, value_range=(0, 1),
                         title=f"{meta['kind']} (epoch {meta['epoch']}{what})")
