@@ -221,11 +221,11 @@ class ConditionalGAN(GAN):
         y = self._one_hot(labels, len(z))
         fake = self.G.forward(join(z, y))
         logits = self.D.forward(join(fake, y))
-        g_loss = self.bce.forward(logits, np.ones_like(logits))
+        loss = self.bce.forward(logits, np.ones_like(logits))  # fakes labelled "real"
         d_input = self.D.backward(self.bce.backward())
         d_fake, _d_label = join_backward(d_input, fake.shape[1])
         self.G.backward(d_fake)  # G's input gradient (w.r.t. [z, y]) is not needed either
-        return g_loss
+        return loss
 
     def train_step(self, x_real, labels=None) -> dict:
         """One D step and one G step. ``x_real`` is a labelled batch (join_labels),
