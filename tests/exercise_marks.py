@@ -47,6 +47,8 @@ MARKS = {
     "test_every_layer.py::test_layer_passes_gradient_check[Tanh]": (2,),
     "test_gan.py::test_discriminator_loss_gradients": (1, 2, 6),
     "test_gan.py::test_each_step_updates_only_its_player": (1, 2, 3, 5, 6, 9),
+    "test_gan.py::test_ema_checkpoint_samples_the_same_in_a_gan_without_ema": (1, 2, 3, 5, 6, 9),
+    "test_gan.py::test_ema_is_an_average_of_g_and_makes_the_samples": (1, 2, 3, 5, 6, 9),
     "test_gan.py::test_float32_training_keeps_float32": (1, 2, 3, 5, 6, 9),
     "test_gan.py::test_generator_loss_gradients_through_d": (1, 2, 5, 6, 9),
     "test_gan.py::test_label_smoothing_does_not_touch_the_fake_gradient": (1, 2, 6),
