@@ -13,7 +13,7 @@
 import numpy as np
 import pytest
 
-from aigc_np.gradcheck import rng_replayer, rel_error
+from aigc_np.gradcheck import rel_error, rng_replayer, smooth_numerical_gradient
 from aigc_np.layers import (BatchNormalization, Conv2D, Conv2DTranspose, Dense, Dropout, Flatten, LeakyReLU,
                             Reshape, Tanh)
 from aigc_np.models.dcgan import DCGAN, dcgan_discriminator, dcgan_generator
@@ -38,43 +38,6 @@ def leaky_relu_branches(model) -> list:
             if isinstance(layer, LeakyReLU)]
 
 
-def smooth_numerical_gradient(f, x, branches, h=1e-4):
-    """d f() / d x by a fourth-order centred difference, taken where f is smooth.
-
-        f'(x) ~ [8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))] / (12 h)
-
-    is Richardson's extrapolation of gradcheck.numerical_gradient's
-    (f(x+h) - f(x-h)) / (2h): its error is O(h^4) instead of O(h^2). Why not
-    the plain one: a loss of two networks is a long computation, and with
-    ~1,300 parameter elements some gradients are ~1e-6; at h = 1e-5 the
-    centred difference's truncation and round-off errors (~1e-11) are then
-    more than 1e-6 of them (about half of all seeds fail that way with a
-    *correct* backward pass). Here h can be 10x larger, for far less round-off.
-
-    The LeakyReLUs are the other trap: if any of the ~5,000 of them changes
-    branch between the points, the difference straddles a kink and means
-    nothing. ``branches()`` reports every LeakyReLU's branch after the last
-    f(); where one differs from the base point, h is halved for that element.
-    """
-    f()
-    base = branches()
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old, step = x[idx], h
-        while True:
-            values, smooth = {}, True
-            for k in (1, -1, 2, -2):
-                x[idx] = old + k * step
-                values[k] = f()
-                smooth = smooth and all(np.array_equal(a, b) for a, b in zip(branches(), base))
-            x[idx] = old
-            if smooth:
-                break
-            step /= 2
-        grad[idx] = (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * step)
-    return grad
-
-
 def gradient_errors(model, loss, net, names=None):
     """{param: (analytic gradient, max relative error)} of ``loss()`` w.r.t. ``net``'s parameters.
 
@@ -91,7 +54,7 @@ def gradient_errors(model, loss, net, names=None):
     analytic = {name: g.copy() for name, g in net.grads.items()}
     names = list(net.params) if names is None else names
     return {name: (analytic[name], rel_error(analytic[name], smooth_numerical_gradient(
-        f, net.params[name], lambda: leaky_relu_branches(model)))) for name in names}
+        f, net.params[name], branches=lambda: leaky_relu_branches(model)))) for name in names}
 
 
 def assert_all_match(results, expected_names):

@@ -62,3 +62,22 @@ def test_check_layer_requires_float64():
     layer.build((3,), np.random.default_rng(0), np.float32)
     with pytest.raises(TypeError, match="float64"):
         check_layer(layer, np.ones((2, 3)))
+
+
+def test_smooth_numerical_gradient_is_fourth_order_and_steps_around_kinks():
+    from aigc_np.gradcheck import kink_branches, smooth_numerical_gradient
+    from aigc_np.layers import ReLU, Sequential
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, size=(3, 4))
+    df = rng.standard_normal((3, 4))
+    # x^5: the plain centred difference at h = 1e-2 is off by O(h^2), the fourth-order one by O(h^4).
+    exact = 5 * x ** 4 * df
+    fourth = smooth_numerical_gradient(lambda: x ** 5, x, df=df, h=1e-2)
+    assert np.max(np.abs(fourth - exact)) < 1e-6 < np.max(np.abs(numerical_gradient(lambda: x ** 5, x, df, h=1e-2) - exact))
+    # A ReLU input 1e-5 from its kink: h = 1e-4 would straddle it; the branch check halves h until it does not.
+    net = Sequential([ReLU()], input_shape=(2,), dtype=np.float64)
+    z = np.array([[1e-5, -0.3]])
+    g = smooth_numerical_gradient(lambda: net.forward(z), z, df=np.ones((1, 2)), branches=lambda: kink_branches(net))
+    np.testing.assert_allclose(g, [[1.0, 0.0]], atol=1e-9)
+    assert len(kink_branches(net)) == 1
