@@ -34,6 +34,7 @@ from aigc_np.data import from_tanh, load_dataset, to_tanh  # noqa: E402
 from aigc_np.judge import judge_scores, load_judge  # noqa: E402
 from aigc_np.layers import Conv2D, Conv2DTranspose  # noqa: E402
 from aigc_np.models import DCGAN  # noqa: E402
+from aigc_np.models.registry import build_model  # noqa: E402
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid  # noqa: E402
 from aigc_np.training import load_checkpoint, train  # noqa: E402
 
@@ -51,6 +52,8 @@ parser.add_argument("--beta1", type=float, default=0.5)
 parser.add_argument("--alpha", type=float, default=0.1, help="LeakyReLU slope (the article: 0.3)")
 parser.add_argument("--dropout", type=float, default=0.0, help="D's dropout rate (the article: 0.3)")
 parser.add_argument("--label-smoothing", type=float, default=0.0)
+parser.add_argument("--ema", type=float, default=0.0,
+                    help="sample from a moving average of G's weights with this decay (lesson 07; 0: off)")
 parser.add_argument("--decay-at", type=float, default=0.75,
                     help="divide both learning rates by 4 after this fraction of the epochs (1: never)")
 parser.add_argument("--score-every", type=int, default=2, help="judge the samples every N epochs")
@@ -58,7 +61,8 @@ parser.add_argument("--out", default="out/08_dcgan", help="folder for figures an
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 if args.plain:
-    args.width, args.d_width, args.batch_size, args.alpha, args.dropout, args.decay_at = 0.25, 0.25, 64, 0.3, 0.3, 1.0
+    args.width, args.d_width, args.batch_size, args.alpha, args.dropout, args.decay_at, args.ema = \
+        0.25, 0.25, 64, 0.3, 0.3, 1.0, 0.0
 os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
@@ -192,16 +196,20 @@ del article
 
 
 def build_dcgan(seed):
-    return DCGAN(latent_dim=100, width=args.width, d_width=args.d_width, rng=np.random.default_rng(seed),
-                 alpha=args.alpha, dropout=args.dropout, lr=args.lr, beta1=args.beta1,
-                 label_smoothing=args.label_smoothing)
+    """The lesson's DCGAN, built through the registry so that its checkpoints
+    record the config (``python -m aigc_np sample/evaluate`` rebuild it from the file)."""
+    return build_model("dcgan", {"width": args.width, "d_width": args.d_width, "alpha": args.alpha,
+                                 "dropout": args.dropout, "lr": args.lr, "beta1": args.beta1,
+                                 "label_smoothing": args.label_smoothing, "ema": args.ema},
+                       rng=np.random.default_rng(seed))
 
 
 model = build_dcgan(args.seed)
 recipe = (f"G width {args.width:g}, D width {args.d_width:g}, batch {args.batch_size}, Adam {args.lr:g}/"
           f"beta1 {args.beta1:g}, LeakyReLU {args.alpha:g}, D dropout {args.dropout:g}"
           + (f", label smoothing {args.label_smoothing:g}" if args.label_smoothing else "")
-          + (f", lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else ""))
+          + (f", lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else "")
+          + (f", samples from the weight average (EMA {args.ema:g})" if args.ema else ""))
 print(f"\nthis lesson's model: {recipe}")
 print(model.summary())
 
