@@ -368,3 +368,43 @@ def test_toy_argument_checks():
         ring_of_gaussians(3, 0)
     with pytest.raises(ValueError, match="std"):
         ring_of_gaussians(3, np.random.default_rng(0), std=0.0)
+
+
+# ------------------------------------------------------- the R1 penalty
+@given(n=st.integers(2, 5), gamma=st.sampled_from([0.1, 1.0, 10.0]),
+       label_smoothing=st.sampled_from([0.0, 0.1]), seed=seeds)
+def test_r1_penalty_value_and_d_gradients(n, gamma, label_smoothing, seed):
+    gan = tiny_gan(seed, dropout=0.0, label_smoothing=label_smoothing, r1_weight=gamma)
+    data_rng = np.random.default_rng(seed + 1)
+    x_real = np.tanh(data_rng.standard_normal((n, 6)))
+    z = data_rng.standard_normal((n, 3))
+    margin_g, fake = kink_margin(gan.G, z)
+    margin_d, _ = kink_margin(gan.D, np.concatenate([x_real, fake]))
+    assume(min(margin_g, margin_d) > 1e-4)
+
+    # The value: (gamma / 2) mean_i ||d logit_i / d x_i||^2, with the input gradient taken numerically.
+    x_nudged = x_real.copy()  # numerical_gradient nudges it in place
+    grad_x = numerical_gradient(lambda: gan.D.forward(x_nudged), x_nudged, np.ones((n, 1)))
+    expected = 0.5 * gamma * np.mean(np.sum(grad_x ** 2, axis=1))
+    assert abs(gan.r1_penalty(x_real, backward=False) - expected) <= TOL * expected
+
+    # Its gradient, through D's double backward, inside the model's own L_D.
+    gan.discriminator_loss(x_real, z)
+    analytic = snapshot(gan.D.grads)
+    plain = tiny_gan(seed, dropout=0.0, label_smoothing=label_smoothing)
+    plain.discriminator_loss(x_real, z)
+    assert any(not np.allclose(analytic[k], plain.D.grads[k]) for k in analytic)  # R1 is in there
+
+    def loss():  # the model's own L_D value, R1 included
+        return gan.discriminator_loss(x_real, z)
+
+    for name, p in gan.D.params.items():
+        assert_gradient_matches(f"d(L_D + R1)/d{name}", analytic[name], numerical_gradient(loss, p))
+
+
+def test_r1_needs_a_discriminator_with_a_double_backward():
+    with pytest.raises(TypeError, match=r"discriminator layer 2 \(.*\) has no backward_backward"):
+        tiny_gan(0, dropout=0.3, r1_weight=1.0)
+    with pytest.raises(ValueError, match="r1_weight"):
+        tiny_gan(0, dropout=0.0, r1_weight=-1.0)
+    assert tiny_gan(0, dropout=0.3).r1_weight == 0.0  # off by default: Dropout is fine then

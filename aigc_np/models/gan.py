@@ -24,7 +24,7 @@ import copy
 
 import numpy as np
 
-from ..layers import BatchNormalization, Dense, Dropout, LeakyReLU, Sequential, Tanh
+from ..layers import BatchNormalization, Dense, Dropout, Layer, LeakyReLU, Sequential, Tanh
 from ..losses import BinaryCrossentropy
 from ..optimizers import Adam
 from .base import Model
@@ -76,6 +76,9 @@ class GAN(Model):
             lr_d overrides the discriminator's learning rate.
         label_smoothing: one-sided smoothing s: real targets are 1 - s
             (Salimans et al. 2016), fake targets stay 0.
+        r1_weight: gamma of the R1 penalty on real images (0: off; see
+            ``r1_penalty``). It differentiates D's input gradient, so every
+            layer of D needs a ``backward_backward`` (no Dropout).
 
     ``G_ema`` is None unless ``enable_ema`` was called; ``sampler`` is the
     generator that ``generate``/``sample`` use (G_ema if enabled, else G).
@@ -83,7 +86,7 @@ class GAN(Model):
 
     def __init__(self, generator: Sequential, discriminator: Sequential, latent_dim: int = 100,
                  rng: np.random.Generator | None = None, lr: float = 2e-4, beta1: float = 0.5,
-                 lr_d: float | None = None, label_smoothing: float = 0.0):
+                 lr_d: float | None = None, label_smoothing: float = 0.0, r1_weight: float = 0.0):
         super().__init__(generator=generator, discriminator=discriminator)
         self.G, self.D = generator, discriminator
         self.latent_dim = latent_dim
@@ -91,6 +94,14 @@ class GAN(Model):
         if not 0.0 <= label_smoothing < 0.5:
             raise ValueError(f"GAN: label_smoothing must be in [0, 0.5), got {label_smoothing}")
         self.label_smoothing = label_smoothing
+        if not float(r1_weight) >= 0.0:
+            raise ValueError(f"GAN: r1_weight must be >= 0, got {r1_weight!r}")
+        self.r1_weight = float(r1_weight)
+        for i, layer in enumerate(discriminator.layers if self.r1_weight else []):
+            if type(layer).backward_backward is Layer.backward_backward:
+                raise TypeError(f"GAN: r1_weight > 0 differentiates D's input gradient, but discriminator "
+                                f"layer {i} ({layer.name}) has no backward_backward; use a D without "
+                                f"Dropout or BatchNormalization")
         self.opt_g = Adam(generator, lr=lr, beta1=beta1)
         self.opt_d = Adam(discriminator, lr=lr if lr_d is None else lr_d, beta1=beta1)
         self.bce = BinaryCrossentropy(from_logits=True)
@@ -105,6 +116,7 @@ class GAN(Model):
 
         Real and fake go through D as one batch of 2N, so the BCE mean is
         (L_real + L_fake) / 2; doubling it gives L_D exactly as written above.
+        With ``r1_weight`` > 0 the returned loss and D's gradients include R1.
         """
         fake = self._fakes_for_d(z)
         logits = self.D.forward(np.concatenate([x_real, fake]))
@@ -112,7 +124,30 @@ class GAN(Model):
                                   np.zeros((len(fake), 1))]).astype(logits.dtype)
         loss = 2.0 * self.bce.forward(logits, targets)
         self.D.backward(self.bce.backward(2.0))
+        if self.r1_weight:
+            bce_grads = {k: g.copy() for k, g in self.D.grads.items()}
+            loss += self.r1_penalty(x_real)                 # assigns R1's gradients ...
+            for k, g in self.D.grads.items():
+                g += bce_grads[k]                           # ... and the sum is explicit
         return loss
+
+    def r1_penalty(self, x_real, backward: bool = True) -> float:
+        """R1 = (gamma / 2) mean_i ||d logit(x_i) / d x_i||^2 on real images (Mescheder et al. 2018).
+
+        It keeps D's logit flat around the real data, so D cannot build the
+        steep walls around 4,500 memorized images that make G's gradient
+        useless. The value needs D's input gradient g (a backward with dy = 1);
+        its gradient, dR1/dg = gamma g / N, goes through D's double backward
+        (the machinery of WGAN-GP), which *assigns* dR1/dtheta to D's grads.
+        """
+        logits = self.D.forward(x_real)
+        ones = np.ones_like(logits)
+        g = self.D.backward(ones)
+        rows = g.reshape(len(g), -1)
+        value = 0.5 * self.r1_weight * float(np.mean(np.sum(rows * rows, axis=1)))
+        if backward:
+            self.D.backward_backward(np.asarray(self.r1_weight / len(g), dtype=g.dtype) * g, ones)
+        return value
 
     def _fakes_for_d(self, z) -> np.ndarray:
         """G(z) for D's step: a constant to D, and G is left exactly as it was.
