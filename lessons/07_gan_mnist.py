@@ -45,6 +45,8 @@ parser.add_argument("--dropout", type=float, default=0.0, help="dropout after ea
                          "D's input gradient, which Dropout does not support)")
 parser.add_argument("--r1", type=float, default=1.0,
                     help="gamma of the R1 penalty on D's input gradient at real images (0: off)")
+parser.add_argument("--r1-every", type=int, default=1,
+                    help="lazy R1: apply it every this many D steps, with gamma times this")
 parser.add_argument("--decay-at", type=float, default=0.75,
                     help="fraction of the epochs after which both learning rates drop to 1/4 (1: never)")
 parser.add_argument("--ema", type=float, default=0.999,
@@ -83,7 +85,8 @@ print(f"train {x_train.shape}, pixels in [{x_train.min()}, {x_train.max()}]")
 
 # %%
 gan = build_model("gan", {"d_dropout": args.dropout, "lr": args.lr, "lr_d": args.lr_d, "beta1": args.beta1,
-                          "label_smoothing": args.label_smoothing, "r1": args.r1, "ema": args.ema},
+                          "label_smoothing": args.label_smoothing, "r1": args.r1, "r1_every": args.r1_every,
+                          "ema": args.ema},
                   rng=np.random.default_rng(args.seed))
 G, D = gan.G, gan.D
 print(gan.summary())
@@ -93,6 +96,7 @@ print(f"{G.num_params():,} generator and {D.num_params():,} discriminator parame
 recipe = (f"batch {args.batch_size}, Adam beta1 {args.beta1}, lr G {args.lr:g} / D {args.lr_d:g}, "
           f"label smoothing {args.label_smoothing:g}, D dropout {args.dropout:g}"
           + (f", R1 penalty gamma {args.r1:g}" if args.r1 else "")
+          + (f" every {args.r1_every} D steps (lazy)" if args.r1 and args.r1_every > 1 else "")
           + (f", both lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else "")
           + (f", samples from the weight average (EMA {args.ema:g})" if args.ema else "")
           + f", {args.epochs} epochs")

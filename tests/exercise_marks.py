@@ -47,6 +47,7 @@ MARKS = {
     "test_every_layer.py::test_layer_passes_gradient_check[Tanh]": (2,),
     "test_gan.py::test_discriminator_loss_gradients": (1, 2, 6),
     "test_gan.py::test_r1_penalty_value_and_d_gradients": (1, 2, 6),
+    "test_gan.py::test_lazy_r1_applies_every_kth_d_step_with_k_times_the_weight": (1, 2, 6),
     "test_gan.py::test_each_step_updates_only_its_player": (1, 2, 3, 5, 6, 9),
     "test_gan.py::test_ema_checkpoint_samples_the_same_in_a_gan_without_ema": (1, 2, 3, 5, 6, 9),
     "test_gan.py::test_ema_is_an_average_of_g_and_makes_the_samples": (1, 2, 3, 5, 6, 9),

@@ -408,3 +408,21 @@ def test_r1_needs_a_discriminator_with_a_double_backward():
     with pytest.raises(ValueError, match="r1_weight"):
         tiny_gan(0, dropout=0.0, r1_weight=-1.0)
     assert tiny_gan(0, dropout=0.3).r1_weight == 0.0  # off by default: Dropout is fine then
+
+
+def test_lazy_r1_applies_every_kth_d_step_with_k_times_the_weight():
+    gan = tiny_gan(3, dropout=0.0, r1_weight=0.5, r1_every=3)
+    plain = tiny_gan(3, dropout=0.0)
+    same_gamma = tiny_gan(3, dropout=0.0, r1_weight=1.5)
+    data_rng = np.random.default_rng(4)
+    x_real, z = np.tanh(data_rng.standard_normal((4, 6))), data_rng.standard_normal((4, 3))
+    r1 = gan.r1_penalty(x_real, backward=False)
+    assert r1 > 0 and r1 == pytest.approx(same_gamma.r1_penalty(x_real, backward=False), rel=1e-12)
+    for t, applied in ((0, True), (1, False), (2, False), (3, True)):
+        gan.opt_d.t = t  # D steps taken so far
+        expected = plain.discriminator_loss(x_real, z) + (r1 if applied else 0.0)
+        assert gan.discriminator_loss(x_real, z) == pytest.approx(expected, rel=1e-12)
+        grads_equal = all(np.allclose(gan.D.grads[k], plain.D.grads[k]) for k in gan.D.grads)
+        assert grads_equal != applied
+    with pytest.raises(ValueError, match="r1_every"):
+        tiny_gan(0, dropout=0.0, r1_weight=1.0, r1_every=0)

@@ -79,6 +79,9 @@ class GAN(Model):
         r1_weight: gamma of the R1 penalty on real images (0: off; see
             ``r1_penalty``). It differentiates D's input gradient, so every
             layer of D needs a ``backward_backward`` (no Dropout).
+        r1_every: "lazy" R1 (Karras et al. 2020): apply it on every k-th D
+            step only, with weight gamma * k, so that it costs 1/k as much
+            and weighs the same on average.
 
     ``G_ema`` is None unless ``enable_ema`` was called; ``sampler`` is the
     generator that ``generate``/``sample`` use (G_ema if enabled, else G).
@@ -86,7 +89,8 @@ class GAN(Model):
 
     def __init__(self, generator: Sequential, discriminator: Sequential, latent_dim: int = 100,
                  rng: np.random.Generator | None = None, lr: float = 2e-4, beta1: float = 0.5,
-                 lr_d: float | None = None, label_smoothing: float = 0.0, r1_weight: float = 0.0):
+                 lr_d: float | None = None, label_smoothing: float = 0.0, r1_weight: float = 0.0,
+                 r1_every: int = 1):
         super().__init__(generator=generator, discriminator=discriminator)
         self.G, self.D = generator, discriminator
         self.latent_dim = latent_dim
@@ -97,6 +101,9 @@ class GAN(Model):
         if not float(r1_weight) >= 0.0:
             raise ValueError(f"GAN: r1_weight must be >= 0, got {r1_weight!r}")
         self.r1_weight = float(r1_weight)
+        if int(r1_every) != r1_every or r1_every < 1:
+            raise ValueError(f"GAN: r1_every must be a positive int, got {r1_every!r}")
+        self.r1_every = int(r1_every)
         for i, layer in enumerate(discriminator.layers if self.r1_weight else []):
             if type(layer).backward_backward is Layer.backward_backward:
                 raise TypeError(f"GAN: r1_weight > 0 differentiates D's input gradient, but discriminator "
@@ -124,7 +131,7 @@ class GAN(Model):
                                   np.zeros((len(fake), 1))]).astype(logits.dtype)
         loss = 2.0 * self.bce.forward(logits, targets)
         self.D.backward(self.bce.backward(2.0))
-        if self.r1_weight:
+        if self.r1_weight and self.opt_d.t % self.r1_every == 0:   # t: D steps taken so far
             bce_grads = {k: g.copy() for k, g in self.D.grads.items()}
             loss += self.r1_penalty(x_real)                 # assigns R1's gradients ...
             for k, g in self.D.grads.items():
@@ -132,7 +139,8 @@ class GAN(Model):
         return loss
 
     def r1_penalty(self, x_real, backward: bool = True) -> float:
-        """R1 = (gamma / 2) mean_i ||d logit(x_i) / d x_i||^2 on real images (Mescheder et al. 2018).
+        """R1 = (gamma / 2) mean_i ||d logit(x_i) / d x_i||^2 on real images (Mescheder et al. 2018),
+        with gamma = r1_weight * r1_every.
 
         It keeps D's logit flat around the real data, so D cannot build the
         steep walls around 4,500 memorized images that make G's gradient
@@ -140,13 +148,14 @@ class GAN(Model):
         its gradient, dR1/dg = gamma g / N, goes through D's double backward
         (the machinery of WGAN-GP), which *assigns* dR1/dtheta to D's grads.
         """
+        gamma = self.r1_weight * self.r1_every            # lazy R1: k times the weight, 1/k as often
         logits = self.D.forward(x_real)
         ones = np.ones_like(logits)
         g = self.D.backward(ones)
         rows = g.reshape(len(g), -1)
-        value = 0.5 * self.r1_weight * float(np.mean(np.sum(rows * rows, axis=1)))
+        value = 0.5 * gamma * float(np.mean(np.sum(rows * rows, axis=1)))
         if backward:
-            self.D.backward_backward(np.asarray(self.r1_weight / len(g), dtype=g.dtype) * g, ones)
+            self.D.backward_backward(np.asarray(gamma / len(g), dtype=g.dtype) * g, ones)
         return value
 
     def _fakes_for_d(self, z) -> np.ndarray:

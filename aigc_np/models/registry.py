@@ -22,7 +22,7 @@ DEFAULT_CONFIGS = {
     "vae": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
     "gan": {"latent_dim": 100, "g_hidden": [128, 256, 512, 1024], "d_hidden": [1024, 512, 256],
             "d_dropout": 0.0, "lr": 2e-4, "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0,
-            "r1": 0.0},
+            "r1": 0.0, "r1_every": 1},
     "dcgan": {"latent_dim": 100, "width": 0.25, "d_width": None, "alpha": 0.3, "dropout": 0.3, "lr": 2e-4,
               "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
     # Class-conditional models (lesson 11): the label joins z and the image.
@@ -71,7 +71,8 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
         model = GAN(mlp_generator(cfg["latent_dim"], tuple(cfg["g_hidden"]), rng=rng),
                     mlp_discriminator(tuple(cfg["d_hidden"]), dropout=cfg["d_dropout"], rng=rng),
                     latent_dim=cfg["latent_dim"], rng=rng, lr=cfg["lr"], lr_d=cfg["lr_d"],
-                    beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"], r1_weight=cfg["r1"])
+                    beta1=cfg["beta1"], label_smoothing=cfg["label_smoothing"], r1_weight=cfg["r1"],
+                    r1_every=cfg["r1_every"])
     else:
         model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, d_width=cfg["d_width"], alpha=cfg["alpha"],
                       dropout=cfg["dropout"], lr=cfg["lr"], lr_d=cfg["lr_d"], beta1=cfg["beta1"],
