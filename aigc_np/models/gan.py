@@ -64,6 +64,17 @@ def mlp_discriminator(hidden=(1024, 512, 256), in_dim: int = 784, dropout: float
     return Sequential(layers, input_shape=(in_dim,), rng=rng, dtype=dtype, name="discriminator")
 
 
+def require_double_backward(net, who: str, role: str, why: str) -> None:
+    """A penalty on D's input gradient (R1, WGAN-GP) differentiates D's backward
+    pass, so every layer of ``net`` (nested stacks included) needs a
+    ``backward_backward``; raise a TypeError naming the first one that has none."""
+    for i, layer in enumerate(getattr(net, "layers", [net])):
+        if isinstance(layer, Sequential):
+            require_double_backward(layer, who, role, why)
+        elif type(layer).backward_backward is Layer.backward_backward:
+            raise TypeError(f"{who}: {role} layer {i} ({layer.name}) has no backward_backward; {why}")
+
+
 class GAN(Model):
     """A generator and a discriminator trained against each other.
 
@@ -104,11 +115,10 @@ class GAN(Model):
         if int(r1_every) != r1_every or r1_every < 1:
             raise ValueError(f"GAN: r1_every must be a positive int, got {r1_every!r}")
         self.r1_every = int(r1_every)
-        for i, layer in enumerate(discriminator.layers if self.r1_weight else []):
-            if type(layer).backward_backward is Layer.backward_backward:
-                raise TypeError(f"GAN: r1_weight > 0 differentiates D's input gradient, but discriminator "
-                                f"layer {i} ({layer.name}) has no backward_backward; use a D without "
-                                f"Dropout or BatchNormalization")
+        if self.r1_weight:
+            require_double_backward(discriminator, "GAN", "discriminator",
+                                    "r1_weight > 0 differentiates D's input gradient; use a D without "
+                                    "Dropout or BatchNormalization")
         self.opt_g = Adam(generator, lr=lr, beta1=beta1)
         self.opt_d = Adam(discriminator, lr=lr if lr_d is None else lr_d, beta1=beta1)
         self.bce = BinaryCrossentropy(from_logits=True)

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import Dense, Layer, LeakyReLU, Sequential
+from ..layers import Dense, LeakyReLU, Sequential
 from ..optimizers import Adam
 from .base import Model
-from .gan import GAN, mlp_generator
+from .gan import GAN, mlp_generator, require_double_backward
 
 __all__ = ["WGANGP", "mlp_critic", "mlp_generator"]
 
@@ -52,19 +52,6 @@ def mlp_critic(hidden=(512, 256), in_dim: int = 784, alpha: float = 0.2,
         layers += [Dense(units), LeakyReLU(alpha)]
     layers.append(Dense(1))
     return Sequential(layers, input_shape=(in_dim,), rng=rng, dtype=dtype, name="critic")
-
-
-def _check_critic(critic) -> None:
-    """Every layer of the critic needs a double backward; say which one does not."""
-    layers = getattr(critic, "layers", [critic])
-    for i, layer in enumerate(layers):
-        if isinstance(layer, Sequential):
-            _check_critic(layer)
-        elif type(layer).backward_backward is Layer.backward_backward:
-            raise TypeError(f"WGANGP: critic layer {i} ({layer.name}) has no backward_backward, so the "
-                            f"gradient penalty cannot be differentiated through it; a WGAN-GP critic uses "
-                            f"Dense, Conv2D, Flatten, Reshape, ReLU, LeakyReLU, Tanh or Sigmoid "
-                            f"(no BatchNormalization, no Dropout)")
 
 
 class WGANGP(GAN):
@@ -88,7 +75,10 @@ class WGANGP(GAN):
                  rng: np.random.Generator | None = None, lr: float = 1e-4, beta1: float = 0.0,
                  beta2: float = 0.9, n_critic: int = 5, gp_weight: float = 10.0):
         Model.__init__(self, generator=generator, critic=critic)
-        _check_critic(critic)
+        require_double_backward(critic, "WGANGP", "critic",
+                                "the gradient penalty cannot be differentiated through it; a WGAN-GP critic "
+                                "uses Dense, Conv2D, Flatten, Reshape, ReLU, LeakyReLU, Tanh or Sigmoid "
+                                "(no BatchNormalization, no Dropout)")
         if int(n_critic) < 1 or int(n_critic) != n_critic:
             raise ValueError(f"WGANGP: n_critic must be a positive int, got {n_critic!r}")
         if not float(gp_weight) >= 0.0:
