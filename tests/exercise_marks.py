@@ -33,6 +33,7 @@ MARKS = {
     "test_dcgan.py::test_discriminator_loss_gradient_with_label_smoothing": (1, 2, 4, 6),
     "test_dcgan.py::test_discriminator_loss_gradient_wrt_every_d_parameter": (1, 2, 4, 6),
     "test_dcgan.py::test_dropout_is_active_so_masks_must_be_replayed": (1, 2, 4, 6),
+    "test_dcgan.py::test_r1_gradient_through_the_convolutional_discriminator": (1, 2, 4, 6),
     "test_dcgan.py::test_float32_in_float32_out": (1, 2, 3, 4, 5, 6, 9),
     "test_dcgan.py::test_generator_loss_gradient_wrt_every_g_parameter_through_d": (1, 2, 4, 5, 6, 9),
     "test_dcgan.py::test_train_step_is_reproducible_by_seed": (1, 2, 3, 4, 5, 6, 9),

@@ -45,11 +45,13 @@ def dcgan_discriminator(width: float = 0.25, rng: np.random.Generator | None = N
                         dropout: float = 0.3, dtype=np.float32) -> Sequential:
     """images (N, 1, 28, 28) -> logits (N, 1)."""
     c1, c2 = (_channels(c, width) for c in (64, 128))
-    return Sequential([
-        Conv2D(c1, 5, strides=2, padding="same"), LeakyReLU(alpha), Dropout(dropout),
-        Conv2D(c2, 5, strides=2, padding="same"), LeakyReLU(alpha), Dropout(dropout),
-        Flatten(), Dense(1),
-    ], input_shape=(1, 28, 28), rng=rng, dtype=dtype, name="discriminator")
+    layers = []
+    for channels in (c1, c2):
+        layers += [Conv2D(channels, 5, strides=2, padding="same"), LeakyReLU(alpha)]
+        if dropout:  # rate 0 leaves the layer out, so R1 can differentiate D's backward
+            layers.append(Dropout(dropout))
+    layers += [Flatten(), Dense(1)]
+    return Sequential(layers, input_shape=(1, 28, 28), rng=rng, dtype=dtype, name="discriminator")
 
 
 class DCGAN(GAN):

@@ -24,7 +24,7 @@ DEFAULT_CONFIGS = {
             "d_dropout": 0.0, "lr": 2e-4, "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0,
             "r1": 0.0, "r1_every": 1},
     "dcgan": {"latent_dim": 100, "width": 0.25, "d_width": None, "alpha": 0.3, "dropout": 0.3, "lr": 2e-4,
-              "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0},
+              "lr_d": None, "beta1": 0.5, "label_smoothing": 0.0, "ema": 0.0, "r1": 0.0, "r1_every": 1},
     # Class-conditional models (lesson 11): the label joins z and the image.
     "cgan": {"latent_dim": 100, "n_classes": 10, "g_hidden": [256, 512], "d_hidden": [512, 256],
              "d_dropout": 0.3, "lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "label_smoothing": 0.1, "mismatch": True,
@@ -76,7 +76,7 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
     else:
         model = DCGAN(cfg["latent_dim"], cfg["width"], rng=rng, d_width=cfg["d_width"], alpha=cfg["alpha"],
                       dropout=cfg["dropout"], lr=cfg["lr"], lr_d=cfg["lr_d"], beta1=cfg["beta1"],
-                      label_smoothing=cfg["label_smoothing"])
+                      label_smoothing=cfg["label_smoothing"], r1_weight=cfg["r1"], r1_every=cfg["r1_every"])
     if kind in ("gan", "dcgan", "cgan", "wgan-gp") and cfg["ema"]:
         model.enable_ema(cfg["ema"])  # samples (and checkpoints' "generator") come from the weight average
     model.kind, model.config = kind, cfg
