@@ -25,6 +25,7 @@ MARKS = {
     "test_cli.py::test_sample_png_and_npy": (1, 2, 3, 4, 5, 6, 7, 8, 9),  # uses the module fixture that trains every model
     "test_cli.py::test_train_writes_the_run_folder": (1, 2, 3, 4, 5, 6, 7, 8, 9),  # uses the module fixture that trains every model
     "test_conv.py::test_backward_twice_is_identical[<lambda>0]": (4,),
+    "test_conv.py::test_blocks_of_one_row_give_the_same_results[Conv2D]": (4,),
     "test_conv.py::test_conv2d_gradcheck": (4,),
     "test_conv.py::test_conv2d_matches_loop_reference": (4,),
     "test_conv.py::test_dcgan_shape_chain_at_article_sizes": (4,),
