@@ -87,6 +87,7 @@ MARKS = {
     "test_optimizers.py::test_state_dict_round_trip_through_npz": (3,),
     "test_optimizers.py::test_step_counter_counts_steps_not_parameters": (3,),
     "test_optimizers.py::test_two_optimizers_over_two_models_are_independent": (3,),
+    "test_optimizers.py::test_updating_in_blocks_changes_nothing[Adam]": (3,),
     "test_training.py::test_best_checkpoint_and_early_stopping": (1, 2, 3, 6, 7, 8),
     "test_training.py::test_eval_every_k_epochs_and_after_the_last": (1, 2, 3, 6, 7, 8),
     "test_vae.py::test_autoencoder_float32_training_reduces_loss": (1, 2, 3, 6),
