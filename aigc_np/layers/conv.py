@@ -476,7 +476,7 @@ class Conv2D(_ConvBase):
         dw = np.zeros_like(w_mat)
         dxp = np.zeros_like(xp)
         # One block of output rows at a time, as in forward: its columns are
-        # rebuilt from xp, used for dW and dropped before the next block's.
+        # rebuilt from xp, used for dW, then overwritten by the block's dcols.
         for i0, i1 in self._row_blocks(ho, n, w_mat.shape[1], wo):
             rows = self._window_rows(i0, i1)
             cols = self._im2col(xp, i0, i1)                                  # (C*kh*kw, rows*Wo*N)
@@ -614,10 +614,12 @@ class Conv2DTranspose(_ConvBase):
         _, f, hp, wp = self._padded_out_shape(n)
         full = np.zeros((f, hp, wp, n), dtype=x.dtype)
         # full = col2im(W^T X), for one block of input rows at a time: their
-        # stamps land on the padded rows _window_rows names (blocks overlap there and add up).
+        # stamps land on the padded rows _window_rows names (neighbouring
+        # blocks overlap there, and col2im adds).
         for i0, i1 in self._row_blocks(h, n, w_mat.shape[1], w):
             x_mat = x_chwn[:, i0:i1].reshape(c, -1)                         # (C, rows*W*N)
-            cols = np.matmul(w_mat.T, x_mat, out=self._buffer("cols", (w_mat.shape[1], x_mat.shape[1])))
+            cols = self._buffer("cols", (w_mat.shape[1], x_mat.shape[1]))   # (F*kh*kw, rows*W*N)
+            np.matmul(w_mat.T, x_mat, out=cols)
             rows = self._window_rows(i0, i1)
             col2im_chwn(cols, full[:, rows].shape, self.kernel_size, self.strides, out=full[:, rows])
         y = _from_chwn(self._crop_chwn(full))
@@ -634,11 +636,13 @@ class Conv2DTranspose(_ConvBase):
         dyp = self._pad_chwn(dy)                                            # (F, Hp, Wp, N)
         dw = np.zeros_like(w_mat)
         dx = np.empty_like(x_chwn)
+        # dY_cols = im2col(pad(dy)), one block of this layer's input rows at a
+        # time: dW += X dY_cols^T and dX = W dY_cols (a Conv2D forward of dy).
         for i0, i1 in self._row_blocks(h, n, w_mat.shape[1], w):
             dy_cols = self._im2col(dyp, i0, i1)                             # (F*kh*kw, rows*W*N)
             x_mat = x_chwn[:, i0:i1].reshape(c, -1)                         # (C, rows*W*N)
             dw += x_mat @ dy_cols.T
-            np.matmul(w_mat, dy_cols, out=dx[:, i0:i1].reshape(c, -1))
+            np.matmul(w_mat, dy_cols, out=dx[:, i0:i1].reshape(c, -1))     # a view of dx
         self.grads["W"] = dw.reshape(self.params["W"].shape)
         if self.use_bias:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
