@@ -18,6 +18,7 @@ MANY = settings(max_examples=max(150, settings.default.max_examples))
 SOME = settings(max_examples=max(40, settings.default.max_examples))
 
 from aigc_np.gradcheck import check_layer
+from aigc_np.layers import conv
 from aigc_np.layers.conv import Conv2D, Conv2DTranspose, col2im, im2col
 
 PADDINGS = ["valid", "same", 0, 1, 2, (1, 0), (0, 2)]
@@ -330,6 +331,28 @@ def test_gradcheck_without_bias():
         assert set(layer.params) == {"W"}
         errors = check_layer(layer, rng.standard_normal((2, 2, 4, 4)), rng=rng)
         assert set(errors) == {"x", "W"} and max(errors.values()) <= 1e-6, errors
+
+
+@pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
+def test_blocks_of_one_row_give_the_same_results(cls, monkeypatch):
+    """The layers build their window columns a block of rows at a time (at most
+    conv.BLOCK_BYTES); with one row per block, forward and backward are unchanged
+    and the gradients still check out."""
+    rng = np.random.default_rng(2)
+    layer = cls(3, 3, 2, "same")
+    layer.build((2, 7, 6), rng, np.float64)
+    x = rng.standard_normal((2, 2, 7, 6))
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
+    np.testing.assert_allclose(layer.forward(x), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-12, atol=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(layer.grads[k], grads[k], rtol=1e-12, atol=1e-12)
+    errors = check_layer(layer, x, rng=rng)
+    assert max(errors.values()) <= 1e-6, errors
 
 
 # ---------------------------------------------------------------------------

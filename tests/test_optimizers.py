@@ -161,6 +161,27 @@ def test_sequential_parameters_are_updated_in_place(make):
         assert np.all(layer.params["w"] < 1.0)    # ... now holds the new values
 
 
+@pytest.mark.parametrize("make", [lambda m: SGD(m, lr=0.1, momentum=0.5, nesterov=True), lambda m: RMSprop(m),
+                                  lambda m: Adam(m)], ids=["SGD", "RMSprop", "Adam"])
+def test_updating_in_blocks_changes_nothing(make):
+    """step() hands update() flat blocks of at most block_size elements; with
+    blocks of 7 the parameters and the state are bit-identical to one block."""
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((5, 9)).astype(np.float32)
+    whole, blocked = FakeModel(np.float32, p=start), FakeModel(np.float32, p=start)
+    opt_whole, opt_blocked = make(whole), make(blocked)
+    opt_blocked.block_size = 7
+    for _ in range(3):
+        g = rng.standard_normal((5, 9)).astype(np.float32)
+        whole.grads["p"][...] = g
+        blocked.grads["p"][...] = g
+        opt_whole.step()
+        opt_blocked.step()
+    np.testing.assert_array_equal(blocked.params["p"], whole.params["p"])
+    for key, value in opt_whole.state_dict().items():
+        np.testing.assert_array_equal(opt_blocked.state_dict()[key], value)
+
+
 @pytest.mark.parametrize("cls", [SGD, RMSprop, Adam])
 def test_float32_parameters_stay_float32(cls):
     model = FakeModel(dtype=np.float32, p=[1.0, -1.0])
