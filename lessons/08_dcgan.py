@@ -52,6 +52,10 @@ parser.add_argument("--beta1", type=float, default=0.5)
 parser.add_argument("--alpha", type=float, default=0.1, help="LeakyReLU slope (the article: 0.3)")
 parser.add_argument("--dropout", type=float, default=0.0, help="D's dropout rate (the article: 0.3)")
 parser.add_argument("--label-smoothing", type=float, default=0.0)
+parser.add_argument("--r1", type=float, default=0.0,
+                    help="gamma of the R1 penalty on D's input gradient at real images (lesson 07; needs "
+                         "--dropout 0; 0: off)")
+parser.add_argument("--r1-every", type=int, default=4, help="lazy R1: apply it every this many D steps")
 parser.add_argument("--ema", type=float, default=0.0,
                     help="sample from a moving average of G's weights with this decay (lesson 07; 0: off)")
 parser.add_argument("--decay-at", type=float, default=0.75,
@@ -63,6 +67,7 @@ args = parser.parse_args()
 if args.plain:
     args.width, args.d_width, args.batch_size, args.alpha, args.dropout, args.decay_at, args.ema = \
         0.25, 0.25, 64, 0.3, 0.3, 1.0, 0.0
+    args.r1 = 0.0
 os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
@@ -200,7 +205,8 @@ def build_dcgan(seed):
     record the config (``python -m aigc_np sample/evaluate`` rebuild it from the file)."""
     return build_model("dcgan", {"width": args.width, "d_width": args.d_width, "alpha": args.alpha,
                                  "dropout": args.dropout, "lr": args.lr, "beta1": args.beta1,
-                                 "label_smoothing": args.label_smoothing, "ema": args.ema},
+                                 "label_smoothing": args.label_smoothing, "ema": args.ema,
+                                 "r1": args.r1, "r1_every": args.r1_every},
                        rng=np.random.default_rng(seed))
 
 
@@ -208,6 +214,7 @@ model = build_dcgan(args.seed)
 recipe = (f"G width {args.width:g}, D width {args.d_width:g}, batch {args.batch_size}, Adam {args.lr:g}/"
           f"beta1 {args.beta1:g}, LeakyReLU {args.alpha:g}, D dropout {args.dropout:g}"
           + (f", label smoothing {args.label_smoothing:g}" if args.label_smoothing else "")
+          + (f", R1 gamma {args.r1:g} every {args.r1_every} D steps" if args.r1 else "")
           + (f", lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else "")
           + (f", samples from the weight average (EMA {args.ema:g})" if args.ema else ""))
 print(f"\nthis lesson's model: {recipe}")
