@@ -353,9 +353,10 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #
 # ## Suggested extensions
 # 1. Instance noise: add N(0, s^2) noise (s from 0.1 down to 0) to D's real and
-#    fake inputs; run the collapse-prone setting and report modes covered at
+#    fake inputs; run both collapse-prone settings and report modes covered at
 #    the end (the lesson's coverage count is the measurement).
-# 2. Unequal updates: 2 D steps per G step in the collapse-prone setting;
-#    does coverage recover to 8/8?
+# 2. Unequal updates: 2 D steps per G step in the G-outruns-D setting
+#    (section 6); does coverage recover to 8/8? And how many D steps per G
+#    step (1, 2, 3, 5) does it take to start dropping modes at lr 1e-3?
 # 3. A ring of 25 Gaussians on a 5x5 grid: how many modes does the default
 #    recipe cover after 4,000 steps?
