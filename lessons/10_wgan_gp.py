@@ -211,27 +211,28 @@ for name, (_, cov, _) in toy.items():
     print(f"{name}: per-mode share " + " ".join(f"{f:.1%}" for f in cov["fractions"]))
 
 # %% [markdown]
-# What the runs show, measured over seeds 0-4 (`--seed`; coverage of 1,000
-# samples at the end of each run):
+# What the runs show, measured over seeds 0-9 (`--seed`; modes covered by
+# 1,000 samples at the end of each run):
 #
-#     run (lr 1e-3 both, 5 D steps per G step)   4,000 steps        8,000 steps (default)
-#     plain GAN                                  6, 8, 3, 5, 5      6, 8, 3, 5, 5
-#     WGAN-GP, n_critic 5, betas (0.5, 0.9)      8, 8, 8, 8, 0      8, 8, 8, 8, 8
+#     lr 1e-3 both, 5 D steps per G step     4,000 steps (seeds 0-4)   8,000 steps (default; seeds 0-9)
+#     plain GAN                              6, 8, 3, 5, 5             6, 8, 3, 5, 5, 6, 4, 6, 2, 3
+#     WGAN-GP, n_critic 5, betas (0.5, 0.9)  8, 8, 8, 8, 0             8 on every seed
 #
-# The plain GAN keeps a few blobs and loses the rest for good on 4 of 5
-# seeds (seed 1 finds all 8 by step 2,500), and twice the budget changes
-# nothing. WGAN-GP covers all 8 blobs on 5 of 5 seeds at 8,000 steps
-# (emptiest blob 5.8%-8.3% of the samples). It gets there slowly: at 4,000
-# steps seed 4 had not yet found the ring, and at 8,000 it reached 8/8 only
-# in the last 1,000 steps. Its weak point is visible too: a quarter to a third of
-# the samples lie on the "bridges" between blobs -- the critic's surface is
-# smooth (gradient norm ~1), so it pushes less sharply into each blob than a
-# saturating discriminator.
+# The plain GAN keeps a few blobs and loses the rest for good on 9 of 10
+# seeds (seed 1 finds all 8 by step 2,500); twice lesson 06's budget
+# changes nothing on seeds 0-4. WGAN-GP covers all 8 blobs on 10 of 10
+# seeds at 8,000 steps (emptiest blob 5.8%-9.3% of the samples). It gets
+# there slowly: at 4,000 steps seed 4 had not yet found the ring, and at
+# 8,000 it reached 8/8 only in the last 1,000 steps. Its weak point is
+# visible too: a fifth to a third of the samples (20-35%) lie on the
+# "bridges" between blobs -- the critic's surface is smooth (gradient
+# norm ~1), so it pushes less sharply into each blob than a saturating
+# discriminator.
 #
 # The penalty does *not* cure lesson 06's other failure, a generator that
 # outruns its discriminator. With G at lr 3e-3 and the critic at 3e-4
 # (4,000 steps, n_critic 5) WGAN-GP covered 0 of 8 blobs on 5 of 5 seeds,
-# its samples a broad cloud off the ring (99-100% between blobs); the paper's
+# its samples a broad cloud off the ring (98-100% between blobs); the paper's
 # betas (0.0, 0.9) with a fresh real batch per critic step also gave 0/8 on
 # seeds 0-2. A WGAN critic only gives good directions once it is (nearly)
 # trained for G's current samples, which is what n_critic steps buy; a G
