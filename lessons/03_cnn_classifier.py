@@ -39,6 +39,8 @@ parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--out", default="out/03_cnn_classifier", help="folder for figures and weights")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 

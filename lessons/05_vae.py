@@ -45,6 +45,8 @@ parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--out", default="out/05_vae", help="folder for figures and training runs")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()

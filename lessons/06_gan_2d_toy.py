@@ -50,6 +50,8 @@ parser.add_argument("--std", type=float, default=0.05, help="standard deviation 
 parser.add_argument("--out", default="out/06_gan_2d_toy", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.quick:
     args.steps = 300
 os.makedirs(args.out, exist_ok=True)

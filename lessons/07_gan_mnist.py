@@ -55,6 +55,8 @@ parser.add_argument("--score-every", type=int, default=5, help="judge the sample
 parser.add_argument("--out", default="out/07_gan_mnist", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.plain:
     args.batch_size, args.lr_d, args.label_smoothing, args.dropout, args.decay_at, args.ema, args.r1 = \
         64, args.lr, 0.0, 0.0, 1.0, 0.0, 0.0

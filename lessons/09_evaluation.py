@@ -38,6 +38,8 @@ parser.add_argument("--n", type=int, default=1000, help="samples per model")
 parser.add_argument("--out", default="out/09_evaluation")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
 if args.quick:
     args.n = min(args.n, 200)

@@ -115,6 +115,8 @@ parser.add_argument("--skip-mnist", action="store_true", help="run Part A only")
 parser.add_argument("--out", default="out/10_wgan_gp", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.quick:
     args.steps, args.budget_seconds, args.n_eval = 200, 3.0, 200
 os.makedirs(args.out, exist_ok=True)

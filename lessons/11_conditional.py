@@ -41,6 +41,8 @@ parser.add_argument("--score-every", type=int, default=5, help="judge the sample
 parser.add_argument("--out", default="out/11_conditional", help="folder for figures and training runs")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
+if args.quick and args.out == parser.get_default("out"):
+    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
 
