@@ -63,12 +63,13 @@ class DCGAN(GAN):
         rng: initializes the weights, draws z and seeds D's Dropout.
         dtype: float32 for training, float64 for gradient checks.
         alpha: LeakyReLU slope of both networks (Keras's default 0.3).
-        dropout: D's dropout rate (the article's 0.3).
+        dropout: D's dropout rate (the article's 0.3); 0 leaves the Dropout
+            layers out, as the R1 penalty (r1_weight) requires.
         d_width: D's own channel multiplier, if it should differ from G's
             (None: ``width``). The generator is the expensive network (its
             Dense layer and first transposed convolution dominate a step), and
             the one whose capacity limits sample quality at small widths.
-        **gan_options: lr, beta1, lr_d, label_smoothing (see GAN).
+        **gan_options: lr, beta1, lr_d, label_smoothing, r1_weight, r1_every (see GAN).
     """
 
     def __init__(self, latent_dim: int = 100, width: float = 0.25, rng: np.random.Generator | None = None,
