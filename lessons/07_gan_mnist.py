@@ -37,8 +37,8 @@ parser.add_argument("--plain", action="store_true",
                     help="the article's plain recipe (Adam 2e-4/0.5 for both, no smoothing, no dropout)")
 parser.add_argument("--epochs", type=int, default=120)
 parser.add_argument("--batch-size", type=int, default=32)
-parser.add_argument("--lr", type=float, default=2e-4, help="G's Adam learning rate")
-parser.add_argument("--lr-d", type=float, default=4e-4, help="D's Adam learning rate")
+parser.add_argument("--lr", type=float, default=3e-4, help="G's Adam learning rate")
+parser.add_argument("--lr-d", type=float, default=6e-4, help="D's Adam learning rate")
 parser.add_argument("--beta1", type=float, default=0.5)
 parser.add_argument("--label-smoothing", type=float, default=0.1, help="real targets are 1 - this")
 parser.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer of D (needs --r1 0: R1 differentiates "
@@ -58,6 +58,8 @@ args = parser.parse_args()
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.plain:
+    if args.lr == parser.get_default("lr"):
+        args.lr = 2e-4  # the article's
     args.batch_size, args.lr_d, args.label_smoothing, args.dropout, args.decay_at, args.ema, args.r1 = \
         64, args.lr, 0.0, 0.0, 1.0, 0.0, 0.0
     args.out = args.out.rstrip("/") + "_plain" if args.out == parser.get_default("out") else args.out
@@ -169,9 +171,17 @@ def score_fn(model):
 #   | lazy R1: gamma 1 x 4 every 4th D step, EMA 0.999,     |           |           |
 #   |   epoch 100 of 100, 1,000 fresh samples (20% faster)  | 76.4%     | 5.1%      |
 #   | the same for 150 epochs: epoch 110 / epoch 140        | 79.0/79.2%| 6.5/5.6%  |
-#   | lazy R1, EMA 0.9995, 120 epochs (the default), epoch  |           |           |
-#   |   120, 1,000 fresh samples, one BLAS thread           | 80.5%     | 5.1%      |
+#   | lazy R1, EMA 0.9995, 120 epochs, lr 2e-4 / 4e-4,      |           |           |
+#   |   epoch 120, 1,000 fresh samples, one BLAS thread     | 80.5%     | 5.1%      |
 #   | the same run with two BLAS threads                    | 78.6%     | 5.7%      |
+#   | lr G 3e-4 / D 6e-4 (the default), two BLAS threads:   |           |           |
+#   |   epoch 115, fixed z (the set that chose the epoch)   | 83.0%     | 7.1%      |
+#   |   1,000 fresh samples                                 | 79.9%     | 7.8%      |
+#   |   10 more sets of 1,000: mean (lowest-highest set)    | 80.8% (78.9-83.3%) | 7.0% |
+#   | 10 more sets of 1,000 each, mean:                     |           |           |
+#   |   old rates 2e-4 / 4e-4, one BLAS thread (row above)  | 78.8%     | 6.3%      |
+#   |   lr 3e-4 / 6e-4, one BLAS thread                     | 79.0%     | 7.5%      |
+#   |   lr 3e-4 / 6e-4, R1 gamma 0.3 instead of 1, one thread | 78.4%   | 4.7%      |
 #
 # So the regularized recipes trade some confidence for every digit: all ten
 # stay above 4%, where the plain recipe loses one almost completely. The R1
@@ -180,11 +190,23 @@ def score_fn(model):
 # Gaussian (a common quality-for-diversity trade in large GANs) helped this
 # MLP. Training longer helps most (76.4% at 100 epochs, 79-80% at 120-150);
 # the slower weight average (EMA 0.9995) scored about the same as 0.999 at
-# equal epochs (78.6% and 78.4% at epoch 100). The last two rows are the same recipe and seed: two BLAS threads
-# can add the matmuls' partial sums in another order, the game amplifies those
-# rounding differences, and the result moves by two points. So a 1,000-sample
-# score is good to a point or two, and the target of 80% confident is reached
-# on one of those runs and missed on the other: see the README's results table.
+# equal epochs (78.6% and 78.4% at epoch 100). The two "120 epochs" rows with
+# EMA 0.9995 are the same recipe and seed: two BLAS threads can add the
+# matmuls' partial sums in another order, the game amplifies those rounding
+# differences, and the result moves by two points.
+#
+# How exact is a score of 1,000 samples? A share p of n samples has a
+# standard error of sqrt(p (1 - p) / n): 1.3 points at p = 0.8, n = 1,000. So
+# the lesson also scores 10 more sets of 1,000 fresh samples and prints their
+# mean and range (the "rarest digit" column of those rows is the mean of the
+# sets' rarest shares). Two more effects show in the table: the fixed z that
+# *chose* the best epoch flatter it (83.0% there, 79.9% and 80.8% on fresh
+# samples: picking the maximum of noisy scores picks noise too), and faster
+# learning rates for both players (3e-4 / 6e-4 instead of 2e-4 / 4e-4; D
+# stays twice as fast) kept the confidence and raised the rarest digit's
+# share (7.0-7.5% instead of 6.3%). The old rates with two BLAS threads
+# scored 78.5% over 10 other sets of 1,000. So the default recipe is at the
+# 80% target, not safely above it: see the README's results table.
 #
 # The ideas behind the recipe:
 # * D learns faster than G (lr_d = 2 lr_g): a D that keeps up notices when
@@ -277,6 +299,16 @@ final = judge_scores(from_tanh(final_images), judge)
 print(f"best epoch {best_epoch}; {n_judge:,} fresh samples: confident {final['confident']:.1%}, "
       f"min class {final['min_class_fraction']:.1%}, {final['classes_covered']} digits present")
 print("  per digit: " + "  ".join(f"{d}: {f:.1%}" for d, f in enumerate(final["class_fractions"])))
+
+# One set of 1,000 is good to about 1.3 points (section 4), so score 10 more.
+n_sets = 2 if args.quick else 10
+more_z = np.random.default_rng(args.seed + 5).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
+more = [judge_scores(from_tanh(gan.sample(z=z)), judge) for z in more_z]
+confident_sets = np.array([m["confident"] for m in more])
+rarest_sets = np.array([m["min_class_fraction"] for m in more])
+print(f"  {n_sets} more sets of {n_judge:,} fresh samples: confident {confident_sets.mean():.1%} on average "
+      f"({confident_sets.min():.1%}-{confident_sets.max():.1%}), rarest digit {rarest_sets.mean():.1%} on average "
+      f"(lowest {rarest_sets.min():.1%})")
 print("saved", save_image_grid(final_images[:100].reshape(-1, 28, 28), os.path.join(args.out, "final_samples.png"),
                                value_range=(-1.0, 1.0), title=f"best epoch {best_epoch}: 100 fresh samples"))
 
@@ -306,8 +338,9 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       + f"\nRESULT lesson 07: {'PLAIN ' if args.plain else ''}MLP GAN (article's G and D"
       f"{f', D dropout {args.dropout:g}' if args.dropout else ''}), best epoch {best_epoch} of {args.epochs}: "
       f"judge on {n_judge:,} fresh samples confident {final['confident']:.1%} (target >= 80%), "
-      f"min class {final['min_class_fraction']:.1%} (target >= 4%), {final['classes_covered']}/10 digits; "
-      f"{recipe}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
+      f"min class {final['min_class_fraction']:.1%} (target >= 4%), {final['classes_covered']}/10 digits "
+      f"({n_sets} more sets: confident {confident_sets.mean():.1%} on average, "
+      f"{confident_sets.min():.1%}-{confident_sets.max():.1%}); {recipe}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
       f"Reproduce: python lessons/07_gan_mnist.py --seed {args.seed}"
       + (" --plain" if args.plain else "") + (" --quick" if args.quick else ""))
 
