@@ -15,7 +15,7 @@ import numpy as np
 from .classifier import cnn_classifier, predict_proba
 from .io import load_weights
 
-__all__ = ["JUDGE_PATH", "load_judge", "judge_scores"]
+__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "judge_sets"]
 
 JUDGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "judge_cnn.npz")
 
@@ -61,3 +61,17 @@ def judge_scores(images, judge=None, threshold: float = 0.9) -> dict:
             "min_class_fraction": float(fractions.min()),
             "classes_covered": int(np.count_nonzero(fractions)),
             "predictions": labels}
+
+
+def judge_sets(generate, z_sets, judge=None, threshold: float = 0.9) -> dict:
+    """Score several independent sets of samples, one per entry of ``z_sets``.
+
+    ``generate(z)`` maps one set of latent codes (e.g. (N, 100)) to images in
+    [0, 1]. One set is not enough to tell 79% from 81%: a share p of N samples
+    has a standard error of sqrt(p (1 - p) / N), 1.3 points at p = 0.8 and
+    N = 1,000. Returns ``confident`` and ``min_class_fraction`` as (S,) arrays,
+    one entry per set, as ``judge_scores`` defines them.
+    """
+    judge = load_judge() if judge is None else judge
+    scores = [judge_scores(generate(z), judge, threshold) for z in z_sets]
+    return {key: np.array([s[key] for s in scores]) for key in ("confident", "min_class_fraction")}

@@ -5,7 +5,7 @@ import pytest
 from aigc_np.classifier import evaluate
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.io import sha256_file
-from aigc_np.judge import JUDGE_PATH, judge_scores, load_judge
+from aigc_np.judge import JUDGE_PATH, judge_scores, judge_sets, load_judge
 
 
 def test_shipped_judge_file_is_the_documented_one():
@@ -32,3 +32,15 @@ def test_judge_scores_on_real_digits_and_on_one_repeated_digit():
 def test_judge_rejects_tanh_range_images():
     with pytest.raises(ValueError, match=r"judge_scores: expected pixel values in \[0, 1\]"):
         judge_scores(-np.ones((2, 784)))
+
+
+def test_judge_sets_scores_each_set_like_judge_scores():
+    data = load_dataset(seed=0, prefer_full=False)
+    images = to_unit(data.x_val)
+    index_sets = np.arange(400).reshape(2, 200)            # two disjoint sets of real digits
+    sets = judge_sets(lambda idx: images[idx], index_sets)
+    for i, idx in enumerate(index_sets):
+        one = judge_scores(images[idx])
+        assert sets["confident"][i] == one["confident"]
+        assert sets["min_class_fraction"][i] == one["min_class_fraction"]
+    assert sets["confident"].shape == (2,) and sets["confident"][0] != sets["confident"][1]
