@@ -15,7 +15,7 @@ import numpy as np
 from .classifier import cnn_classifier, predict_proba
 from .io import load_weights
 
-__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "judge_sets"]
+__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "judge_sets", "describe_sets"]
 
 JUDGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "judge_cnn.npz")
 
@@ -75,3 +75,11 @@ def judge_sets(generate, z_sets, judge=None, threshold: float = 0.9) -> dict:
     judge = load_judge() if judge is None else judge
     scores = [judge_scores(generate(z), judge, threshold) for z in z_sets]
     return {key: np.array([s[key] for s in scores]) for key in ("confident", "min_class_fraction")}
+
+
+def describe_sets(sets: dict) -> str:
+    """One line for the result of ``judge_sets``: mean and range of the confident share,
+    mean and lowest rarest-digit share."""
+    confident, rarest = sets["confident"], sets["min_class_fraction"]
+    return (f"confident {confident.mean():.1%} on average ({confident.min():.1%}-{confident.max():.1%}), "
+            f"rarest digit {rarest.mean():.1%} on average (lowest {rarest.min():.1%})")

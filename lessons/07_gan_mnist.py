@@ -26,7 +26,7 @@ import numpy as np
 
 from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import from_tanh, load_dataset, to_tanh
-from aigc_np.judge import judge_scores, judge_sets, load_judge
+from aigc_np.judge import describe_sets, judge_scores, judge_sets, load_judge
 from aigc_np.models.registry import build_model
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
 from aigc_np.training import train
@@ -313,10 +313,8 @@ print("  per digit: " + "  ".join(f"{d}: {f:.1%}" for d, f in enumerate(final["c
 n_sets = 2 if args.quick else 10
 more_z = np.random.default_rng(args.seed + 5).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
 more = judge_sets(lambda z: from_tanh(gan.sample(z=z)), more_z, judge)
-confident_sets, rarest_sets = more["confident"], more["min_class_fraction"]
-print(f"  {n_sets} more sets of {n_judge:,} fresh samples: confident {confident_sets.mean():.1%} on average "
-      f"({confident_sets.min():.1%}-{confident_sets.max():.1%}), rarest digit {rarest_sets.mean():.1%} on average "
-      f"(lowest {rarest_sets.min():.1%})")
+confident_sets = more["confident"]
+print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100].reshape(-1, 28, 28), os.path.join(args.out, "final_samples.png"),
                                value_range=(-1.0, 1.0), title=f"best epoch {best_epoch}: 100 fresh samples"))
 

@@ -31,7 +31,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from aigc_np.data import from_tanh, load_dataset, to_tanh  # noqa: E402
-from aigc_np.judge import judge_scores, judge_sets, load_judge  # noqa: E402
+from aigc_np.judge import describe_sets, judge_scores, judge_sets, load_judge  # noqa: E402
 from aigc_np.layers import Conv2D, Conv2DTranspose  # noqa: E402
 from aigc_np.models import DCGAN  # noqa: E402
 from aigc_np.models.registry import build_model  # noqa: E402
@@ -350,10 +350,8 @@ print(f"best epoch {best_epoch}: confident {final['confident']:.1%}, rarest digi
 n_sets = 2 if args.quick else 10
 more_z = np.random.default_rng(args.seed + 6).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
 more = judge_sets(lambda z: from_tanh(best_model.sample(z=z)), more_z, judge)
-confident_sets, rarest_sets = more["confident"], more["min_class_fraction"]
-print(f"  {n_sets} more sets of {n_judge:,} fresh samples: confident {confident_sets.mean():.1%} on average "
-      f"({confident_sets.min():.1%}-{confident_sets.max():.1%}), rarest digit {rarest_sets.mean():.1%} on average "
-      f"(lowest {rarest_sets.min():.1%})")
+confident_sets = more["confident"]
+print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100], os.path.join(args.out, "best_samples.png"),
                                title=f"100 samples, best epoch ({best_epoch})"))
 fig, ax = plt.subplots(figsize=(6, 3))

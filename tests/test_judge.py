@@ -5,7 +5,7 @@ import pytest
 from aigc_np.classifier import evaluate
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.io import sha256_file
-from aigc_np.judge import JUDGE_PATH, judge_scores, judge_sets, load_judge
+from aigc_np.judge import JUDGE_PATH, describe_sets, judge_scores, judge_sets, load_judge
 
 
 def test_shipped_judge_file_is_the_documented_one():
@@ -44,3 +44,9 @@ def test_judge_sets_scores_each_set_like_judge_scores():
         assert sets["confident"][i] == one["confident"]
         assert sets["min_class_fraction"][i] == one["min_class_fraction"]
     assert sets["confident"].shape == (2,) and sets["confident"][0] != sets["confident"][1]
+
+
+def test_describe_sets_reports_mean_range_and_lowest_rarest_share():
+    sets = {"confident": np.array([0.8, 0.7, 0.9]), "min_class_fraction": np.array([0.05, 0.07, 0.06])}
+    assert describe_sets(sets) == ("confident 80.0% on average (70.0%-90.0%), "
+                                   "rarest digit 6.0% on average (lowest 5.0%)")
