@@ -96,8 +96,9 @@ class Optimizer:
             raise ValueError(f"{self.name}: params and grads have different keys: "
                              f"{sorted(params)} vs {sorted(grads)}")
         # Check everything first, so a bad gradient never leaves a half-applied step.
-        for key, p in params.items():
-            self._check_pair(key, p, grads[key])
+        with np.errstate(over="ignore"):   # _check_pair's g . g may overflow; it then looks closer
+            for key, p in params.items():
+                self._check_pair(key, p, grads[key])
         self.t += 1
         self._reserve_scratch(params.values())
         for key, p in params.items():
@@ -201,7 +202,10 @@ class Optimizer:
         if g.shape != p.shape or g.dtype != p.dtype:
             raise ValueError(f"{self.name}: gradient {key!r} is {g.shape} {g.dtype}, expected the "
                              f"parameter's {p.shape} {p.dtype}")
-        if not np.isfinite(g).all():
+        # g . g is finite when every entry is, and one BLAS pass is cheaper than
+        # isfinite's mask; only if it overflowed (or g has NaN/inf) look closer
+        flat = g.reshape(-1)
+        if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(g).all():
             raise ValueError(f"{self.name}: gradient {key!r} contains NaN or infinity "
                              "(the loss has probably diverged; try a smaller lr)")
 
@@ -310,7 +314,10 @@ class Adam(Optimizer):
         #   = lr_t * m / (sqrt(v) + eps_t),  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_t = eps sqrt(1 - beta2^t)
         root_c2 = (1 - self.beta2 ** t) ** 0.5          # Python floats keep float32 arrays float32
         lr_t, eps_t = self.lr * root_c2 / (1 - self.beta1 ** t), self.eps * root_c2
+        # ... = m / ((sqrt(v) + eps_t) / lr_t): scaling the denominator, which
+        # is built anyway, saves the pass that would multiply the quotient by lr_t
         denom = np.sqrt(v, out=work)
-        denom += eps_t
-        p -= np.multiply(np.divide(m, denom, out=work), lr_t, out=work)
+        denom *= 1 / lr_t
+        denom += eps_t / lr_t
+        p -= np.divide(m, denom, out=work)
         # END EXERCISE 3

@@ -259,6 +259,23 @@ def test_other_bad_inputs_raise_clear_errors():
         RMSprop(FakeModel(p=[1.0]), rho=1.5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_check_tells_overflow_from_nan_and_inf(dtype):
+    """The fast check sums g^2, which overflows for huge finite gradients: those
+    must still be accepted, and a single NaN or inf anywhere must be refused."""
+    huge = np.finfo(dtype).max / 4
+    model = FakeModel(dtype=dtype, p=np.zeros(5))
+    model.grads["p"] = np.array([huge, -huge, 1.0, 0.0, huge], dtype=dtype)
+    SGD(model, lr=1e-30).step()                         # g . g is inf, g is finite
+    assert np.isfinite(model.params["p"]).all()
+    for bad in (np.nan, np.inf, -np.inf):
+        model.grads["p"] = np.array([1.0, 2.0, bad, 4.0, 5.0], dtype=dtype)
+        before = model.params["p"].copy()
+        with pytest.raises(ValueError, match="SGD.*'p'.*NaN or infinity"):
+            SGD(model).step()
+        np.testing.assert_array_equal(model.params["p"], before)
+
+
 def test_base_optimizer_is_abstract():
     model = FakeModel(p=[1.0])
     with pytest.raises(NotImplementedError):
