@@ -314,10 +314,7 @@ class Adam(Optimizer):
         #   = lr_t * m / (sqrt(v) + eps_t),  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_t = eps sqrt(1 - beta2^t)
         root_c2 = (1 - self.beta2 ** t) ** 0.5          # Python floats keep float32 arrays float32
         lr_t, eps_t = self.lr * root_c2 / (1 - self.beta1 ** t), self.eps * root_c2
-        # ... = m / ((sqrt(v) + eps_t) / lr_t): scaling the denominator, which
-        # is built anyway, saves the pass that would multiply the quotient by lr_t
         denom = np.sqrt(v, out=work)
-        denom *= 1 / lr_t
-        denom += eps_t / lr_t
-        p -= np.divide(m, denom, out=work)
+        denom += eps_t
+        p -= np.multiply(np.divide(m, denom, out=work), lr_t, out=work)
         # END EXERCISE 3
