@@ -313,7 +313,6 @@ print("  per digit: " + "  ".join(f"{d}: {f:.1%}" for d, f in enumerate(final["c
 n_sets = 2 if args.quick else 10
 more_z = np.random.default_rng(args.seed + 5).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
 more = judge_sets(lambda z: from_tanh(gan.sample(z=z)), more_z, judge)
-confident_sets = more["confident"]
 print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100].reshape(-1, 28, 28), os.path.join(args.out, "final_samples.png"),
                                value_range=(-1.0, 1.0), title=f"best epoch {best_epoch}: 100 fresh samples"))
@@ -345,8 +344,7 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       f"{f', D dropout {args.dropout:g}' if args.dropout else ''}), best epoch {best_epoch} of {args.epochs}: "
       f"judge on {n_judge:,} fresh samples confident {final['confident']:.1%} (target >= 80%), "
       f"min class {final['min_class_fraction']:.1%} (target >= 4%), {final['classes_covered']}/10 digits "
-      f"({n_sets} more sets: confident {confident_sets.mean():.1%} on average, "
-      f"{confident_sets.min():.1%}-{confident_sets.max():.1%}); {recipe}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
+      f"({n_sets} more sets: {describe_sets(more)}); {recipe}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
       f"Reproduce: python lessons/07_gan_mnist.py --seed {args.seed}"
       + (" --plain" if args.plain else "") + (" --quick" if args.quick else ""))
 

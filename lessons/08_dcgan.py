@@ -352,7 +352,6 @@ print(f"best epoch {best_epoch}: confident {final['confident']:.1%}, rarest digi
 n_sets = 2 if args.quick else 10
 more_z = np.random.default_rng(args.seed + 6).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
 more = judge_sets(lambda z: from_tanh(best_model.sample(z=z)), more_z, judge)
-confident_sets = more["confident"]
 print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100], os.path.join(args.out, "best_samples.png"),
                                title=f"100 samples, best epoch ({best_epoch})"))
@@ -371,7 +370,7 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       + f"\nRESULT lesson 08: DCGAN ({recipe}), {n_judge} samples of the best epoch ({best_epoch} of "
       f"{args.epochs}): {final['confident']:.1%} confident (max softmax >= 0.9), rarest digit "
       f"{final['min_class_fraction']:.1%}, {final['classes_covered']}/10 digits ({n_sets} more sets: "
-      f"{confident_sets.mean():.1%} confident on average, {confident_sets.min():.1%}-{confident_sets.max():.1%}); "
+      f"{describe_sets(more)}); "
       f"{data.source}; "
       f"total time {total_seconds / 60:.1f} min. "
       f"Reproduce: python lessons/08_dcgan.py --seed {args.seed}" + (" --plain" if args.plain else "")
