@@ -26,12 +26,39 @@ from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_m
                                prepare_images)
 from .plotting import save_image_grid
 
-DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 100, "cvae": 100, "wgan-gp": 30}
-DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
-
-
 class UsageError(ValueError):
     """A command line that cannot work (e.g. --label for an unconditional model): exit code 2."""
+
+
+# ------------------------------------------------------- numeric flags
+def _number(kind, low=None, what="a number"):
+    """An argparse type: ``kind`` (int or float), finite, >= ``low``; the message names the range."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if kind is float and not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"expected {what} >= {low}, got {text!r}")
+        return value
+    return parse
+
+
+def _positive_float(text):
+    value = _number(float)(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+POSITIVE = _number(int, 1, "an integer")
+NON_NEGATIVE = _number(int, 0, "an integer")
+
+
+def _threads(text):
+    return text if text == "auto" else _number(int, 1, "'auto' or an integer")(text)
 
 
 def label_accuracy(model, n: int, seed: int, judge=None) -> float:
@@ -44,68 +71,124 @@ def label_accuracy(model, n: int, seed: int, judge=None) -> float:
 
 # ------------------------------------------------------------------ train
 def _score_fn(kind: str, data, n_eval: int, seed: int):
-    """What 'best' means: validation ELBO for the VAE, reconstruction for the AE, the judge's
-    accuracy on the requested labels for conditional models, FD for the other GANs."""
+    """The scores that pick best.npz (the registry's "select" key for the kind): validation ELBO
+    for the VAE, reconstruction for the AE, label accuracy for the cVAE, and for the GAN family
+    aigc_np.quality's selection: the lowest FD among epochs that keep every digit >= 4%."""
     if kind == "vae":
         x_val = to_unit(data.x_val)
-        return (lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}), "val_elbo", True
+        return lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}
     if kind == "ae":
         x_val = to_unit(data.x_val)
-        return (lambda m: {"val_recon": m.recon_loss.forward(m.decoder.forward(m.encode(x_val)), x_val)}), \
-            "val_recon", False
-    from .metrics import evaluate_images
-    from .judge import load_judge
-    judge, real = load_judge(), to_unit(data.x_val)
-    if kind in CONDITIONAL_KINDS:
-        return (lambda m: {"label_accuracy": label_accuracy(m, n_eval, seed, judge)}), "label_accuracy", True
+        return lambda m: {"val_recon": m.recon_loss.forward(m.decoder.forward(m.encode(x_val)), x_val)}
+    if kind == "cvae":
+        return lambda m: {"label_accuracy": label_accuracy(m, n_eval, seed)}
+    from .quality import SampleScorer, describe_scores
+    scorer = SampleScorer(data, n=n_eval)
 
     def score(model):
-        samples = generate_images(model, n_eval, np.random.default_rng(seed))
-        r = evaluate_images(samples, real, judge=judge)
-        return {"fd": r["fd"], "confident": r["confident"], "classes_covered": r["classes_covered"]}
-    return score, "fd", False
+        labels = np.arange(n_eval) % 10 if kind in CONDITIONAL_KINDS else None
+        samples = generate_images(model, n_eval, np.random.default_rng(seed), labels=labels)
+        s = scorer.score(samples)
+        print(f"  scored {n_eval} samples: {describe_scores(s, scorer.baseline)}")
+        if labels is not None:
+            s["label_accuracy"] = label_accuracy(model, n_eval, seed, scorer.judge)
+        return s
+    return score
+
+
+def _check_out_dir(out: str, resume: str | None, overwrite: bool) -> None:
+    """Refuse an --out that cannot work, before any training starts."""
+    if not out or not out.strip():
+        raise UsageError("--out: expected a folder name, got an empty string")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out}: expected a folder, but this is an existing file")
+    if os.path.isdir(out):
+        holds = [n for n in ("last.npz", "best.npz", "history.csv") if os.path.exists(os.path.join(out, n))]
+        if holds and not resume and not overwrite:
+            raise UsageError(f"--out {out} already holds a run ({', '.join(holds)}); pass --resume "
+                             f"{os.path.join(out, 'last.npz')} to continue it, --overwrite to replace it, "
+                             "or another --out")
+    folder = out if os.path.isdir(out) else os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder {folder} is not writable")
+
+
+def _resume_config(args, kind_config: dict) -> tuple[str, dict]:
+    """Check --resume against KIND and the flags; return the checkpoint's kind and config."""
+    path = args.resume
+    if os.path.basename(path) != "last.npz":
+        raise UsageError(f"--resume {path}: training continues from a run's last.npz (the state after its "
+                         f"last finished epoch), not from {os.path.basename(path)}")
+    if os.path.abspath(os.path.dirname(path)) != os.path.abspath(args.out):
+        raise UsageError(f"--resume {path}: resume continues the run in --out {args.out}; "
+                         f"pass {os.path.join(args.out, 'last.npz')}")
+    meta = read_metadata(path)
+    if meta["kind"] != args.kind:
+        raise UsageError(f"--resume {path}: the checkpoint holds a {meta['kind']!r} model, "
+                         f"but the command trains {args.kind!r}")
+    for key, value in kind_config.items():
+        if key in meta["config"] and meta["config"][key] != value:
+            raise UsageError(f"--resume {path}: the checkpoint has {key} = {meta['config'][key]!r}, "
+                             f"the command line asks for {value!r}; a resumed run keeps its model")
+    return meta["kind"], meta["config"]
 
 
 def cmd_train(args) -> int:
-    rng = np.random.default_rng(args.seed)
-    config = {}
+    from .models.registry import recipe
+    from .threads import apply_threads
+
+    recipe_name = args.recipe or "default"
+    r = recipe(args.kind, recipe_name)
+    flags = {}
     if args.latent_dim is not None:
-        config["latent_dim"] = args.latent_dim
+        flags["latent_dim"] = args.latent_dim
     if args.width is not None:
         if args.kind != "dcgan":
-            raise ValueError("--width applies to dcgan only")
-        config["width"] = args.width
-    model = build_model(args.kind, config, rng=np.random.default_rng(args.seed + 1))
+            raise UsageError(f"--width applies to dcgan only, not {args.kind}")
+        flags["width"] = args.width
+    _check_out_dir(args.out, args.resume, args.overwrite)
+    config = {**r["config"], **flags}
+    if args.resume:
+        _, config = _resume_config(args, {**r["config"], **flags} if args.recipe else flags)
+    t = r["train"]
+    epochs = args.epochs or (2 if args.quick else t["epochs"])
+    batch_size = args.batch_size or t["batch_size"]
     data = load_dataset(seed=0)
     conditional = args.kind in CONDITIONAL_KINDS
     x = prepare_images(args.kind, data.x_train, data.y_train if conditional else None)
-    epochs = args.epochs or (2 if args.quick else DEFAULT_EPOCHS[args.kind])
-    batch_size = args.batch_size or DEFAULT_BATCH_SIZES.get(args.kind, 64)
+    if batch_size > len(x):
+        raise UsageError(f"--batch-size {batch_size}: larger than the {len(x)} training images")
+    print(apply_threads(args.threads))
+    # Seeds as in the lessons: the model from seed, batch order from seed + 1, scored samples from seed + 2.
+    model = build_model(args.kind, config, rng=np.random.default_rng(args.seed))
     grid_labels = np.repeat(np.arange(10), 10) if conditional else None  # row k of the grid: digit k
-    eval_every = args.eval_every or max(1, epochs // 20)
-    score_fn, best_key, higher = _score_fn(args.kind, data, 200 if args.quick else 1000, args.seed)
-    fixed = generate_images  # grid from fixed randomness: same seed every epoch
-    print(f"training {args.kind} on {data.source}: {epochs} epochs, batch {batch_size}, out {args.out}")
-    options = dict(epochs=epochs, batch_size=batch_size, rng=rng, out_dir=args.out,
-                   grid_fn=lambda m: fixed(m, 100, np.random.default_rng(args.seed), data.x_train, grid_labels),
-                   value_range=(0.0, 1.0), score_fn=score_fn, best_key=best_key, higher_is_better=higher,
-                   eval_every=eval_every, patience=args.patience,
-                   max_steps_per_epoch=5 if args.quick else None)
+    eval_every = args.eval_every or (1 if args.quick else t["eval_every"])
+    n_eval = 200 if args.quick else 1000
+    best_key, higher = r["select"]
+    decay_after = int(t["decay_at"] * epochs) if t["decay_at"] < 1 else None
+    print(f"training {args.kind} (recipe {recipe_name}: {r['about']}) on {data.source}: {epochs} epochs, "
+          f"batch {batch_size}, best.npz by {best_key} ({'higher' if higher else 'lower'} is better), "
+          f"out {args.out}")
+    options = dict(epochs=epochs, batch_size=batch_size, rng=np.random.default_rng(args.seed + 1),
+                   out_dir=args.out, value_range=(0.0, 1.0),
+                   grid_fn=lambda m: generate_images(m, 100, np.random.default_rng(args.seed + 3), data.x_train,
+                                                     grid_labels),
+                   score_fn=_score_fn(args.kind, data, n_eval, args.seed + 2), best_key=best_key,
+                   higher_is_better=higher, eval_every=eval_every, patience=args.patience,
+                   decay_after=decay_after, max_steps_per_epoch=5 if args.quick else None)
     start = time.perf_counter()
     if args.resume:
         from .training import resume
-        if os.path.abspath(os.path.dirname(args.resume)) != os.path.abspath(args.out):
-            raise ValueError(f"--resume {args.resume}: resume continues the run in --out; "
-                             f"pass a checkpoint inside {args.out}")
-        meta = read_metadata(args.resume)
-        model = build_model(meta["kind"], meta["config"], rng=np.random.default_rng(args.seed + 1))
         history = resume(model, x, **options)
     else:
         from .training import train
         history = train(model, x, **options)
-    last = history[-1]
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))
-    print(f"done in {time.perf_counter() - start:.0f} s: epoch {last['epoch']}: {shown}")
+    best = [row for row in history if best_key in row]
+    best = (max if higher else min)(best, key=lambda row: row[best_key]) if best else history[-1]
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if k not in ("epoch", "seconds"))
+    print(f"done in {time.perf_counter() - start:.0f} s; best epoch {best['epoch']}: {shown}")
     print(f"wrote {os.path.join(args.out, 'last.npz')}, best.npz, history.csv and sample grids")
     return 0
 
@@ -122,8 +205,9 @@ def load_model(path):
 
 
 def cmd_sample(args) -> int:
-    if not args.out.endswith((".png", ".npy")):
-        raise ValueError(f"--out {args.out}: expected a file name ending in .png or .npy")
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in (".png", ".npy"):
+        raise UsageError(f"--out {args.out}: expected a file name ending in .png or .npy")
     model, meta = load_model(args.checkpoint)
     conditional = meta["kind"] in CONDITIONAL_KINDS
     if args.label is not None and not conditional:
@@ -136,7 +220,7 @@ def cmd_sample(args) -> int:
     labels = (np.full(args.n, args.label) if args.label is not None else np.arange(args.n) % model.n_classes) \
         if conditional else None
     images = generate_images(model, args.n, np.random.default_rng(args.seed), train_images, labels)
-    if args.out.endswith(".png"):
+    if ext == ".png":
         nrow = model.n_classes if conditional and args.label is None else int(np.ceil(np.sqrt(args.n)))
         what = f", digit {args.label}" if args.label is not None else (", labels 0..9 per row" if conditional else "")
         save_image_grid(images, args.out, nrow=nrow, value_range=(0, 1),
@@ -178,6 +262,13 @@ def cmd_evaluate(args) -> int:
     if meta["kind"] in CONDITIONAL_KINDS:
         # The same samples as above (same seed, labels cycling 0..9): does the judge see the requested digit?
         result["label_accuracy"] = label_accuracy(model, args.n, args.seed)
+    if not args.real and args.n <= 1000:
+        # The yardstick that picks GANs' best epochs (aigc_np.quality): 4,000 training images as the
+        # reference, the other 1,000 real images as the baseline, at the same sample size.
+        from .quality import SampleScorer
+        scorer = SampleScorer(data, n=args.n)
+        result["quality"] = scorer.score(samples)
+        result["quality_real_baseline"] = scorer.baseline
     if args.json:
         print(json.dumps(result))
         return 0
@@ -195,6 +286,12 @@ def cmd_evaluate(args) -> int:
     print(f"  {'classes covered':<36}{result['classes_covered']:>10d}{10:>12d}")
     print(f"  {'median distance to nearest train image':<36}{result['nn_dist_samples']:>10.3f}"
           f"{result['nn_dist_heldout']:>12.3f}")
+    if "quality" in result:
+        q, b = result["quality"], result["quality_real_baseline"]
+        print("  against 4,000 training images' features (the yardstick of best.npz for GANs):")
+        for name, key in (("FD (lower is better)", "fd"), ("rarest digit's share", "min_class"),
+                          ("precision", "precision"), ("recall", "recall"), ("judge confident", "confident")):
+            print(f"  {name:<36}{q[key]:>10.3f}{b[key]:>12.3f}")
     if "elbo" in result:
         print(f"  {'ELBO (nats/image, higher is better)':<36}{result['elbo']:>10.2f}")
     if "label_accuracy" in result:
@@ -204,39 +301,52 @@ def cmd_evaluate(args) -> int:
 
 # ------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
+    from .models.registry import RECIPES, describe_recipe
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument("--threads", type=_threads, default="auto",
+                        help="BLAS threads: an integer, or 'auto' (default): 1 when the machine is already "
+                             "busy (load average >= half the cores), else every core")
     parser = argparse.ArgumentParser(prog="python -m aigc_np", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model on the bundled MNIST")
+    recipes = "\n".join("  " + describe_recipe(kind, name) for kind in RECIPES for name in RECIPES[kind])
+    t = sub.add_parser("train", parents=[common], help="train a model on the bundled MNIST",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="recipes (--recipe NAME; default: 'default'):\n" + recipes)
     t.add_argument("kind", choices=KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
-    t.add_argument("--epochs", type=int, help=f"default per kind: {DEFAULT_EPOCHS}")
-    t.add_argument("--batch-size", type=int, help="default 64 (cgan: 32)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--width", type=float, help=f"dcgan channel multiplier (default {DEFAULT_CONFIGS['dcgan']['width']})")
-    t.add_argument("--latent-dim", type=int)
-    t.add_argument("--eval-every", type=int, help="evaluate (and maybe save best.npz) every K epochs")
-    t.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
-    t.add_argument("--resume", metavar="CKPT", help="continue from DIR/last.npz")
+    t.add_argument("--recipe", help="a recipe of the kind (listed below); flags given override it")
+    t.add_argument("--epochs", type=POSITIVE, help="default: the recipe's")
+    t.add_argument("--batch-size", type=POSITIVE, help="default: the recipe's")
+    t.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    t.add_argument("--width", type=_positive_float,
+                   help=f"dcgan channel multiplier (default: the recipe's, {RECIPES['dcgan']['default']['config']['width']})")
+    t.add_argument("--latent-dim", type=POSITIVE)
+    t.add_argument("--eval-every", type=POSITIVE, help="score (and maybe save best.npz) every K epochs")
+    t.add_argument("--patience", type=POSITIVE, help="stop after this many scores without improvement")
+    t.add_argument("--resume", metavar="CKPT", help="continue the run in --out from its last.npz")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quick", action="store_true", help="2 short epochs: a smoke test")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="draw samples from a checkpoint")
+    s = sub.add_parser("sample", parents=[common], help="draw samples from a checkpoint")
     s.add_argument("checkpoint")
-    s.add_argument("--n", type=int, default=100)
+    s.add_argument("--n", type=POSITIVE, default=100)
     s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=NON_NEGATIVE, default=0)
     s.add_argument("--label", type=int, metavar="K",
                    help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("evaluate", help="score a checkpoint against real data")
+    e = sub.add_parser("evaluate", parents=[common], help="score a checkpoint against real data")
     e.add_argument("checkpoint")
-    e.add_argument("--n", type=int, default=1000, help="number of samples")
+    e.add_argument("--n", type=POSITIVE, default=1000, help="number of samples")
     e.add_argument("--real", metavar="FILE.npy", help="reference images (M, 28, 28) in [0, 1]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=NON_NEGATIVE, default=0)
     e.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -244,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) < 1:
-        parser.error("--n must be positive")
+    if args.command != "train":
+        from .threads import apply_threads
+        apply_threads(args.threads)
     try:
         return args.func(args)
     except UsageError as e:

@@ -5,8 +5,28 @@ import sys
 import time
 
 
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class RunClock:
+    """Elapsed time and ETA of a whole run of ``total`` steps (across many Progress lines)."""
+
+    def __init__(self, total: int):
+        self.total, self.done = int(total), 0
+        self.start = time.perf_counter()
+
+    def describe(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+        return f"run {_clock(elapsed)} elapsed, ETA {_clock(eta)}"
+
+
 class Progress:
-    """Print ``label step/total  loss=...  1234 img/s  ETA 0:12`` on one updating line.
+    """Print ``label step/total  loss=...  1234 img/s  ETA 0:12`` on one updating line
+    (and, given the ``run``'s clock, the whole run's elapsed time and ETA after it).
 
     On a terminal the line is redrawn in place (carriage return); otherwise
     (CI logs, files) a line is printed at the end and, for long loops, every
@@ -15,7 +35,7 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str = "", every: int | None = None, stream=None,
-                 seconds: float = 15.0):
+                 seconds: float = 15.0, run: RunClock | None = None):
         self.total = int(total)
         self.label = label
         self.stream = stream or sys.stdout
@@ -24,10 +44,14 @@ class Progress:
         self.seconds = seconds
         self.start = self.last = time.perf_counter()
         self.items = 0
+        self.run, self.step = run, 0  # run: the whole run's clock, shown after this loop's ETA
 
     def update(self, step: int, items: int = 0, **values) -> None:
         """Report that ``step`` (1-based) of ``total`` is done, having processed ``items`` more items."""
         self.items += items
+        if self.run is not None:
+            self.run.done += step - self.step
+        self.step = step
         now = time.perf_counter()
         if not (self.tty or step % self.every == 0 or step == self.total or now - self.last >= self.seconds):
             return
@@ -37,7 +61,7 @@ class Progress:
         eta = elapsed / step * (self.total - step) if step else 0.0
         shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
         line = (f"{self.label} {step}/{self.total}  {shown}  {rate:,.0f} img/s  "
-                f"ETA {int(eta // 60)}:{int(eta % 60):02d}")
+                f"ETA {_clock(eta)}" + (f"  ({self.run.describe()})" if self.run is not None else ""))
         end = "\n" if (not self.tty or step == self.total) else ""
         self.stream.write(("\r" if self.tty else "") + line + end)
         self.stream.flush()

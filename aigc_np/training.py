@@ -10,9 +10,15 @@ what every run needs around it:
   frames can be compared (``samples_epoch_001.png``, ...);
 * a checkpoint per epoch (``last.npz``: weights, BatchNorm statistics,
   optimizer states and the epoch), and optionally ``best.npz``, the epoch
-  with the best score.
+  with the best score;
+* optionally a step-down learning-rate schedule (``decay_after``);
+* a stop, naming the epoch and the step, as soon as a loss or a parameter
+  stops being finite or a loss explodes; no non-finite state is ever saved.
 
 All files are written atomically, so stopping a run never leaves half a file.
+They are written in the order best.npz, history.csv, last.npz: a run killed
+between any two of them resumes from the previous last.npz and redoes that
+epoch, which rewrites the other two consistently.
 """
 from __future__ import annotations
 
@@ -28,13 +34,43 @@ from .data import minibatches
 from .checkpoint import load_checkpoint, optimizers_of, save_checkpoint
 from .io import atomic_write
 from .plotting import save_image_grid
-from .progress import Progress
+from .progress import Progress, RunClock
 
 __all__ = ["train", "resume", "TrainingDiverged", "save_checkpoint", "load_checkpoint", "optimizers_of"]
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss or a parameter became NaN or infinite, or a loss exploded; the last good checkpoint is kept."""
+
+
+EXPLODED = 1e6  # |loss| beyond this is divergence: every loss here is O(1) to O(1e3) while training works
+DECAY_FACTOR = 0.25  # the step-down schedule divides every learning rate by 4
+
+
+def _first_non_finite(model) -> str | None:
+    """The name of the first parameter, buffer or optimizer state that is not finite, or None."""
+    stores = [("param", model.params), ("buffer", model.buffers)]
+    stores += [(name, opt.state_dict()) for name, opt in optimizers_of(model).items()]
+    for prefix, store in stores:
+        for key, value in store.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                return f"{prefix}/{key}"
+    return None
+
+
+def _diverged(what: str, epoch: int, step: int, out_dir) -> TrainingDiverged:
+    kept = f"; {os.path.join(out_dir, 'last.npz')} keeps epoch {epoch - 1}" if out_dir else ""
+    return TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: {what}{kept}. "
+                            "Try a smaller learning rate.")
+
+
+def _set_learning_rates(model, factor: float) -> None:
+    """Every optimizer's lr = its initial lr x factor (the initial lr is remembered on first use)."""
+    for opt in optimizers_of(model).values():
+        if not hasattr(opt, "base_lr"):
+            opt.base_lr = opt.lr
+        opt.lr = opt.base_lr * factor
 
 
 def _write_csv(path, rows: list[dict]) -> None:
@@ -53,7 +89,7 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
           best_key: str | None = None, higher_is_better: bool = True,
           eval_every: int = 1, patience: int | None = None,
           label: str = "", max_steps_per_epoch: int | None = None, start_epoch: int = 1,
-          history: list[dict] | None = None) -> list[dict]:
+          history: list[dict] | None = None, decay_after: int | None = None) -> list[dict]:
     """Train ``model`` on ``x`` for ``epochs`` epochs; return the history (one dict per epoch).
 
     Args:
@@ -71,11 +107,22 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
         patience: stop early after this many evaluations without a new best.
         max_steps_per_epoch: cap on steps per epoch (for quick runs).
         start_epoch, history: continue an earlier run (see :func:`resume`).
+        decay_after: after this many epochs every learning rate is divided by 4
+            (None: never). Set per epoch from the epoch number, so a resumed
+            run gets the same rates.
 
     Raises:
-        TrainingDiverged: a loss became NaN or infinite (message names the
-            epoch and step); last.npz still holds the last good epoch.
+        TrainingDiverged: a loss or parameter became NaN or infinite, or a
+            loss exceeded 1e6 in size (message names the epoch and step);
+            last.npz still holds the last good epoch.
     """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"train: epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if len(x) < batch_size:
+        raise ValueError(f"train: batch_size {batch_size} is larger than the {len(x)} training examples, "
+                         "so an epoch would have no full batch")
+    if np.asarray(x).dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError("train: the training data contains NaN or infinity")
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     history = [] if history is None else list(history)
@@ -84,50 +131,64 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
     stale = 0
     steps = len(x) // batch_size  # full batches only: equal batch statistics every step
     steps = min(steps, max_steps_per_epoch) if max_steps_per_epoch else steps
+    run = RunClock(steps * (epochs - start_epoch + 1))
     for epoch in range(start_epoch, epochs + 1):
-        progress = Progress(steps, label=f"{label}epoch {epoch}/{epochs}")
+        progress = Progress(steps, label=f"{label}epoch {epoch}/{epochs}", run=run)
         totals: dict[str, float] = {}
         start = time.perf_counter()
+        if decay_after is not None:
+            _set_learning_rates(model, DECAY_FACTOR if epoch > decay_after else 1.0)
         model.train()
         for step, xb in enumerate(minibatches(x, batch_size=batch_size, rng=rng, drop_last=True), start=1):
             if augment is not None:
                 xb = augment(xb, rng)
-            losses = model.train_step(xb)
-            bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
+            diverged = lambda what: _diverged(what, epoch, step, out_dir)  # noqa: E731
+            try:
+                losses = model.train_step(xb)
+            except (ValueError, FloatingPointError) as e:
+                # A layer or optimizer refusing NaN/inf mid-step: the data were checked above, so
+                # the run itself blew up. Anything else is a real error and passes through.
+                if "NaN" not in str(e) and "inf" not in str(e):
+                    raise
+                raise diverged(f"a value stopped being finite ({e})") from e
+            bad = {k: v for k, v in losses.items() if not np.isfinite(v) or abs(v) > EXPLODED}
             if bad:
-                kept = f"; {os.path.join(out_dir, 'last.npz')} keeps epoch {epoch - 1}" if out_dir else ""
-                raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: {bad}{kept}. "
-                                       "Try a smaller learning rate.")
+                raise diverged(f"loss {bad} is not finite or beyond {EXPLODED:g} in size")
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + v
             progress.update(step, items=len(xb), **losses)
             if step == steps:
                 break
+        broken = _first_non_finite(model)
+        if broken:
+            raise diverged(f"{broken} is not finite after the epoch")
         row = {"epoch": epoch, **{k: v / step for k, v in totals.items()},
                "seconds": round(time.perf_counter() - start, 3)}
         evaluate = score_fn is not None and (epoch % eval_every == 0 or epoch == epochs)
         if evaluate:
             row.update(score_fn(model))
         history.append(row)
+        stop = False
+        if evaluate and best_key is not None:
+            value = row[best_key]
+            if best is None or (value > best if higher_is_better else value < best):
+                best, stale = value, 0
+                if out_dir:  # before history.csv records it (see the module docstring)
+                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, rng=rng,
+                                    **{best_key: value})
+            else:
+                stale += 1
+                stop = patience is not None and stale >= patience
         if out_dir:
             _write_csv(os.path.join(out_dir, "history.csv"), history)
             save_checkpoint(model, os.path.join(out_dir, "last.npz"), epoch=epoch, rng=rng)
             if grid_fn is not None:
                 save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
                                 value_range=value_range, title=f"epoch {epoch}")
-        if evaluate and best_key is not None:
-            value = row[best_key]
-            if best is None or (value > best if higher_is_better else value < best):
-                best, stale = value, 0
-                if out_dir:
-                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, rng=rng,
-                                    **{best_key: value})
-            else:
-                stale += 1
-                if patience is not None and stale >= patience:
-                    print(f"early stop after epoch {epoch}: {best_key} has not improved on {best:.4g} "
-                          f"for {stale} evaluations")
-                    break
+        if stop:
+            print(f"early stop after epoch {epoch}: {best_key} has not improved on {best:.4g} "
+                  f"for {stale} evaluations")
+            break
     return history
 
 

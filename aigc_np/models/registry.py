@@ -15,7 +15,8 @@ from .gan import GAN, mlp_discriminator, mlp_generator
 from .vae import VAE, Autoencoder
 from .wgan_gp import WGANGP, mlp_critic
 
-__all__ = ["KINDS", "CONDITIONAL_KINDS", "DEFAULT_CONFIGS", "build_model", "prepare_images", "generate_images"]
+__all__ = ["KINDS", "CONDITIONAL_KINDS", "GAN_KINDS", "DEFAULT_CONFIGS", "TRAIN_DEFAULTS", "RECIPES", "recipe",
+           "recipe_names", "describe_recipe", "build_model", "prepare_images", "generate_images"]
 
 DEFAULT_CONFIGS = {
     "ae": {"latent_dim": 2, "hidden": [512, 256], "lr": 1e-3},
@@ -36,12 +37,115 @@ DEFAULT_CONFIGS = {
 }
 KINDS = tuple(DEFAULT_CONFIGS)
 CONDITIONAL_KINDS = ("cgan", "cvae")  # their samples are drawn for requested labels
+GAN_KINDS = ("gan", "dcgan", "cgan", "wgan-gp")  # best epoch: aigc_np.quality's selection (FD, every digit kept)
+
+# ---------------------------------------------------------------- recipes
+# A recipe is everything a run needs: the model's config (networks, optimizer,
+# regularizers, EMA) and how to train it (epochs, batch size, learning-rate
+# schedule, how often to score, which score picks best.npz). The lessons, the
+# CLI (`train KIND --recipe NAME`) and `make demo` all read them from here.
+#
+# "decay_at": after this fraction of the epochs every learning rate drops to
+# a quarter (1.0: never). "select": the history key that picks best.npz and
+# whether higher is better. "result": what the recipe measured, with the
+# command that reproduces it (docs/experiments.md has the runs behind it).
+TRAIN_DEFAULTS = {"epochs": 20, "batch_size": 64, "decay_at": 1.0, "eval_every": 5}
+SELECT = {"ae": ("val_recon", False), "vae": ("val_elbo", True), "cvae": ("label_accuracy", True),
+          **{kind: ("selection", False) for kind in GAN_KINDS}}
+
+_GAN_RECIPE = {"lr": 4e-4, "lr_d": 8e-4, "beta1": 0.5, "label_smoothing": 0.1, "d_dropout": 0.0, "r1": 1.0,
+               "r1_every": 4, "ema": 0.9995}
+_DCGAN_RECIPE = {"width": 0.5, "d_width": 0.25, "alpha": 0.1, "dropout": 0.0, "lr": 4e-4, "lr_d": 8e-4,
+                 "beta1": 0.5, "label_smoothing": 0.0, "r1": 1.0, "r1_every": 4, "ema": 0.0}
+RECIPES = {
+    "ae": {"default": {"config": {"latent_dim": 2, "hidden": [512, 256], "lr": 1e-3},
+                       "train": {"epochs": 30, "batch_size": 128, "eval_every": 1},
+                       "about": "lesson 04's autoencoder 784-512-256-2",
+                       "result": "validation reconstruction 152.0 nats/image (lesson 04)"}},
+    "vae": {"default": {"config": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
+                        "train": {"epochs": 100, "batch_size": 128, "eval_every": 1},
+                        "about": "lesson 05's VAE 784-400-20, Adam 1e-3",
+                        "result": "validation negative ELBO 111.0 nats/image (lesson 05)"},
+            "demo": {"config": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
+                     "train": {"epochs": 15, "batch_size": 128, "eval_every": 5},
+                     "about": "the default VAE, 15 epochs (make demo)", "result": "see make demo"}},
+    "gan": {"default": {"config": _GAN_RECIPE,
+                        "train": {"epochs": 120, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
+                        "about": "lesson 07's recipe: the article's G and D, lr G 4e-4 / D 8e-4, label "
+                                 "smoothing 0.1, lazy R1 (gamma 1 every 4th D step), EMA 0.9995, lr / 4 "
+                                 "after 75% of the epochs",
+                        "result": "not yet measured under the FD criterion"},
+            "article": {"config": {}, "train": {"epochs": 100, "batch_size": 64, "eval_every": 5},
+                        "about": "the article's plain recipe: Adam 2e-4 / beta1 0.5 for both, batch 64",
+                        "result": "drops a digit (lesson 07 --recipe article)"},
+            "demo": {"config": _GAN_RECIPE,
+                     "train": {"epochs": 15, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
+                     "about": "lesson 07's recipe, 15 epochs (make demo)", "result": "see make demo"}},
+    "dcgan": {"default": {"config": _DCGAN_RECIPE,
+                          "train": {"epochs": 60, "batch_size": 16, "decay_at": 0.75, "eval_every": 2},
+                          "about": "lesson 08's recipe: G width 1/2, D width 1/4, LeakyReLU 0.1, lazy R1 "
+                                   "instead of Dropout, lr G 4e-4 / D 8e-4, lr / 4 after 75% of the epochs",
+                          "result": "not yet measured under the FD criterion"},
+              "article": {"config": {"width": 0.25, "alpha": 0.3, "dropout": 0.3},
+                          "train": {"epochs": 60, "batch_size": 64, "eval_every": 2},
+                          "about": "the article's recipe (LeakyReLU 0.3, Dropout 0.3, Adam 2e-4 for both, "
+                                   "batch 64) at width 1/4",
+                          "result": "see lesson 08 --recipe article"},
+              "demo": {"config": _DCGAN_RECIPE,
+                       "train": {"epochs": 6, "batch_size": 16, "decay_at": 0.75, "eval_every": 3},
+                       "about": "lesson 08's recipe, 6 epochs (make demo)", "result": "see make demo"}},
+    "cgan": {"default": {"config": {}, "train": {"epochs": 100, "batch_size": 32, "eval_every": 5},
+                         "about": "lesson 11's conditional GAN: label joined to z and to D's input, "
+                                  "D dropout 0.3, lr G 2e-4 / D 4e-4, label smoothing 0.1, EMA 0.999",
+                         "result": "judge accuracy on the requested labels 96.7% (lesson 11)"},
+             "demo": {"config": {}, "train": {"epochs": 15, "batch_size": 32, "eval_every": 5},
+                      "about": "lesson 11's conditional GAN, 15 epochs (make demo)", "result": "see make demo"}},
+    "cvae": {"default": {"config": {"latent_dim": 2}, "train": {"epochs": 100, "batch_size": 64, "eval_every": 5},
+                         "about": "lesson 11's conditional VAE, latent 2",
+                         "result": "judge accuracy on the requested labels 98.8% (lesson 11)"}},
+    "wgan-gp": {"default": {"config": {}, "train": {"epochs": 30, "batch_size": 64, "eval_every": 5},
+                            "about": "the article's G, an MLP critic 784-512-256-1, Adam 1e-4 (0, 0.9), "
+                                     "5 critic steps per G step, penalty weight 10",
+                            "result": "not in the results table (lesson 10 compares at equal wall-clock time)"}},
+}
+
+
+def recipe_names(kind: str) -> list:
+    _check_kind(kind, "recipe_names")
+    return list(RECIPES[kind])
+
+
+def recipe(kind: str, name: str = "default") -> dict:
+    """The full recipe ``name`` of ``kind``: {"config", "train", "select", "about", "result"}.
+
+    ``config`` is complete (the kind's defaults with the recipe's settings on
+    top); ``train`` holds epochs, batch_size, decay_at and eval_every;
+    ``select`` is (history key, higher_is_better) for best.npz.
+    """
+    _check_kind(kind, "recipe")
+    if name not in RECIPES[kind]:
+        raise ValueError(f"recipe: {kind} has no recipe {name!r}; expected one of {list(RECIPES[kind])}")
+    r = RECIPES[kind][name]
+    return {"config": {**DEFAULT_CONFIGS[kind], **r["config"]}, "train": {**TRAIN_DEFAULTS, **r["train"]},
+            "select": SELECT[kind], "about": r["about"], "result": r["result"]}
+
+
+def describe_recipe(kind: str, name: str) -> str:
+    """One line for --help and docs/cli.md: what the recipe is and what it measured."""
+    r = recipe(kind, name)
+    t = r["train"]
+    return (f"{kind} --recipe {name}: {r['about']}; {t['epochs']} epochs, batch {t['batch_size']}. "
+            f"Measured: {r['result']}")
+
+
+def _check_kind(kind, where):
+    if kind not in DEFAULT_CONFIGS:
+        raise ValueError(f"{where}: unknown model kind {kind!r}; expected one of {list(KINDS)}")
 
 
 def build_model(kind: str, config: dict | None = None, rng: np.random.Generator | None = None):
     """A fresh model of ``kind`` (one of KINDS); ``config`` overrides the defaults."""
-    if kind not in DEFAULT_CONFIGS:
-        raise ValueError(f"build_model: unknown model kind {kind!r}; expected one of {list(KINDS)}")
+    _check_kind(kind, "build_model")
     unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
     if unknown:
         raise ValueError(f"build_model: unknown {kind} config keys {sorted(unknown)}; "

@@ -1,0 +1,108 @@
+"""One yardstick for image generators: the best epoch, the report, the target.
+
+Every GAN-family run (lessons 07, 08, 10, 11, the CLI, lesson 09) picks its
+best epoch and reports its samples with :class:`SampleScorer`:
+
+* the **reference** is the judge-feature mean and covariance of 4,000 real
+  training images (a fixed, seeded subset of the 4,500): large enough that
+  its own noise is small next to the differences between epochs;
+* the **real-data baseline** scores the other 1,000 real images (the 500
+  training images left out of the reference and the 500 validation images)
+  exactly as a model's 1,000 samples are scored, so every number is printed
+  beside what real digits get at the same sample size;
+* the **selection** value, lower is better, is
+
+      selection = FD                 if every digit holds >= 4% of the samples,
+                  FD + 1,000,000     otherwise,
+
+  so an epoch that drops (or nearly drops) a digit never beats one that
+  keeps all ten, and among those that keep them the one closest to the real
+  data in FD wins. FD, unlike the judge's confidence, gets worse when a
+  generator sharpens a few digits at the expense of the others, and it is
+  not fooled by noise (the judge is "confident" about many noise images).
+
+The quality target for the GANs: FD <= 1.5 x the real-data FD, every digit
+>= 4%, and the judge confident on >= 80% (:func:`meets_target`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .judge import load_judge
+from .metrics import feature_statistics, frechet_distance, judge_outputs, precision_recall
+
+__all__ = ["SampleScorer", "MIN_DIGIT_SHARE", "FD_TARGET_RATIO", "CONFIDENT_TARGET", "meets_target",
+           "describe_scores"]
+
+MIN_DIGIT_SHARE = 0.04
+FD_TARGET_RATIO = 1.5
+CONFIDENT_TARGET = 0.8
+SELECTION_PENALTY = 1e6
+N_REFERENCE = 4000
+
+
+def _unit(images) -> np.ndarray:
+    images = np.asarray(images)
+    return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+
+
+class SampleScorer:
+    """Score sets of generated digits against a fixed real reference.
+
+    Args:
+        data: a dataset from ``aigc_np.data.load_dataset`` (x_train, x_val as uint8).
+        n: the number of samples (and real baseline images) each score uses.
+        judge: the judge CNN (default: the bundled one).
+        seed: picks the reference subset of the training images.
+
+    ``score(images)`` returns, for images (n, 28, 28) in [0, 1]:
+    fd, confident, min_class, classes, precision, recall, selection.
+    ``baseline`` holds the same keys for the 1,000 held-out real images.
+    """
+
+    def __init__(self, data, n: int = 1000, judge=None, seed: int = 0):
+        x_train, x_val = _unit(data.x_train), _unit(data.x_val)
+        if len(x_train) <= N_REFERENCE // 2:
+            raise ValueError(f"SampleScorer: expected more than {N_REFERENCE // 2} training images, "
+                             f"got {len(x_train)}")
+        self.judge = load_judge() if judge is None else judge
+        order = np.random.default_rng(seed).permutation(len(x_train))
+        n_ref = min(N_REFERENCE, len(x_train) - max(0, n - len(x_val)))
+        reference, held_out = x_train[order[:n_ref]], np.concatenate([x_train[order[n_ref:]], x_val])
+        if not 1 <= n <= len(held_out):
+            raise ValueError(f"SampleScorer: n must be in 1..{len(held_out)} (the held-out real images), got {n}")
+        self.n = int(n)
+        f_ref, _ = judge_outputs(reference, self.judge)
+        self.reference_stats = feature_statistics(f_ref)
+        # Precision/recall compare k-NN manifolds, which depend on set size: use n reference points.
+        self._ref_features = f_ref[:self.n]
+        self.n_reference = len(reference)
+        self.baseline = self.score(held_out[:self.n])
+
+    def score(self, images) -> dict:
+        features, probs = judge_outputs(images, self.judge)
+        if len(features) != self.n:
+            raise ValueError(f"SampleScorer.score: expected {self.n} images (the baseline's sample size), "
+                             f"got {len(features)}")
+        shares = np.bincount(probs.argmax(axis=1), minlength=10) / len(probs)
+        fd = frechet_distance(*feature_statistics(features), *self.reference_stats)
+        precision, recall = precision_recall(self._ref_features, features)
+        min_class = float(shares.min())
+        return {"fd": fd, "confident": float(np.mean(probs.max(axis=1) >= 0.9)), "min_class": min_class,
+                "classes": int(np.count_nonzero(shares)), "precision": precision, "recall": recall,
+                "selection": fd + (0.0 if min_class >= MIN_DIGIT_SHARE else SELECTION_PENALTY)}
+
+
+def meets_target(scores: dict, baseline: dict) -> bool:
+    """The GAN quality target: FD <= 1.5 x real, every digit >= 4%, confident >= 80%."""
+    return (scores["fd"] <= FD_TARGET_RATIO * baseline["fd"] and scores["min_class"] >= MIN_DIGIT_SHARE
+            and scores["confident"] >= CONFIDENT_TARGET)
+
+
+def describe_scores(scores: dict, baseline: dict) -> str:
+    """One line: each number beside the real-data baseline, FD and coverage before confidence."""
+    return (f"FD {scores['fd']:.1f} (real {baseline['fd']:.1f}, {scores['fd'] / baseline['fd']:.2f}x), "
+            f"rarest digit {scores['min_class']:.1%} (real {baseline['min_class']:.1%}), "
+            f"{scores['classes']}/10 digits, precision {scores['precision']:.2f} / recall {scores['recall']:.2f} "
+            f"(real {baseline['precision']:.2f} / {baseline['recall']:.2f}), "
+            f"confident {scores['confident']:.1%} (real {baseline['confident']:.1%})")
