@@ -9,6 +9,8 @@ This lesson explains that layer, maps the article's Keras code onto
 aigc_np's layers, trains the model, and lets the judge score the result.
 
 Run:  python lessons/08_dcgan.py [--quick] [--epochs 60] [--width 0.5] [--out out/08_dcgan]
+      python lessons/08_dcgan.py --recipe article   (the article's recipe at width 1/4, for comparison)
+The same run from the command line: python -m aigc_np train dcgan --out out/dcgan --threads 1
 """
 # %% [markdown]
 # ## 1. Setup and data
@@ -22,55 +24,39 @@ import argparse
 import os
 import time
 
-# The matrices here are small: one BLAS thread is as fast as two on an idle
-# machine, and several times faster on a busy one (threads that wait for a
-# core spin). Set before numpy is imported; an explicit setting wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from aigc_np.data import from_tanh, load_dataset, to_tanh  # noqa: E402
-from aigc_np.judge import describe_sets, judge_scores, judge_sets, load_judge  # noqa: E402
-from aigc_np.layers import Conv2D, Conv2DTranspose  # noqa: E402
-from aigc_np.models import DCGAN  # noqa: E402
-from aigc_np.models.registry import build_model  # noqa: E402
-from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid  # noqa: E402
-from aigc_np.training import load_checkpoint, train  # noqa: E402
+from aigc_np.data import from_tanh, load_dataset, to_tanh
+from aigc_np.layers import Conv2D, Conv2DTranspose
+from aigc_np.models import DCGAN
+from aigc_np.models.registry import build_model, recipe
+from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
+from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, score_sets
+from aigc_np.threads import apply_threads
+from aigc_np.training import load_checkpoint, train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
-parser.add_argument("--plain", action="store_true",
-                    help="the article's recipe: one width 0.25 for both, batch 64, LeakyReLU 0.3, "
-                         "dropout 0.3, no learning-rate decay")
-parser.add_argument("--epochs", type=int, default=60)
-parser.add_argument("--width", type=float, default=0.5, help="G's channel multiplier (1 = the article's)")
-parser.add_argument("--d-width", type=float, default=0.25, help="D's channel multiplier")
-parser.add_argument("--batch-size", type=int, default=16)
-parser.add_argument("--lr", type=float, default=4e-4, help="G's Adam learning rate (the article: 2e-4)")
-parser.add_argument("--lr-d", type=float, default=8e-4, help="D's Adam learning rate (the article: 2e-4)")
-parser.add_argument("--beta1", type=float, default=0.5)
-parser.add_argument("--alpha", type=float, default=0.1, help="LeakyReLU slope (the article: 0.3)")
-parser.add_argument("--dropout", type=float, default=0.0, help="D's dropout rate (the article: 0.3)")
-parser.add_argument("--label-smoothing", type=float, default=0.0)
-parser.add_argument("--r1", type=float, default=1.0,
-                    help="gamma of the R1 penalty on D's input gradient at real images (lesson 07; needs "
-                         "--dropout 0; 0: off)")
-parser.add_argument("--r1-every", type=int, default=4, help="lazy R1: apply it every this many D steps")
-parser.add_argument("--ema", type=float, default=0.0,
-                    help="sample from a moving average of G's weights with this decay (lesson 07; 0: off)")
-parser.add_argument("--decay-at", type=float, default=0.75,
-                    help="divide both learning rates by 4 after this fraction of the epochs (1: never)")
-parser.add_argument("--score-every", type=int, default=2, help="judge the samples every N epochs")
+parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
+parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+parser.add_argument("--width", type=float, help="override G's channel multiplier (1 = the article's)")
+# The matrices here are small: one BLAS thread is as fast as two on an idle
+# machine, and many times faster on a busy one (threads that wait for a core spin).
+parser.add_argument("--threads", default="1", help="BLAS threads (auto: 1 on a busy machine, else all)")
 parser.add_argument("--out", default="out/08_dcgan", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-if args.plain:
-    args.width, args.d_width, args.batch_size, args.alpha, args.dropout, args.decay_at, args.ema = \
-        0.25, 0.25, 64, 0.3, 0.3, 1.0, 0.0
-    args.r1, args.lr, args.lr_d = 0.0, 2e-4, 2e-4
+if args.recipe != "default" and args.out == parser.get_default("out"):
+    args.out += f"_{args.recipe}"
+print(apply_threads(args.threads))
+r = recipe("dcgan", args.recipe)
+config, schedule = dict(r["config"]), dict(r["train"])
+if args.epochs:
+    schedule["epochs"] = args.epochs
+if args.width:
+    config["width"] = args.width
 os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
@@ -80,7 +66,8 @@ print("data:", data.source)
 x_train = to_tanh(data.x_train)[:, None]
 n_judge = 1000
 if args.quick:
-    x_train, args.epochs, n_judge = x_train[:256], 2, 200
+    x_train, n_judge = x_train[:256], 200
+    schedule.update(epochs=2, eval_every=1)
 print(f"train {x_train.shape}, pixels in [{x_train.min():.0f}, {x_train.max():.0f}]")
 
 # %% [markdown]
@@ -203,34 +190,22 @@ del article
 # 4th D step, with 4 times the weight); R1 differentiates D's backward pass,
 # so it runs through Conv2D's double backward of lesson 10, and it needs a D
 # without Dropout. Both players also learn faster than the article's 2e-4,
-# D twice as fast as G (4e-4 / 8e-4), as in lesson 07. Measured on this data
-# (seed 0, 60 epochs, 10 sets of 1,000 fresh samples of the best epoch):
-# 69.7% confident on average, against 65.7% with 2e-4 for both; a wider D
-# (up to the article's), batch 32, other R1 weights and longer training all
-# ended between 69% and 74% too (the README lists them). `--plain`
-# trains the article's recipe (both at 0.25, batch 64, LeakyReLU 0.3,
-# dropout 0.3, no R1, 2e-4 for both) for comparison; extension 1 asks you to
-# measure the difference.
+# D twice as fast as G (4e-4 / 8e-4), as in lesson 07, and both rates drop
+# to a quarter after 75% of the epochs. That is the registry's "default"
+# recipe; `--recipe article` trains the article's (both at width 0.25, batch
+# 64, LeakyReLU 0.3, Dropout 0.3, no R1, 2e-4 for both) for comparison. The
+# recipes tried on the way are in docs/experiments.md (lesson 08).
 
 
 def build_dcgan(seed):
     """The lesson's DCGAN, built through the registry so that its checkpoints
     record the config (``python -m aigc_np sample/evaluate`` rebuild it from the file)."""
-    return build_model("dcgan", {"width": args.width, "d_width": args.d_width, "alpha": args.alpha,
-                                 "dropout": args.dropout, "lr": args.lr, "lr_d": args.lr_d, "beta1": args.beta1,
-                                 "label_smoothing": args.label_smoothing, "ema": args.ema,
-                                 "r1": args.r1, "r1_every": args.r1_every},
-                       rng=np.random.default_rng(seed))
+    return build_model("dcgan", config, rng=np.random.default_rng(seed))
 
 
 model = build_dcgan(args.seed)
-recipe = (f"G width {args.width:g}, D width {args.d_width:g}, batch {args.batch_size}, Adam lr G {args.lr:g} / D {args.lr_d:g}, "
-          f"beta1 {args.beta1:g}, LeakyReLU {args.alpha:g}, D dropout {args.dropout:g}"
-          + (f", label smoothing {args.label_smoothing:g}" if args.label_smoothing else "")
-          + (f", R1 gamma {args.r1:g} every {args.r1_every} D steps" if args.r1 else "")
-          + (f", lr / 4 after {args.decay_at:.0%} of the epochs" if args.decay_at < 1 else "")
-          + (f", samples from the weight average (EMA {args.ema:g})" if args.ema else ""))
-print(f"\nthis lesson's model: {recipe}")
+print(f"\nthis lesson's model, recipe {args.recipe!r}: {r['about']}; {schedule['epochs']} epochs, "
+      f"batch {schedule['batch_size']}" + (f" (G width {config['width']:g})" if args.width else ""))
 print(model.summary())
 
 # %% [markdown]
@@ -245,23 +220,17 @@ print(model.summary())
 # second call continues the same run, history and best.npz).
 #
 # How good is a GAN? Its losses do not say (they measure the players against
-# each other, not against the data). Every second epoch the judge (lesson
-# 03's CNN) labels 1,000 samples:
-#
-# * confident: the share of samples it labels with probability >= 0.9 --
-#   blurry or broken digits lower it;
-# * rarest digit: the share of the least frequent label -- mode collapse
-#   (a generator that forgot some digits) drives it to 0.
-#
-# best.npz keeps the epoch with the most confident samples *among the
-# epochs where every digit holds at least 4%*: score = confident there, and
-# (rarest share - 1) < 0 elsewhere, so a sharp but collapsed epoch never
-# wins (the judge is "confident" about blank images, too).
+# each other, not against the data). Every second epoch lesson 07's
+# yardstick scores 1,000 samples: FD to 4,000 real training digits in the
+# judge's feature space, the rarest digit's share, and the judge's
+# confidence, each beside real digits' values. best.npz keeps the epoch with
+# the lowest FD among the epochs where every digit holds at least 4%.
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, model.latent_dim)).astype(np.float32)
-judge_z = np.random.default_rng(args.seed + 4).standard_normal((n_judge, model.latent_dim)).astype(np.float32)
-judge = load_judge()
+judge_z = np.random.default_rng(args.seed + 2).standard_normal((n_judge, model.latent_dim)).astype(np.float32)
+scorer = SampleScorer(data, n=n_judge)
+print(f"real held-out digits: {describe_scores(scorer.baseline, scorer.baseline)}")
 frames = {}  # epoch -> the first 10 samples of fixed_z, for the evolution figure
 
 
@@ -271,30 +240,26 @@ def grid(m):
     return images
 
 
-def judge_epoch(m):
-    scores = judge_scores(from_tanh(m.sample(z=judge_z)), judge)
-    confident, rarest = scores["confident"], scores["min_class_fraction"]
-    print(f"  judge: confident {confident:.1%}, rarest digit {rarest:.1%}, "
-          f"per digit {np.round(scores['class_fractions'] * 100).astype(int)} %")
-    return {"confident": confident, "min_class": rarest, "classes": scores["classes_covered"],
-            "score": confident if rarest >= 0.04 else rarest - 1.0}
+def images_of(m, z):
+    return from_tanh(m.sample(z=z)).reshape(-1, 28, 28)
+
+
+def score_epoch(m):
+    s = scorer.score(images_of(m, judge_z))
+    print(f"  {describe_scores(s, scorer.baseline)}")
+    return s
 
 
 run_dir = os.path.join(args.out, "run")
-decay_epoch = args.epochs if args.decay_at >= 1 else min(args.epochs, max(1, round(args.decay_at * args.epochs)))
-options = dict(batch_size=args.batch_size, rng=np.random.default_rng(args.seed + 1), out_dir=run_dir,
-               grid_fn=grid, score_fn=judge_epoch, eval_every=args.score_every, best_key="score",
-               label="DCGAN ")
+epochs = schedule["epochs"]
+decay_after = int(schedule["decay_at"] * epochs) if schedule["decay_at"] < 1 else None
 start = time.perf_counter()
-history = train(model, x_train, epochs=decay_epoch, **options)
-if decay_epoch < args.epochs:
-    # The second phase continues the same run (history, best.npz, batch order).
-    model.opt_g.lr /= 4
-    model.opt_d.lr /= 4
-    print(f"after epoch {decay_epoch}: learning rates now {model.opt_g.lr:g}")
-    history = train(model, x_train, epochs=args.epochs, start_epoch=decay_epoch + 1, history=history, **options)
+history = train(model, x_train, epochs=epochs, batch_size=schedule["batch_size"],
+                rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, grid_fn=grid, score_fn=score_epoch,
+                eval_every=schedule["eval_every"], best_key="selection", higher_is_better=False,
+                decay_after=decay_after, label="DCGAN ")
 train_seconds = time.perf_counter() - start
-print(f"trained {args.epochs} epochs in {train_seconds:.0f} s ({train_seconds / args.epochs:.1f} s per epoch); "
+print(f"trained {epochs} epochs in {train_seconds:.0f} s ({train_seconds / epochs:.1f} s per epoch); "
       f"run folder {run_dir}")
 
 # %% [markdown]
@@ -305,18 +270,25 @@ print(f"trained {args.epochs} epochs in {train_seconds:.0f} s ({train_seconds / 
 # watch.
 
 # %%
-epochs = [r["epoch"] for r in history]
-print("saved", plot_curves({"D loss": (epochs, [r["d_loss"] for r in history]),
-                            "G loss": (epochs, [r["g_loss"] for r in history])},
+ep = [r["epoch"] for r in history]
+print("saved", plot_curves({"D loss": (ep, [r["d_loss"] for r in history]),
+                            "G loss": (ep, [r["g_loss"] for r in history])},
                            os.path.join(args.out, "losses.png"), ylabel="binary cross-entropy",
                            title="DCGAN losses (mean over each epoch)"))
-judged = [r for r in history if "confident" in r]
-print("saved", plot_curves({"confident (max softmax >= 0.9)": ([r["epoch"] for r in judged],
-                                                               [r["confident"] for r in judged]),
-                            "rarest digit's share x 10": ([r["epoch"] for r in judged],
-                                                          [10 * r["min_class"] for r in judged])},
-                           os.path.join(args.out, "judge_scores.png"), ylabel="fraction",
-                           title="the judge on 1,000 samples"))
+judged = [r for r in history if "fd" in r]
+je = [r["epoch"] for r in judged]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+axes[0].plot(je, [r["fd"] for r in judged], label="samples")
+axes[0].axhline(scorer.baseline["fd"], color="g", ls="--", label="real digits")
+axes[0].axhline(1.5 * scorer.baseline["fd"], color="r", ls=":", label="target 1.5x real")
+axes[0].set(yscale="log", xlabel="epoch", ylabel="FD (log scale)", title="Frechet distance")
+for key, name in (("min_class", "rarest digit's share"), ("confident", "confident")):
+    axes[1].plot(je, [r[key] for r in judged], label=name)
+axes[1].axhline(0.04, color="r", ls=":", label="4%")
+axes[1].set(xlabel="epoch", ylabel="share of samples", title="coverage and confidence")
+for ax in axes:
+    ax.legend(fontsize=8)
+print("saved", save_figure(fig, os.path.join(args.out, "judge_scores.png")))
 
 # %% [markdown]
 # ## 6. Watching the generator learn
@@ -337,26 +309,24 @@ print("saved", save_figure(fig, os.path.join(args.out, "evolution.png")))
 # %% [markdown]
 # ## 7. The best epoch, judged
 # Rebuild the model, load best.npz, draw 1,000 fresh samples (BatchNorm in
-# eval mode, with its running statistics, as `GAN.sample` does), and let
-# the judge score them.
+# eval mode, with its running statistics, as `GAN.sample` does), score them,
+# then 10 more sets of 1,000 (one set's shares are good to about 1.3 points).
 
 # %%
 best_model = build_dcgan(args.seed)
 best_epoch = load_checkpoint(best_model, os.path.join(run_dir, "best.npz"))["epoch"]
-final_z = np.random.default_rng(args.seed + 5).standard_normal((n_judge, 100)).astype(np.float32)
-final_images = from_tanh(best_model.sample(z=final_z))
-final = judge_scores(final_images, judge)
-print(f"best epoch {best_epoch}: confident {final['confident']:.1%}, rarest digit "
-      f"{final['min_class_fraction']:.1%}, per digit {np.round(final['class_fractions'] * 100).astype(int)} %")
-# One set of 1,000 is good to about 1.3 points (lesson 07, section 4), so score 10 more.
+final_z = np.random.default_rng(args.seed + 4).standard_normal((n_judge, 100)).astype(np.float32)
+final_images = images_of(best_model, final_z)
+final = scorer.score(final_images)
+print(f"best epoch {best_epoch}, {n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}")
 n_sets = 2 if args.quick else 10
-more_z = np.random.default_rng(args.seed + 6).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
-more = judge_sets(lambda z: from_tanh(best_model.sample(z=z)), more_z, judge)
+more_z = np.random.default_rng(args.seed + 5).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
+more = score_sets(lambda z: images_of(best_model, z), more_z, scorer)
 print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100], os.path.join(args.out, "best_samples.png"),
                                title=f"100 samples, best epoch ({best_epoch})"))
 fig, ax = plt.subplots(figsize=(6, 3))
-ax.bar(range(10), final["class_fractions"] * 100)
+ax.bar(range(10), np.bincount(scorer.judge_labels(final_images), minlength=10) / n_judge * 100)
 ax.axhline(4, color="red", ls="--", lw=1, label="4%")
 ax.set_xticks(range(10))
 ax.set_xlabel("digit (the judge's label)")
@@ -365,16 +335,15 @@ ax.legend()
 ax.set_title(f"{n_judge} samples of the best epoch")
 print("saved", save_figure(fig, os.path.join(args.out, "class_histogram.png")))
 
+met = meets_target(final, scorer.baseline)
 total_seconds = time.perf_counter() - lesson_start
 print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 08: DCGAN ({recipe}), {n_judge} samples of the best epoch ({best_epoch} of "
-      f"{args.epochs}): {final['confident']:.1%} confident (max softmax >= 0.9), rarest digit "
-      f"{final['min_class_fraction']:.1%}, {final['classes_covered']}/10 digits ({n_sets} more sets: "
-      f"{describe_sets(more)}); "
-      f"{data.source}; "
-      f"total time {total_seconds / 60:.1f} min. "
-      f"Reproduce: python lessons/08_dcgan.py --seed {args.seed}" + (" --plain" if args.plain else "")
-      + (" --quick" if args.quick else ""))
+      + f"\nRESULT lesson 08: DCGAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
+      f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
+      f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
+      f"{describe_sets(more)}; {data.source}; total time {total_seconds / 60:.1f} min. "
+      f"Reproduce: python lessons/08_dcgan.py --seed {args.seed}"
+      + (f" --recipe {args.recipe}" if args.recipe != "default" else "") + (" --quick" if args.quick else ""))
 
 # %% [markdown]
 # ## Summary
@@ -384,11 +353,12 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 # * The article's Keras DCGAN maps layer for layer onto aigc_np; NHWC vs
 #   NCHW only relabels the Dense layer's units.
 # * Judge GANs by their samples, not their losses, and keep the best epoch
-#   by a criterion that rejects mode collapse.
+#   by a criterion that rejects mode collapse: the lowest FD among the
+#   epochs that keep every digit.
 #
 # ## Suggested extensions
-# 1. Width 0.5 against 0.25: the judge's scores of the best epoch and the
-#    seconds per epoch (from history.csv), side by side.
+# 1. Width 0.5 against 0.25 (`--width 0.25`): the best epoch's FD, rarest
+#    digit and confidence, and the seconds per epoch (from history.csv).
 # 2. Replace the generator's Conv2DTranspose with nearest-neighbour upsampling
 #    followed by Conv2D (a new Upsampling2D layer with an example spec is
 #    gradient-checked by tests/test_every_layer.py); compare the grids for
