@@ -140,7 +140,10 @@ def cmd_train(args) -> int:
     from .threads import apply_threads
 
     recipe_name = args.recipe or "default"
-    r = recipe(args.kind, recipe_name)
+    try:
+        r = recipe(args.kind, recipe_name)
+    except ValueError as e:
+        raise UsageError(f"--recipe {recipe_name}: {e}") from None
     flags = {}
     if args.latent_dim is not None:
         flags["latent_dim"] = args.latent_dim
