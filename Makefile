@@ -20,15 +20,16 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(if $(EX),-m ex$(EX))
 
-# The main job: lessons 01-03, then a VAE and a GAN trained briefly, with sample grids.
+# Every image model trained briefly with its registry "demo" recipe, then one montage of all of them.
+DEMO := out/demo
 demo: $(STAMP)
-	$(PY) lessons/01_dense_and_backprop.py
-	$(PY) lessons/02_mlp_classifier.py
-	$(PY) lessons/03_cnn_classifier.py
-	$(PY) -m aigc_np train vae --out out/demo/vae --epochs 30
-	$(PY) -m aigc_np sample out/demo/vae/best.npz --n 100 --out out/demo/vae_samples.png
-	$(PY) -m aigc_np train gan --out out/demo/gan --epochs 20
-	$(PY) -m aigc_np sample out/demo/gan/best.npz --n 100 --out out/demo/gan_samples.png
+	$(PY) -m aigc_np train vae --recipe demo --out $(DEMO)/vae --overwrite
+	$(PY) -m aigc_np train gan --recipe demo --out $(DEMO)/gan --overwrite
+	$(PY) -m aigc_np train dcgan --recipe demo --out $(DEMO)/dcgan --overwrite --threads 1
+	$(PY) -m aigc_np train cgan --recipe demo --out $(DEMO)/cgan --overwrite
+	$(PY) -m aigc_np.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
+		$(DEMO)/cgan/best.npz --out $(DEMO)/montage.png
+	@echo "make demo: the montage is $(DEMO)/montage.png; each run's folder holds its per-epoch grids"
 
 lessons: $(STAMP)
 	@set -e; for f in $(LESSONS); do echo "== $$f"; $(PY) $$f; done

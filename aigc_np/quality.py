@@ -62,13 +62,12 @@ class SampleScorer:
 
     def __init__(self, data, n: int = 1000, judge=None, seed: int = 0):
         x_train, x_val = _unit(data.x_train), _unit(data.x_val)
-        if len(x_train) <= N_REFERENCE // 2:
-            raise ValueError(f"SampleScorer: expected more than {N_REFERENCE // 2} training images, "
-                             f"got {len(x_train)}")
+        if len(x_train) <= N_REFERENCE:
+            raise ValueError(f"SampleScorer: expected more than {N_REFERENCE} training images, got {len(x_train)}")
         self.judge = load_judge() if judge is None else judge
         order = np.random.default_rng(seed).permutation(len(x_train))
-        n_ref = min(N_REFERENCE, len(x_train) - max(0, n - len(x_val)))
-        reference, held_out = x_train[order[:n_ref]], np.concatenate([x_train[order[n_ref:]], x_val])
+        reference = x_train[order[:N_REFERENCE]]
+        held_out = np.concatenate([x_train[order[N_REFERENCE:]], x_val])
         if not 1 <= n <= len(held_out):
             raise ValueError(f"SampleScorer: n must be in 1..{len(held_out)} (the held-out real images), got {n}")
         self.n = int(n)
