@@ -64,7 +64,7 @@ parser.add_argument("--decay-at", type=float, default=0.75,
 parser.add_argument("--score-every", type=int, default=2, help="judge the samples every N epochs")
 parser.add_argument("--out", default="out/08_dcgan", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.plain:
