@@ -1,11 +1,18 @@
-"""Which exercises each test uses: the pytest markers ex1 ... ex9 (see README, "For instructors").
+"""Which exercises each test uses (see README, "For instructors").
 
-tests/conftest.py attaches them at collection, so ``pytest -m ex3`` (``make
-test EX=3``) runs every test that needs Exercise 3. A key is a test id
-(``file::function``, with ``[params]`` where parameters differ). The table
-was made by tracing which exercise regions each test executes; keep it in
-step when you add a test that reaches exercise code -- tests/test_coursework.py
-fails, naming the test, if a mark is missing or wrong.
+A key is a test id (``file::function``, with ``[params]`` where parameters
+differ); its value is the tuple of exercise numbers whose regions the test
+executes. tests/conftest.py turns an entry into markers at collection:
+
+- ``ex<latest>``: the test is decided by the latest exercise it needs, so
+  ``pytest -m ex3`` (``make test EX=3``) runs exactly the tests that
+  Exercise 3 completes once Exercises 1 and 2 are done;
+- ``uses_ex<n>`` for every exercise in the tuple (``pytest -m uses_ex3``:
+  everything that runs Exercise 3's code).
+
+The table was made by tracing which exercise regions each test executes;
+keep it in step when you add a test that reaches exercise code --
+tests/test_coursework.py fails, naming the test, if a mark is missing or wrong.
 """
 MARKS = {
     "test_gan_step.py::test_generator_step_gradients_flow_through_d_into_g": (9,),
