@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LESSONS := $(sort $(wildcard lessons/[0-9][0-9]_*.py))
 export MPLBACKEND ?= Agg
 
-.PHONY: test demo lessons lessons-quick data-full bench clean venv student progress
+.PHONY: test demo lessons lessons-quick data-full bench clean venv student progress notebooks
 
 venv: $(STAMP)
 
@@ -50,5 +50,10 @@ bench: $(STAMP)
 student: $(STAMP)
 	$(PY) -m aigc_np.coursework student --out build/student --zip build/aigc_np-student.zip
 
+# make progress EX=3 reports only Exercise 3
 progress: $(STAMP)
-	$(PY) -m aigc_np.coursework progress
+	$(PY) -m aigc_np.coursework progress $(EX)
+
+# notebooks/NN_*.ipynb from the lessons' # %% cells (not committed: regenerate them)
+notebooks: $(STAMP)
+	$(PY) -m aigc_np.notebooks --out notebooks $(LESSONS)

@@ -12,11 +12,17 @@ project to ``build/student/`` with every region replaced by::
 
     raise NotImplementedError("Exercise 3: the Adam step. Hint: keep m and v ...")
 
-(the signature and docstring around it stay), checks that no line of a
-removed region survives anywhere in the edition, and zips it to
-``build/aigc_np-student.zip``. Tests carry pytest markers ``ex1`` ... so a
-student runs ``make test EX=3``; ``python -m aigc_np.coursework progress``
-(``make progress``) prints which exercises pass.
+(the signature and docstring around it stay; an exercise with several
+regions says "(part 2 of 4)" after its title), checks that no line of a
+removed region survives anywhere in the edition, writes the student README
+(``aigc_np/student_readme.md``) in place of README.md, and zips it to
+``build/aigc_np-student.zip``.
+
+tests/exercise_marks.py lists the exercises each test executes; a test is
+decided by the latest of them and carries its marker ``exN``, so after
+Exercises 1..N a student runs ``make test EX=N``. ``python -m aigc_np.coursework
+progress`` (``make progress``) runs the exercise tests in exercise order and
+prints each exercise's line as soon as its tests finish.
 """
 from __future__ import annotations
 
@@ -28,15 +34,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 
-__all__ = ["Region", "find_regions", "strip_exercises", "make_student_edition", "list_exercises", "progress"]
+__all__ = ["Region", "find_regions", "strip_exercises", "make_student_edition", "student_readme",
+           "list_exercises", "unstarted_exercises", "progress"]
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN EXERCISE (?P<n>\d+): (?P<title>.+?)\s*$")
 END = re.compile(r"^[ \t]*# END EXERCISE (?P<n>\d+)\s*$")
 HINT = re.compile(r"^[ \t]*# Hint: (?P<hint>.+?)\s*$")
-SKIP_DIRS = {".git", ".venv", "build", "out", "runs", "__pycache__", ".pytest_cache", ".hypothesis"}
+SKIP_DIRS = {".git", ".venv", "build", "out", "runs", "notebooks", "__pycache__", ".pytest_cache", ".hypothesis"}
+# Instructor-only files that the student edition leaves out (README.md is replaced by the student README).
+NOT_IN_EDITION = {os.path.join("aigc_np", "student_readme.md"), os.path.join("tests", "test_coursework.py")}
+STUB = re.compile(r"""NotImplementedError\(\s*['"]Exercise (?P<n>\d+): [^'"]*?(?:\(part \d+ of (?P<parts>\d+)\))?[.'"]""")
 
 
 @dataclass(frozen=True)
@@ -71,17 +82,24 @@ def find_regions(text: str, where: str = "<text>") -> list[Region]:
     return regions
 
 
-def strip_exercises(text: str, keep=(), where: str = "<text>") -> tuple[str, list[str]]:
+def strip_exercises(text: str, keep=(), where: str = "<text>", parts: dict | None = None) -> tuple[str, list[str]]:
     """Replace every region (except those numbered in ``keep``) by a NotImplementedError.
 
-    Returns the new text and the removed solution lines (without markers).
+    An exercise with several regions numbers them "(part k of K)"; ``parts``
+    maps n to (the number of n's regions before this text, K) when an exercise
+    spans several files (default: count within ``text``). Returns the new text
+    and the removed solution lines (without markers).
     """
     lines = text.splitlines(keepends=True)
     removed: list[str] = []
-    for region in reversed(find_regions(text, where)):
+    regions = find_regions(text, where)
+    for region in reversed(regions):
         if region.n in keep:
             continue
-        message = f"Exercise {region.n}: {region.title}."
+        same = [r for r in regions if r.n == region.n]
+        before, total = (parts or {}).get(region.n, (0, len(same)))
+        part = f" (part {before + same.index(region) + 1} of {total})" if total > 1 else ""
+        message = f"Exercise {region.n}: {region.title}{part}."
         if region.hint:
             message += f" Hint: {region.hint}"
         removed += [ln for ln in lines[region.begin + 1:region.end] if not HINT.match(ln)]
@@ -97,6 +115,14 @@ def _project_files(root: str):
                 yield os.path.relpath(os.path.join(folder, name), root)
 
 
+def _exercise_sources(root: str):
+    """(relative path, text, regions) of every package module that may hold exercise regions."""
+    for rel in _project_files(root):
+        if rel.startswith("aigc_np" + os.sep) and rel.endswith(".py") and rel != os.path.join("aigc_np", "coursework.py"):
+            text = open(os.path.join(root, rel), encoding="utf-8").read()
+            yield rel, text, find_regions(text, rel)
+
+
 def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, keep=()) -> dict:
     """Write the student edition of the project at ``root`` to ``out_dir`` (replaced).
 
@@ -106,20 +132,33 @@ def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, k
     root, out_dir = os.path.abspath(root), os.path.abspath(out_dir)
     if os.path.exists(out_dir):
         shutil.rmtree(out_dir)
-    exercises, changed, removed = {}, [], set()
+    sources = {rel: (text, regions) for rel, text, regions in _exercise_sources(root)}
+    exercises, where, total = {}, {}, {}
+    for rel, (_, regions) in sources.items():
+        for region in regions:
+            exercises.setdefault(region.n, region.title)
+            where.setdefault(region.n, set()).add(rel)
+            total[region.n] = total.get(region.n, 0) + 1
+    changed, removed, seen = [], set(), {}
     for rel in _project_files(root):
         src, dst = os.path.join(root, rel), os.path.join(out_dir, rel)
+        if rel in NOT_IN_EDITION:
+            continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        if rel.startswith("aigc_np" + os.sep) and rel.endswith(".py") and rel != os.path.join("aigc_np", "coursework.py"):
-            text = open(src, encoding="utf-8").read()
-            for region in find_regions(text, rel):
-                exercises.setdefault(region.n, region.title)
-            new, lost = strip_exercises(text, keep, rel)
+        if rel in sources:
+            text, regions = sources[rel]
+            parts = {n: (seen.get(n, 0), total[n]) for n in total}  # regions of n in the files before this one
+            for region in regions:
+                seen[region.n] = seen.get(region.n, 0) + 1
+            new, lost = strip_exercises(text, keep, rel, parts)
             if new != text:
                 changed.append(rel)
                 removed.update(ln.strip() for ln in lost if ln.strip() and not ln.strip().startswith("#"))
             with open(dst, "w", encoding="utf-8") as f:
                 f.write(new)
+        elif rel == "README.md":
+            with open(dst, "w", encoding="utf-8") as f:
+                f.write(student_readme(root, exercises, where))
         else:
             shutil.copy2(src, dst)
     leaks = _find_leaks(out_dir, removed)
@@ -131,6 +170,17 @@ def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, k
             for rel in _project_files(out_dir):
                 z.write(os.path.join(out_dir, rel), os.path.join("aigc_np-student", rel))
     return {"exercises": dict(sorted(exercises.items())), "files": changed}
+
+
+def student_readme(root: str, exercises: dict, where: dict) -> str:
+    """The student edition's README.md: aigc_np/student_readme.md with its exercise table filled in.
+
+    ``exercises`` maps n to its title and ``where`` maps n to the files holding its regions.
+    """
+    rows = [f"| {n} | {exercises[n]} | {', '.join(f'`{p}`' for p in sorted(where[n]))} |" for n in sorted(exercises)]
+    table = "\n".join(["| # | exercise | where |", "|---|---|---|", *rows])
+    template = open(os.path.join(root, "aigc_np", "student_readme.md"), encoding="utf-8").read()
+    return template.replace("{exercises}", table)
 
 
 def _find_leaks(out_dir: str, removed: set) -> list[str]:
@@ -162,24 +212,108 @@ def list_exercises(root: str = ".") -> dict:
     return dict(sorted(exercises.items()))
 
 
-def progress(root: str = ".", extra_args=()) -> dict:
-    """Run the exercise tests once; return {n: (passed, failed)} and print a table."""
-    exercises = list_exercises(root)
-    with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "report.json")
-        marks = " or ".join(f"ex{n}" for n in sorted(exercises))
-        env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": report}
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks,
-                        *extra_args], cwd=root, env=env, stdout=subprocess.DEVNULL, check=False)
-        results = json.load(open(report)) if os.path.exists(report) else []
+def unstarted_exercises(root: str = ".") -> set:
+    """Exercises not attempted yet: every one of their regions still raises the stub NotImplementedError.
+
+    An exercise of K regions says "(part k of K)" in each stub, so it counts
+    as attempted as soon as one of its stubs is gone.
+    """
+    stubs, parts = {}, {}
+    for rel, text, _ in _exercise_sources(os.path.abspath(root)):
+        for m in STUB.finditer(text):
+            n = int(m["n"])
+            stubs[n] = stubs.get(n, 0) + 1
+            parts[n] = int(m["parts"] or 1)
+    return {n for n, count in stubs.items() if count >= parts[n]}
+
+
+def _follow(path: str, proc: subprocess.Popen, poll: float = 0.2):
+    """Yield the JSON records appended to ``path`` (one a line) while ``proc`` runs, then the rest."""
+    offset, pending = 0, ""
+    while True:
+        running = proc.poll() is None
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                f.seek(offset)
+                pending += f.read()
+                offset = f.tell()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        if not running:
+            return
+        time.sleep(poll)
+
+
+def exercises_as_they_finish(records, numbers):
+    """Yield (n, n's records) for each exercise in ``numbers``, as soon as its tests are all reported.
+
+    The tests run in exercise order (tests/conftest.py sorts them), so
+    exercise n is finished when a record of a later exercise arrives, or when
+    the records end.
+    """
+    pending = sorted(numbers)
+    collected = {n: [] for n in pending}
+    for record in records:
+        n = record["exercise"]
+        while pending and n is not None and pending[0] < n:
+            done = pending.pop(0)
+            yield done, collected[done]
+        if n in collected:
+            collected[n].append(record)
+    for done in pending:
+        yield done, collected[done]
+
+
+def exercise_status(n: int, records: list, started: bool) -> str:
+    """done / in progress / needs Exercise m first / not started, from the tests that Exercise n decides."""
+    failed = [r for r in records if r["outcome"] != "passed"]
+    if not started:
+        return "not started"
+    if not records:
+        return "no tests"
+    if not failed:
+        return "done"
+    blocked = sorted({r["missing"] for r in failed if r.get("missing") not in (None, n)})
+    if blocked and all(r.get("missing") not in (None, n) for r in failed):
+        return f"needs Exercise {blocked[0]} first"
+    return "in progress"
+
+
+def progress(root: str = ".", extra_args=(), exercises=None, out=None) -> dict:
+    """Run the tests of ``exercises`` (default: all) once, in exercise order.
+
+    Prints each exercise's line (passed, failed, status) as soon as its tests
+    finish, and returns {n: (passed, failed, status)}. A test counts towards
+    the exercise it is decided by, the latest one it needs (tests/exercise_marks.py).
+    """
+    out = out or sys.stdout
+    known = list_exercises(root)
+    numbers = sorted(exercises) if exercises else sorted(known)
+    unknown = [n for n in numbers if n not in known]
+    if unknown:
+        raise ValueError(f"progress: no exercise {unknown[0]}; the exercises are {sorted(known)}")
+    unstarted = unstarted_exercises(root)
     table = {}
-    for n in sorted(exercises):
-        outcomes = [r["outcome"] for r in results if f"ex{n}" in r["markers"]]
-        table[n] = (outcomes.count("passed"), len(outcomes) - outcomes.count("passed"))
-    print(f"{'exercise':<48}{'passed':>8}{'failed':>8}  status")
-    for n, (ok, bad) in table.items():
-        status = "done" if ok and not bad else ("not started" if not ok else "in progress")
-        print(f"{f'{n}: {exercises[n]}':<48}{ok:>8}{bad:>8}  {status}")
+    print(f"running the tests of {len(numbers)} exercise(s); each line appears when its tests finish", file=out)
+    print(f"{'exercise':<48}{'passed':>8}{'failed':>8}  status", file=out, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.jsonl")
+        env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": report,
+               "PYTHONPATH": os.pathsep.join(filter(None, [os.path.abspath(root), os.environ.get("PYTHONPATH")]))}
+        marks = " or ".join(f"ex{n}" for n in numbers)
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks,
+                                 *extra_args], cwd=root, env=env, stdout=subprocess.DEVNULL)
+        try:
+            for n, records in exercises_as_they_finish(_follow(report, proc), numbers):
+                ok = sum(r["outcome"] == "passed" for r in records)
+                table[n] = (ok, len(records) - ok, exercise_status(n, records, n not in unstarted))
+                print(f"{f'{n}: {known[n]}':<48}{ok:>8}{len(records) - ok:>8}  {table[n][2]}", file=out, flush=True)
+        finally:
+            proc.wait()
+    done = sum(status == "done" for _, _, status in table.values())
+    print(f"{done} of {len(table)} exercise(s) done", file=out, flush=True)
     return table
 
 
@@ -189,7 +323,8 @@ def main(argv=None) -> int:
     s = sub.add_parser("student", help="write the student edition")
     s.add_argument("--out", default="build/student")
     s.add_argument("--zip", default="build/aigc_np-student.zip")
-    sub.add_parser("progress", help="print which exercises pass")
+    p = sub.add_parser("progress", help="print which exercises pass")
+    p.add_argument("exercises", nargs="*", type=int, help="only these exercises (default: all)")
     args = parser.parse_args(argv)
     if args.command == "student":
         info = make_student_edition(".", args.out, args.zip)
@@ -197,8 +332,11 @@ def main(argv=None) -> int:
         for n, title in info["exercises"].items():
             print(f"  {n}: {title}")
         return 0
-    table = progress(".")
-    return 0 if all(bad == 0 and ok for ok, bad in table.values()) else 1
+    try:
+        table = progress(".", exercises=args.exercises)
+    except ValueError as e:
+        parser.error(str(e))
+    return 0 if all(status == "done" for _, _, status in table.values()) else 1
 
 
 if __name__ == "__main__":

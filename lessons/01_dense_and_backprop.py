@@ -28,7 +28,7 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
 parser.add_argument("--out", default="out/01_dense_and_backprop", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

@@ -34,7 +34,7 @@ parser.add_argument("--epochs", type=int, default=15)
 parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--out", default="out/02_mlp_classifier", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

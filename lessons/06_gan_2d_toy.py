@@ -49,7 +49,7 @@ parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate o
 parser.add_argument("--std", type=float, default=0.05, help="standard deviation of each blob")
 parser.add_argument("--out", default="out/06_gan_2d_toy", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.quick:

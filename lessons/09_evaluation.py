@@ -38,7 +38,7 @@ parser.add_argument("--quick", action="store_true", help="tiny run for smoke tes
 parser.add_argument("--n", type=int, default=1000, help="samples per model")
 parser.add_argument("--out", default="out/09_evaluation")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

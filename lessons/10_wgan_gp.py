@@ -114,7 +114,7 @@ parser.add_argument("--n-eval", type=int, default=1000, help="MNIST: samples sco
 parser.add_argument("--skip-mnist", action="store_true", help="run Part A only")
 parser.add_argument("--out", default="out/10_wgan_gp", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
+args = parser.parse_known_args()[0]
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.quick:

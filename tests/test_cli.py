@@ -1,4 +1,6 @@
 """python -m aigc_np: train, sample and evaluate, and its exit codes."""
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -11,11 +13,24 @@ from aigc_np.cli import main
 KINDS_TRAINED = ("vae", "gan", "dcgan", "ae", "cgan", "cvae", "wgan-gp")
 
 
+def run_or_fail(argv):
+    """main(argv), failing with the command and its stderr (not a bare `assert 1 == 0`) unless it exits 0."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # a usage error
+            code = e.code
+    if code != 0:
+        pytest.fail(f"`python -m aigc_np {' '.join(argv)}` exited with {code}; its stderr:\n"
+                    f"{err.getvalue().strip()}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     for kind in KINDS_TRAINED:
-        assert main(["train", kind, "--out", str(root / kind), "--quick"]) == 0
+        run_or_fail(["train", kind, "--out", str(root / kind), "--quick"])
     return root
 
 

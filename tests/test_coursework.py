@@ -1,13 +1,17 @@
-"""The student edition: markers, stripping, leak check, and per-exercise test outcomes."""
+"""The student edition: markers, stripping, leak check, per-exercise test outcomes and progress."""
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
 
 import pytest
+from exercise_marks import MARKS
 
-from aigc_np.coursework import find_regions, list_exercises, make_student_edition, strip_exercises
+from aigc_np.coursework import (exercise_status, exercises_as_they_finish, find_regions, list_exercises,
+                                make_student_edition, progress, strip_exercises, unstarted_exercises)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXERCISES = list_exercises(ROOT)
@@ -57,16 +61,28 @@ def edition(tmp_path_factory):
     return out / "student", out / "student.zip", info
 
 
-def run_tests(edition_dir, marks, *extra):
-    """Run pytest inside the edition; return {nodeid: outcome}."""
-    report = edition_dir / "report.json"
+def run_tests(edition_dir, marks, *extra, output=False):
+    """Run pytest inside the edition; return {nodeid: record} (and pytest's output if ``output``).
+
+    A record is what tests/conftest.py writes for `make progress`: outcome,
+    exercise (the one that decides the test), uses, and missing (the exercise
+    whose NotImplementedError the test stopped at, if any).
+    """
+    report = edition_dir / "report.jsonl"
     env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "PYTHONPATH": str(edition_dir)}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks,
-                    "--ignore=tests/test_coursework.py", *extra],
-                   cwd=edition_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    results = json.loads(report.read_text())
-    report.unlink()
-    return {r["nodeid"]: r["outcome"] for r in results}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks, *extra],
+                         cwd=edition_dir, env=env, capture_output=True, text=True, check=False)
+    records = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+    if report.exists():
+        report.unlink()
+    outcomes = {r["nodeid"]: r for r in records}
+    return (outcomes, run.stdout) if output else outcomes
+
+
+def edition_keeping(tmp_path, keep):
+    """A fresh student edition in which the exercises in ``keep`` are solved (about 0.1 s)."""
+    make_student_edition(ROOT, str(tmp_path / "student"), keep=keep)
+    return tmp_path / "student"
 
 
 def test_edition_imports_its_own_package(edition):
@@ -114,32 +130,118 @@ ALL = " or ".join(f"ex{n}" for n in EXERCISES)
 def test_in_the_edition_every_exercise_test_fails_and_every_other_test_passes(edition):
     student, _, _ = edition
     exercise_tests = run_tests(student, ALL)
-    assert exercise_tests and all(outcome == "failed" for outcome in exercise_tests.values()), \
-        [k for k, v in exercise_tests.items() if v != "failed"]
+    assert exercise_tests and all(r["outcome"] == "failed" for r in exercise_tests.values()), \
+        [k for k, r in exercise_tests.items() if r["outcome"] != "failed"]
     others = run_tests(student, f"not ({ALL})")
     assert len(others) > 50
-    assert all(outcome == "passed" for outcome in others.values()), [k for k, v in others.items() if v != "passed"]
+    assert all(r["outcome"] == "passed" for r in others.values()), [k for k, r in others.items() if r["outcome"] != "passed"]
 
 
 @pytest.mark.parametrize("n", list(EXERCISES))
-def test_restoring_one_region_makes_exactly_that_exercise_pass(edition, n):
+def test_restoring_one_region_makes_exactly_that_exercise_pass(tmp_path, n):
+    """The tests that use Exercise n alone pass once its region is back (uses_ex<n> markers)."""
+    student = edition_keeping(tmp_path, {n})
+    others = " or ".join(f"uses_ex{m}" for m in EXERCISES if m != n)
+    own = run_tests(student, f"uses_ex{n} and not ({others})")
+    assert own and all(r["outcome"] == "passed" for r in own.values()), own
+    # Tests that also use another exercise still fail: each mark was traced to
+    # a region that test executes, and those regions stay stripped.
+
+
+# ------------------------------------------- what a student sees (issue 15)
+def test_a_marker_selects_the_tests_its_exercise_decides_the_latest_one_they_need():
+    """ex<n> goes on the tests whose latest exercise is n; uses_ex<n> on every test that runs n's code."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-o", "addopts=", "-m", "ex2",
+                          "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
+    selected = {line.split("tests/", 1)[-1] for line in run.stdout.splitlines() if "::" in line}
+    uses = {nodeid: MARKS.get(nodeid, MARKS.get(nodeid.split("[")[0])) for nodeid in selected}
+    assert selected and all(u is not None and max(u) == 2 for u in uses.values()), uses
+    assert {(1, 2), (2,)} <= set(uses.values())  # both kinds: Exercise 2 alone, and 1 then 2
+    expected = {k for k, v in MARKS.items() if max(v) == 2}
+    assert expected <= {nodeid.split("[")[0] for nodeid in selected} | selected
+
+
+def test_after_exercise_1_make_test_ex1_reports_no_failure(tmp_path):
+    """The student's first success: Exercise 1 done, `make test EX=1` is all green."""
+    results = run_tests(edition_keeping(tmp_path, {1}), "ex1")
+    assert results and all(r["outcome"] == "passed" and r["uses"] == [1] for r in results.values()), results
+
+
+def test_a_test_needing_an_earlier_exercise_says_which_and_passes_once_both_are_done(tmp_path):
+    """Exercise 2 done but not Exercise 1: the ex2 tests that also run Dense backward fail naming
+    Exercise 1; with both done, all of ex2 passes."""
+    files = ("tests/test_every_layer.py",)  # it has both kinds, and runs quickly
+    results, out = run_tests(edition_keeping(tmp_path / "a", {2}), "ex2", *files, output=True)
+    alone = {k: r for k, r in results.items() if r["uses"] == [2]}
+    both = {k: r for k, r in results.items() if r["uses"] == [1, 2]}
+    assert alone and all(r["outcome"] == "passed" for r in alone.values())
+    assert both and all(r["outcome"] == "failed" and r["missing"] == 1 for r in both.values())
+    assert "it checks Exercise 2, but this test needs Exercise 1 (Dense backward)" in out
+    results = run_tests(edition_keeping(tmp_path / "b", {1, 2}), "ex2", *files)
+    assert results.keys() == alone.keys() | both.keys()
+    assert all(r["outcome"] == "passed" for r in results.values())
+
+
+def test_progress_says_not_started_until_an_exercise_is_attempted(tmp_path):
+    """Exercise 1 done, Exercise 2 attempted (one stub replaced by a wrong body), Exercise 5
+    untouched: done, in progress, not started; each line printed as its exercise finishes."""
+    student = edition_keeping(tmp_path, {1})
+    path = student / "aigc_np" / "layers" / "activations.py"
+    text = path.read_text()
+    stubs = re.findall(r"^ *raise NotImplementedError\('Exercise 2: .*$", text, re.M)
+    assert len(stubs) > 1 and "(part 1 of" in stubs[0]
+    assert unstarted_exercises(str(student)) >= {2, 5}
+    path.write_text(text.replace(stubs[0].strip(), "return dy  # wrong: ignores the mask", 1))
+    assert 2 not in unstarted_exercises(str(student)) and 5 in unstarted_exercises(str(student))
+    out = io.StringIO()
+    table = progress(str(student), ["tests/test_every_layer.py"], exercises=[1, 2, 5], out=out)  # a quick file
+    assert [status for _, _, status in table.values()] == ["done", "in progress", "not started"]
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines[2:5]] == ["1", "2", "5"] and "1 of 3 exercise(s) done" in lines[-1]
+    assert table[1][0] > 0 and table[1][1] == 0 and table[2][1] > 0 and table[5][1] > 0
+
+
+def test_progress_prints_an_exercise_as_soon_as_its_tests_have_reported():
+    """exercises_as_they_finish yields exercise 1 before it reads past the first record of a later one."""
+    def records():
+        yield {"exercise": 1, "outcome": "passed"}
+        yield {"exercise": 1, "outcome": "failed"}
+        yield {"exercise": 3, "outcome": "passed"}
+        raise AssertionError("read past exercise 3's first record before reporting exercises 1 and 2")
+
+    stream = exercises_as_they_finish(records(), [1, 2, 3])
+    assert next(stream) == (1, [{"exercise": 1, "outcome": "passed"}, {"exercise": 1, "outcome": "failed"}])
+    assert next(stream) == (2, [])
+    with pytest.raises(AssertionError, match="read past"):
+        next(stream)
+
+
+def test_exercise_status():
+    passed, failed = {"outcome": "passed", "missing": None}, {"outcome": "failed", "missing": None}
+    blocked = {"outcome": "failed", "missing": 1}
+    assert exercise_status(5, [failed, failed], started=False) == "not started"
+    assert exercise_status(5, [passed, failed], started=True) == "in progress"
+    assert exercise_status(5, [passed, passed], started=True) == "done"
+    assert exercise_status(5, [passed, blocked], started=True) == "needs Exercise 1 first"
+    assert exercise_status(5, [blocked, failed], started=True) == "in progress"
+
+
+def test_a_failed_cli_run_in_a_fixture_names_the_command_and_shows_its_stderr(edition):
     student, _, _ = edition
-    changed = []
-    for folder, _, files in os.walk(os.path.join(ROOT, "aigc_np")):
-        for name in files:
-            path = os.path.join(folder, name)
-            if name.endswith(".py") and name != "coursework.py":
-                text = open(path).read()
-                if any(r.n == n for r in find_regions(text)):
-                    target = student / os.path.relpath(path, ROOT)
-                    changed.append((target, target.read_text()))
-                    target.write_text(strip_exercises(text, keep={n})[0])
-    try:
-        others = " or ".join(f"ex{m}" for m in EXERCISES if m != n)
-        own = run_tests(student, f"ex{n} and not ({others})")
-        assert own and all(outcome == "passed" for outcome in own.values()), own
-        # Tests that also carry another exercise's marker still fail: each marker
-        # was traced to a region that test executes, and those regions stay stripped.
-    finally:
-        for target, text in changed:
-            target.write_text(text)
+    _, out = run_tests(student, "ex9", "tests/test_cli.py::test_train_writes_the_run_folder", "-x", output=True)
+    assert "`python -m aigc_np train vae --out " in out and "exited with 1; its stderr:" in out
+    assert re.search(r"error: Exercise \d+: ", out) and "assert 1 == 0" not in out
+
+
+def test_the_edition_has_a_student_readme_without_the_instructor_material(edition):
+    student, _, info = edition
+    readme = (student / "README.md").read_text()
+    for must in ("make test", "make test EX=", "make progress", "source .venv/bin/activate", "lessons/",
+                 "make notebooks"):
+        assert must in readme, must
+    for n, title in info["exercises"].items():
+        assert f"| {n} | {title} |" in readme
+    instructor = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert "make student" not in readme and "BEGIN EXERCISE" not in readme and "For instructors" not in readme
+    assert readme != instructor and "{exercises}" not in readme
+    assert not (student / "tests" / "test_coursework.py").exists()  # instructor tooling stays out
