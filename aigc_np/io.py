@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 import tempfile
 import zipfile
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["atomic_write", "sha256_file", "open_npz", "save_weights", "load_weights"]
+__all__ = ["atomic_write", "remove_stale_parts", "sha256_file", "open_npz", "save_weights", "load_weights"]
 
 
 def sha256_file(path) -> str:
@@ -49,6 +51,35 @@ def atomic_write(path, mode: str = "wb"):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_parts(folder, names) -> list[str]:
+    """Delete the temporary files that killed ``atomic_write`` calls left for ``names``.
+
+    A save killed between ``mkstemp`` and ``os.replace`` (SIGKILL, power
+    loss) leaves ``.<name>.<8 random characters>.part`` next to ``<name>``.
+    Only regular files of exactly that pattern, for the given final names,
+    are removed; nothing else in ``folder`` is touched. Call it when a run
+    starts, before anything else writes there. Returns the removed paths.
+    """
+    folder = os.fspath(folder)
+    names = list(names)
+    for name in names:
+        if not isinstance(name, str) or not name or os.path.basename(name) != name or name in (".", ".."):
+            raise ValueError(f"remove_stale_parts: expected plain file names, got {name!r}")
+    # mkstemp's random part: 8 characters of [a-z0-9_] (tempfile's alphabet).
+    pattern = re.compile(r"\.(%s)\.[a-z0-9_]{8}\.part" % "|".join(re.escape(n) for n in names))
+    try:
+        entries = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    removed = []
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if pattern.fullmatch(entry) and stat.S_ISREG(os.lstat(path).st_mode):
+            os.remove(path)
+            removed.append(path)
+    return removed
 
 
 def save_weights(model, path, **extra) -> None:
