@@ -151,3 +151,24 @@ def test_download_cli_hint_after_a_partial_download_is_true(tmp_path, cutting_se
             load_dataset(data_dir=dest)
     else:
         assert load_dataset(data_dir=dest, val_size=10).is_full
+
+
+def test_download_names_the_file_when_the_server_cannot_be_reached(tmp_path, capsys):
+    # Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused at once.
+    rc = dl.main(["--dest", str(tmp_path / "d"), "--base-url", "http://127.0.0.1:9/", "--timeout", "5"])
+    assert rc == 1
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("error: download: train-images-idx3-ubyte.gz from http://127.0.0.1:9/"
+                            "train-images-idx3-ubyte.gz: cannot fetch it ("), first
+
+
+def test_download_removes_the_temp_files_of_a_killed_download(tmp_path, cutting_server):
+    url, good = cutting_server
+    folder = tmp_path / "d" / "mnist"
+    folder.mkdir(parents=True)
+    stale = folder / ".train-labels-idx1-ubyte.gz.abcd_123.part"
+    stale.write_bytes(b"the first half of a file")
+    good["train-labels-idx1-ubyte.gz"] = data = b"labels"
+    table = {"train-labels-idx1-ubyte.gz": (len(data), hashlib.sha256(data).hexdigest())}
+    dl.download("mnist", tmp_path / "d", base_url=url, files=table, quiet=True, timeout=5)
+    assert sorted(p.name for p in folder.iterdir()) == ["train-labels-idx1-ubyte.gz"]

@@ -28,11 +28,12 @@ import hashlib
 import http.client
 import os
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..io import atomic_write, sha256_file
+from ..io import atomic_write, remove_stale_parts, sha256_file
 from .mnist import _TRAIN_FILES, full_data_files
 
 __all__ = ["DATASETS", "download", "fallback_hint", "main"]
@@ -97,6 +98,9 @@ def _fetch(url: str, target: Path, size: int | None, sha256: str, timeout: float
             raise ValueError(f"download: {target.name} from {url}: the transfer broke off after {received} "
                              f"of {expected} bytes ({type(e).__name__}); nothing was kept, run the download "
                              f"again") from None
+        except urllib.error.URLError as e:   # no server, no such file (HTTPError), a bad file:// path
+            reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e.reason)
+            raise OSError(f"download: {target.name} from {url}: cannot fetch it ({reason})") from None
         got = h.hexdigest()
         if got != sha256 or (size is not None and received != size):
             # Raising inside atomic_write deletes the temp file: nothing partial stays.
@@ -169,6 +173,7 @@ def download(dataset: str = "mnist", dest: str | os.PathLike = "data",
     base = (spec["base_url"] if base_url is None else base_url).rstrip("/") + "/"
     folder = Path(dest) / dataset
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder, table)   # temp files of a download that was killed
 
     paths = []
     for name, (size, sha256) in table.items():
