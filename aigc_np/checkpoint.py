@@ -74,8 +74,14 @@ def save_checkpoint(model, path, epoch: int = 0, rng: np.random.Generator | None
     """Save everything needed to rebuild ``model`` and resume training exactly.
 
     ``rng`` is the training loop's generator (batch order, augmentation);
-    ``extra`` holds additional scalars or arrays (e.g. a score).
+    ``extra`` holds additional scalars or small arrays (e.g. a score; at
+    most ``MAX_EXTRA_BYTES`` each, as loading refuses larger ones).
     """
+    for name, value in extra.items():
+        if "/" in name or name in OPTIMIZER_NAMES or name == "metadata" or np.asarray(value).nbytes > MAX_EXTRA_BYTES:
+            raise ValueError(f"save_checkpoint: extra {name!r}: expected a name without '/' (not an optimizer's "
+                             f"or 'metadata') and at most {MAX_EXTRA_BYTES} bytes, got "
+                             f"{np.asarray(value).nbytes} bytes")
     metadata = {
         "kind": model_kind(model),
         "config": getattr(model, "config", {}),

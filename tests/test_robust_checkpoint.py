@@ -412,7 +412,8 @@ def corrupted_checkpoints(tmp_path):
     yield emit("not-npy-member", _zip_with([*npy.items(), ("readme.txt", b"hi")]))
     yield emit("directory-member", _zip_with([*npy.items(), ("param/", b"")]))
     yield emit("duplicate-member", _zip_with([*npy.items(), ("param/encoder.1.W.npy", npy["param/encoder.1.W.npy"])]))
-    yield emit("garbage-header", _zip_with({**npy, "param/encoder.1.W.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': "}.items()))
+    cut_header = b"\x93NUMPY\x01\x00\x10\x00{'descr': "   # declares a 16-byte header, holds 10
+    yield emit("garbage-header", _zip_with({**npy, "param/encoder.1.W.npy": cut_header}.items()))
     yield emit("npy-version-9", _zip_with({**npy, "param/encoder.1.W.npy": b"\x93NUMPY\x09\x00" + bytes(64)}.items()))
     yield emit("zip-of-garbage", b"PK\x03\x04" + bytes(rng.integers(0, 256, 500, dtype=np.uint8)))
 
@@ -441,3 +442,12 @@ def test_two_hundred_corrupted_checkpoints_each_raise_a_valueerror_naming_the_fi
             else:
                 failures.append(f"{label} ({name}): accepted")
     assert not failures, f"{len(failures)} of {len(cases)} bad files:\n" + "\n".join(failures)
+
+
+def test_save_refuses_an_extra_that_loading_would_refuse(tmp_path):
+    model = build_model("vae", TINY, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"save_checkpoint: extra 'history'.*at most 65536 bytes, got 80000 bytes"):
+        save_checkpoint(model, tmp_path / "c.npz", history=np.zeros(10_000))
+    with pytest.raises(ValueError, match=r"save_checkpoint: extra 'a/b'"):
+        save_checkpoint(model, tmp_path / "c.npz", **{"a/b": 1.0})
+    assert not os.listdir(tmp_path)

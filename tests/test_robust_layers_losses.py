@@ -59,5 +59,6 @@ def test_batchnorm_refuses_non_numeric_epsilon_and_momentum(epsilon):
 ], ids=["bce", "bce-logits", "mse", "mse-no-features", "sparse-cce", "kl"])
 def test_losses_refuse_an_empty_batch(loss, args):
     with np.errstate(all="raise"):  # no NaN from 0 / 0 may slip through either
-        with pytest.raises(ValueError, match=rf"{loss.name}: expected a non-empty .*, got shape \({args[0].shape[0]}, "):
+        expected = rf"{loss.name}: expected a non-empty .*, got shape \({args[0].shape[0]}, "
+        with pytest.raises(ValueError, match=expected):
             loss.forward(*args)
