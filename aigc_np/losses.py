@@ -83,6 +83,9 @@ class Loss:
         if x.ndim < min_rank:
             raise ValueError(f"{self.name}: expected {what} of rank >= {min_rank} (batch axis first), "
                              f"got shape {x.shape}")
+        if x.size == 0:  # the mean of no losses is 0 / 0
+            raise ValueError(f"{self.name}: expected a non-empty {what} (at least one example with at least "
+                             f"one value), got shape {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError(f"{self.name}: {what} contains NaN or infinity")
         return x

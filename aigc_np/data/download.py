@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..io import atomic_write, sha256_file
+from ..io import atomic_write, remove_stale_parts, sha256_file
+from .mnist import _TRAIN_FILES, full_data_files
 
-__all__ = ["DATASETS", "download", "main"]
+__all__ = ["DATASETS", "download", "fallback_hint", "main"]
 
 # Expected (size in bytes, SHA-256) of every file.
 #
@@ -76,22 +79,63 @@ def _fetch(url: str, target: Path, size: int | None, sha256: str, timeout: float
     """Stream ``url`` into ``target`` atomically, verifying size and SHA-256 first."""
     h = hashlib.sha256()
     received = 0
-    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-        for chunk in iter(lambda: resp.read(_CHUNK), b""):
-            received += len(chunk)
-            # Stop early if the server sends more than expected (wrong file,
-            # or an endless stream) instead of filling the disk.
-            if size is not None and received > size:
-                raise ValueError(f"download: {target.name} from {url}: expected {size} bytes, "
-                                 f"received more; refusing the file")
-            h.update(chunk)
-            out.write(chunk)
+    expected = f"{size}" if size is not None else "?"
+    with atomic_write(target) as out:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                for chunk in iter(lambda: resp.read(_CHUNK), b""):
+                    received += len(chunk)
+                    # Stop early if the server sends more than expected (wrong file,
+                    # or an endless stream) instead of filling the disk.
+                    if size is not None and received > size:
+                        raise ValueError(f"download: {target.name} from {url}: expected {size} bytes, "
+                                         f"received more; refusing the file")
+                    h.update(chunk)
+                    out.write(chunk)
+        # A connection closed mid-chunk (IncompleteRead), reset or timed out after the
+        # transfer began: the file is incomplete whatever the cause.
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as e:
+            raise ValueError(f"download: {target.name} from {url}: the transfer broke off after {received} "
+                             f"of {expected} bytes ({type(e).__name__}); nothing was kept, run the download "
+                             f"again") from None
+        except urllib.error.URLError as e:   # no server, no such file (HTTPError), a bad file:// path
+            reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e.reason)
+            raise OSError(f"download: {target.name} from {url}: cannot fetch it ({reason})") from None
         got = h.hexdigest()
         if got != sha256 or (size is not None and received != size):
             # Raising inside atomic_write deletes the temp file: nothing partial stays.
             raise ValueError(f"download: {target.name} from {url}: expected sha256 {sha256} "
-                             f"({size if size is not None else '?'} bytes), received sha256 "
+                             f"({expected} bytes), received sha256 "
                              f"{got} ({received} bytes); file refused (corrupted or truncated)")
+
+
+def fallback_hint(dest: str | os.PathLike, dataset: str) -> str:
+    """What :func:`aigc_np.data.load_dataset` does with ``dest`` now, after a failed download.
+
+    The downloader keeps only verified files, so ``dest/<dataset>/`` holds
+    the files that arrived whole. ``load_dataset`` trains on the full data
+    when both training files are there, refuses one without the other, and
+    otherwise uses the bundled subset (MNIST only; Fashion-MNIST has none).
+    """
+    call = f"load_dataset(data_dir={os.fspath(dest)!r}{'' if dataset == 'mnist' else f', dataset={dataset!r}'})"
+    folder = Path(dest) / dataset
+    try:
+        files = full_data_files(dest, dataset)
+    except ValueError:
+        present = {stem: [stem + ext for ext in (".gz", "") if (folder / (stem + ext)).is_file()]
+                   for stem in _TRAIN_FILES}
+        have = next(names[0] for names in present.values() if names)
+        missing = next(stem for stem, names in present.items() if not names) + ".gz"
+        return (f"{folder} has {have} but not {missing}: {call} refuses to start; run the download "
+                f"again" + (f" (or delete {have} to use the bundled subset)" if dataset == "mnist" else ""))
+    if files is not None:
+        name = "full MNIST" if dataset == "mnist" else "full Fashion-MNIST"
+        return (f"the training files are complete: {call} uses {name} (the missing test files are not used "
+                f"for training)")
+    if dataset == "mnist":
+        return f"no MNIST training files are in {folder}: {call} uses the bundled 5,000-image subset"
+    return f"no Fashion-MNIST training files are in {folder}, and there is no bundled subset of it: run the " \
+           f"download again"
 
 
 def download(dataset: str = "mnist", dest: str | os.PathLike = "data",
@@ -115,8 +159,9 @@ def download(dataset: str = "mnist", dest: str | os.PathLike = "data",
         Paths of the verified files.
 
     Raises:
-        ValueError: for an unknown dataset, or naming the file with expected
-            and received hash when a download does not verify.
+        ValueError: for an unknown dataset, naming the file with expected
+            and received hash when a download does not verify, or naming the
+            file and the bytes received when the transfer breaks off mid-file.
         OSError: (e.g. urllib.error.URLError) when the mirror is unreachable.
     """
     if dataset not in DATASETS:
@@ -128,6 +173,7 @@ def download(dataset: str = "mnist", dest: str | os.PathLike = "data",
     base = (spec["base_url"] if base_url is None else base_url).rstrip("/") + "/"
     folder = Path(dest) / dataset
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder, table)   # temp files of a download that was killed
 
     paths = []
     for name, (size, sha256) in table.items():
@@ -161,15 +207,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.base_url and len(names) > 1:
         # Both datasets use identical file names, so one mirror URL cannot serve both.
         parser.error("--base-url needs a single --dataset (mnist or fashion)")
-    try:
-        for name in names:
-            download(name, args.dest, base_url=args.base_url, timeout=args.timeout,
-                     force=args.force)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        print("(without the full data, aigc_np.data.load_dataset() uses the bundled "
-              "5,000-image subset)", file=sys.stderr)
-        return 1
+    for name in names:
+        try:
+            download(name, args.dest, base_url=args.base_url, timeout=args.timeout, force=args.force)
+        except (ValueError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            print(f"({fallback_hint(args.dest, name)})", file=sys.stderr)
+            return 1
     return 0
 
 

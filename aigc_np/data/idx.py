@@ -41,13 +41,15 @@ IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _raw_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip magic."""
-    data = path.read_bytes()
-    if not data.startswith(_GZIP_MAGIC):
-        return data
+# Full MNIST's training images are 47 MB; a header declaring more than this is refused
+# before anything is decompressed (a 4 MB gzip file can hold gigabytes of zeros).
+MAX_IDX_BYTES = 1 << 30
+
+
+def _read(stream, n: int, path: Path) -> bytes:
+    """Up to ``n`` bytes of the (possibly gunzipping) stream, errors naming the file."""
     try:
-        return gzip.decompress(data)
+        return stream.read(n)
     # A truncated .gz raises EOFError, a damaged one BadGzipFile or zlib.error;
     # all mean the same to the caller: this file is corrupt.
     except (OSError, EOFError, zlib.error) as e:
@@ -58,6 +60,10 @@ def _raw_bytes(path: Path) -> bytes:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (plain or gzip-compressed) into a NumPy array.
 
+    The file is streamed: the header is read first, and no more than the
+    number of bytes it declares (plus one, to notice extra data) is ever
+    decompressed, so a gzip bomb costs no memory.
+
     Args:
         path: the ``.idx``/``-ubyte`` file or its ``.gz``.
 
@@ -67,34 +73,44 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         ValueError: naming the file, for a bad magic number, an unknown dtype
-            code, a header or data size that does not match the dims, or a
-            corrupt gzip stream.
+            code, a header or data size that does not match the dims, a
+            declared size above ``MAX_IDX_BYTES``, or a corrupt gzip stream.
     """
     path = Path(path)
-    data = _raw_bytes(path)
-    if len(data) < 4:
-        raise ValueError(f"read_idx: {path}: expected at least a 4-byte IDX header, "
-                         f"got {len(data)} bytes")
-    zero, code, ndim = data[:2], data[2], data[3]
-    if zero != b"\x00\x00" or code not in IDX_DTYPES:
-        raise ValueError(f"read_idx: {path}: expected magic 0x0000 followed by a dtype code in "
-                         f"{sorted(hex(c) for c in IDX_DTYPES)}, got 0x{data[:4].hex()}")
-    if ndim == 0:
-        raise ValueError(f"read_idx: {path}: expected at least 1 dimension, got 0")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"read_idx: {path}: expected a {header}-byte header for {ndim} dims, "
-                         f"got only {len(data)} bytes")
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
-    # Compare sizes before building the array, so a truncated file (or a
-    # garbled header claiming huge dims) fails with a clear message.
-    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on garbage dims
-    got = len(data) - header
-    if got != expected:
-        raise ValueError(f"read_idx: {path}: expected {expected} data bytes for dims {dims} "
-                         f"of {dtype.name}, got {got} (truncated or corrupted file)")
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC   # gzip is recognised by content, not by name
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        head = _read(stream, 4, path)
+        if len(head) < 4:
+            raise ValueError(f"read_idx: {path}: expected at least a 4-byte IDX header, "
+                             f"got {len(head)} bytes")
+        zero, code, ndim = head[:2], head[2], head[3]
+        if zero != b"\x00\x00" or code not in IDX_DTYPES:
+            raise ValueError(f"read_idx: {path}: expected magic 0x0000 followed by a dtype code in "
+                             f"{sorted(hex(c) for c in IDX_DTYPES)}, got 0x{head.hex()}")
+        if ndim == 0:
+            raise ValueError(f"read_idx: {path}: expected at least 1 dimension, got 0")
+        dim_bytes = _read(stream, 4 * ndim, path)
+        if len(dim_bytes) < 4 * ndim:
+            raise ValueError(f"read_idx: {path}: expected a {4 + 4 * ndim}-byte header for {ndim} dims, "
+                             f"got only {4 + len(dim_bytes)} bytes")
+        dims = tuple(int(d) for d in np.frombuffer(dim_bytes, dtype=">u4"))
+        dtype = IDX_DTYPES[code]
+        # Compare sizes before reading the data, so a truncated file (or a
+        # garbled header claiming huge dims) fails with a clear message.
+        expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on garbage dims
+        if expected > MAX_IDX_BYTES:
+            raise ValueError(f"read_idx: {path}: dims {dims} of {dtype.name} declare {expected} bytes, "
+                             f"more than the {MAX_IDX_BYTES} this reader accepts (corrupted file?)")
+        data = _read(stream, expected + 1, path)   # one byte more than declared reveals extra data
+        if len(data) != expected:
+            got = "more" if len(data) > expected else str(len(data))
+            if not gzipped:  # a plain file knows its exact size
+                got = str(os.fstat(raw.fileno()).st_size - 4 - 4 * ndim)
+            raise ValueError(f"read_idx: {path}: expected {expected} data bytes for dims {dims} "
+                             f"of {dtype.name}, got {got} (truncated or corrupted file)")
+    arr = np.frombuffer(data, dtype=dtype).reshape(dims)
     # astype copies: frombuffer views immutable bytes (read-only), and
     # students should get an ordinary writable, native-endian array.
     return arr.astype(dtype.newbyteorder("="))

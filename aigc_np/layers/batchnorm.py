@@ -36,16 +36,21 @@ class BatchNormalization(Layer):
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None):
         super().__init__(name)
-        if not 0.0 <= float(momentum) < 1.0:
+        for what, value in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{self.name}: expected {what} as a number, got {value!r} ({type(value).__name__})")
+        if not 0.0 <= float(momentum) < 1.0:   # also refuses NaN
             raise ValueError(f"{self.name}: momentum must be in [0, 1), got {momentum}")
-        if float(epsilon) <= 0.0:
-            raise ValueError(f"{self.name}: epsilon must be positive, got {epsilon}")
+        if not (np.isfinite(epsilon) and epsilon > 0.0):
+            raise ValueError(f"{self.name}: expected epsilon finite and > 0, got {epsilon}")
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) not in (1, 3):
             raise ValueError(f"{self.name}: expected per-example shape (F,) or (C, H, W), got {input_shape}")
+        if min(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected every input size >= 1, got input shape {input_shape}")
         return input_shape
 
     def _build(self, input_shape, rng):

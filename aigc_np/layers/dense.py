@@ -23,8 +23,12 @@ class Dense(Layer):
     def __init__(self, units: int, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", name: str | None = None):
         super().__init__(name)
-        if int(units) <= 0:
-            raise ValueError(f"{self.name}: units must be positive, got {units}")
+        # int(2.7) would quietly give 2 units, and bool is an int: accept true integers only.
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
+            raise TypeError(f"{self.name}: expected units as a positive int, got {units!r} "
+                            f"({type(units).__name__})")
+        if units < 1:
+            raise ValueError(f"{self.name}: expected units >= 1, got {units}")
         self.units = int(units)
         self.use_bias = use_bias
         self.kernel_initializer = get_initializer(kernel_initializer)
@@ -32,6 +36,8 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError(f"{self.name}: expected a per-example shape (..., features), got {input_shape}")
+        if min(input_shape) < 1:
+            raise ValueError(f"{self.name}: expected every input size >= 1, got input shape {input_shape}")
         return input_shape[:-1] + (self.units,)
 
     def _build(self, input_shape, rng):
