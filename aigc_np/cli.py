@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, read_metadata
+from .checkpoint import load_checkpoint, validate_checkpoint
 from .data import load_dataset, to_unit
 from .io import atomic_write
 from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_model, generate_images,
@@ -124,7 +124,7 @@ def _resume_config(args, kind_config: dict) -> tuple[str, dict]:
     if os.path.abspath(os.path.dirname(path)) != os.path.abspath(args.out):
         raise UsageError(f"--resume {path}: resume continues the run in --out {args.out}; "
                          f"pass {os.path.join(args.out, 'last.npz')}")
-    meta = read_metadata(path)
+    meta = validate_checkpoint(path)
     if meta["kind"] != args.kind:
         raise UsageError(f"--resume {path}: the checkpoint holds a {meta['kind']!r} model, "
                          f"but the command trains {args.kind!r}")
@@ -199,9 +199,7 @@ def cmd_train(args) -> int:
 # ----------------------------------------------------------------- sample
 def load_model(path):
     """Rebuild the model a checkpoint describes and load it (eval mode)."""
-    meta = read_metadata(path)
-    if meta["kind"] not in KINDS:
-        raise ValueError(f"{path}: unknown model kind {meta['kind']!r}")
+    meta = validate_checkpoint(path)  # nothing is built before the file is checked
     model = build_model(meta["kind"], meta["config"])
     load_checkpoint(model, path)
     return model.eval(), meta

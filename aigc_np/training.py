@@ -32,7 +32,7 @@ import numpy as np
 
 from .data import minibatches
 from .checkpoint import load_checkpoint, optimizers_of, save_checkpoint
-from .io import atomic_write
+from .io import atomic_write, remove_stale_parts
 from .plotting import save_image_grid
 from .progress import Progress, RunClock
 
@@ -125,6 +125,9 @@ def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
         raise ValueError("train: the training data contains NaN or infinity")
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
+        # Temporary files a killed save of this run's own files left behind (never anything else).
+        remove_stale_parts(out_dir, ["last.npz", "best.npz", "history.csv",
+                                     *[f"samples_epoch_{e:03d}.png" for e in range(1, epochs + 1)]])
     history = [] if history is None else list(history)
     best_rows = [row[best_key] for row in history if best_key is not None and best_key in row]
     best = (max(best_rows) if higher_is_better else min(best_rows)) if best_rows else None

@@ -139,3 +139,12 @@ def test_progress_shows_the_whole_runs_elapsed_time_and_eta():
     assert clock.done == 20 and len(lines) == 2
     assert all("(run 0:00 elapsed, ETA 0:00)" in line for line in lines)
     assert RunClock(5).describe() == "run 0:00 elapsed, ETA 0:00"
+
+
+def test_a_run_starts_by_removing_the_temp_files_a_killed_save_left(tmp_path):
+    stale = tmp_path / ".last.npz.abcd1234.part"
+    stale.write_bytes(b"x" * 1000)
+    other = tmp_path / ".notes.abcd1234.part"
+    other.write_bytes(b"keep")
+    train(tiny_vae(), X, epochs=1, batch_size=16, rng=np.random.default_rng(0), out_dir=tmp_path)
+    assert not stale.exists() and other.exists() and (tmp_path / "last.npz").exists()
