@@ -84,8 +84,8 @@ RECIPES = {
             # EMA 0.9995 averages over ~2,000 steps: in a short run it would still remember the
             # untrained G, so the demo samples from the live G.
             "demo": {"config": {**_GAN_RECIPE, "ema": 0.0},
-                     "train": {"epochs": 15, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
-                     "about": "lesson 07's recipe without the weight average, 15 epochs (make demo)",
+                     "train": {"epochs": 20, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
+                     "about": "lesson 07's recipe without the weight average, 20 epochs (make demo)",
                      "result": "see make demo"}},
     "dcgan": {"default": {"config": _DCGAN_RECIPE,
                           "train": {"epochs": 60, "batch_size": 16, "decay_at": 0.75, "eval_every": 2},
@@ -101,8 +101,8 @@ RECIPES = {
                                    "batch 64) at width 1/4",
                           "result": "see lesson 08 --recipe article"},
               "demo": {"config": _DCGAN_RECIPE,
-                       "train": {"epochs": 6, "batch_size": 16, "decay_at": 0.75, "eval_every": 3},
-                       "about": "lesson 08's recipe, 6 epochs (make demo)", "result": "see make demo"}},
+                       "train": {"epochs": 8, "batch_size": 16, "decay_at": 0.75, "eval_every": 4},
+                       "about": "lesson 08's recipe, 8 epochs (make demo)", "result": "see make demo"}},
     "cgan": {"default": {"config": {}, "train": {"epochs": 100, "batch_size": 32, "eval_every": 5},
                          "about": "lesson 11's conditional GAN: label joined to z and to D's input, "
                                   "D dropout 0.3, lr G 2e-4 / D 4e-4, label smoothing 0.1, EMA 0.999",
