@@ -1,12 +1,10 @@
 """Lesson 06: a GAN on a 2-D toy problem -- the adversarial game you can watch.
 
-A GAN has no reconstruction at all. Two networks play a game: the generator
-G turns noise z into samples, the discriminator D tries to tell them from
-real data, and G learns only from D's verdicts. This lesson plays it in 2-D,
-on a ring of 8 Gaussian blobs, where every sample is a dot and D's opinion is
-a contour plot. Then we break it twice: a G 10x faster than D shows *mode
-collapse* (one clump hopping around the ring); a D with 5 steps per G step
-shows *mode dropping* (G keeps a few blobs and never returns to the others).
+A GAN has no reconstruction: the generator G turns noise z into samples, the
+discriminator D tells them from real data, and G learns only from D's
+verdicts. Here the game is played in 2-D, on a ring of 8 Gaussian blobs,
+where D's opinion is a contour plot. Then we break it twice: a G 10x faster
+than D shows *mode collapse*; a D with 5 steps per G step, *mode dropping*.
 
 Run:  python lessons/06_gan_2d_toy.py [--quick] [--steps 4000] [--out out/06_gan_2d_toy]
 """
@@ -287,9 +285,8 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #   G learns only through D's gradient. The losses sit near 2 log 2 and log 2
 #   at the balance: they do not go to 0 and do not measure the samples.
 # * Mode collapse: a G that outpaces D gathers all samples where D is weakest
-#   and hops from mode to mode. Keeping D at least as quick as G fixes it here.
-# * Mode dropping: a D far ahead of G lets G lose blobs for good. WGAN-GP
-#   (lesson 10) changes the loss so that a critic far ahead is what G needs.
+#   and hops from mode to mode (keep D at least as quick as G). Mode dropping:
+#   a D far ahead of G lets G lose blobs for good (WGAN-GP, lesson 10, is for that).
 # Next: the same game on MNIST digits, where collapse is harder to see.
 #
 # ## Suggested extensions
