@@ -1,23 +1,16 @@
 """Lesson 05: the variational autoencoder (VAE): an autoencoder you can sample.
 
-Lesson 04's autoencoder compressed digits well, but its codes landed in an
-arbitrary, gappy region, so a random code decoded to the same digit over and
-over. The VAE (Kingma & Welling 2014) fixes exactly that. The encoder no
-longer outputs one code but a small Gaussian cloud of codes, and the loss
-pulls every cloud towards the standard normal N(0, I). After training, a
-draw from N(0, I) lands where the decoder knows what to do: a new digit.
-
-The loss has a meaning, too: it is the negative ELBO (evidence lower bound),
-a bound on the negative log-likelihood of an image, measured in nats. That
-makes the VAE the one generative model in this course with a likelihood-based
-score on held-out images (the GANs of later lessons have none).
+Lesson 04's codes landed in an arbitrary, gappy region, so a random code
+decoded to the same digit over and over. In a VAE (Kingma & Welling 2014) the
+encoder outputs a Gaussian cloud of codes and the loss pulls every cloud
+towards N(0, I), so a draw from N(0, I) decodes to a new digit. The loss, the
+negative ELBO, bounds an image's negative log-likelihood in nats.
 
 Run:  python lessons/05_vae.py [--quick] [--epochs 100] [--out out/05_vae]
 """
 # %% [markdown]
 # ## 1. Setup and data
-# As in lesson 04: pixels in [0, 1], a fixed 4,500 / 500 train/validation
-# split, every random number from a seeded generator.
+# As in lesson 04: pixels in [0, 1], a fixed 4,500 / 500 split, seeded randomness.
 
 # %%
 import argparse
@@ -61,19 +54,12 @@ print(f"train {x_train.shape}, validation {x_val.shape}")
 
 # %% [markdown]
 # ## 2. From codes to distributions
-# Three changes turn lesson 04's autoencoder into a VAE:
-#
-# 1. The encoder outputs *two* vectors per image, mu and logvar (each of
-#    latent_dim numbers): the mean and the log-variance of a Gaussian
-#    q(z|x) = N(mu, diag(sigma^2)) over codes, sigma^2 = exp(logvar).
-# 2. The decoder is fed a *random* z drawn from q(z|x), not mu itself, so
-#    it must decode well everywhere in the cloud, not only at one point.
-# 3. The loss adds a KL term that pulls each cloud towards the prior N(0, I).
-#
-# Why predict logvar rather than sigma? A Dense layer outputs any real
-# number, and exp turns any real number into a valid (positive) variance; no
-# constraint, no clipping. The architecture is PyTorch's reference VAE:
-# 784 -> 400 -> (20 + 20) for the encoder, 20 -> 400 -> 784 for the decoder.
+# Three changes turn lesson 04's autoencoder into a VAE: (1) the encoder
+# outputs mu and logvar, a Gaussian q(z|x) = N(mu, diag(exp(logvar))) over
+# codes (exp makes any real output a valid variance); (2) the decoder reads a
+# *random* z from q(z|x), so it must decode well everywhere in the cloud;
+# (3) the loss adds a KL term pulling each cloud towards the prior N(0, I).
+# The networks are PyTorch's reference VAE: 784 -> 400 -> (20 + 20), 20 -> 400 -> 784.
 
 # %%
 vae = VAE(latent_dim=args.latent_dim, hidden=(400,), rng=np.random.default_rng(args.seed), lr=args.lr)
@@ -82,21 +68,14 @@ print(f"{vae.num_params():,} parameters")
 
 # %% [markdown]
 # ## 3. The reparameterization trick
-# Sampling is not differentiable: we cannot backpropagate *through* "draw z
-# from N(mu, sigma^2)". The trick moves the randomness into an input:
+# We cannot backpropagate *through* "draw z from N(mu, sigma^2)", so the
+# randomness moves into an input, eps ~ N(0, I):
 #
-#     eps ~ N(0, I),     z = mu + sigma * eps = mu + exp(0.5 * logvar) * eps
+#     z = mu + exp(0.5 * logvar) * eps,   dz/dmu = 1,   dz/dlogvar = 0.5 * sigma * eps.
 #
-# Now z is an ordinary function of mu and logvar (eps is just a number like
-# a pixel), with
-#
-#     dz/dmu = 1,      dz/dlogvar = 0.5 * exp(0.5 * logvar) * eps = 0.5 * sigma * eps.
-#
-# Why exp(0.5 * logvar)? logvar is the log of the *variance* sigma^2, so the
-# *standard deviation* is sigma = sqrt(exp(logvar)) = exp(0.5 * logvar).
-# Writing exp(logvar) there is the classic VAE bug: it squares sigma, and
-# the model still trains, just to the wrong distribution. We check both the
-# statistics (200,000 draws) and the gradients (numerically).
+# sigma = sqrt(exp(logvar)): writing exp(logvar) is the classic VAE bug (it
+# squares sigma, and still trains, to the wrong distribution). We check the
+# statistics of 200,000 draws and the gradients.
 
 # %%
 mu, logvar = np.array([1.5, -0.5]), np.array([np.log(0.25), np.log(4.0)])  # sigma = 0.5 and 2
@@ -105,32 +84,21 @@ z = reparameterize(mu, logvar, eps)
 print(f"z mean {z.mean(0).round(3)} (mu {mu}),  z variance {z.var(0).round(3)} (exp(logvar) {np.exp(logvar)})")
 mu_b, logvar_b, eps_b, dz = (rng.standard_normal((3, 2)) for _ in range(4))
 dmu, dlogvar = reparameterize_backward(dz, logvar_b, eps_b)
-
-
-def z_b():
-    return reparameterize(mu_b, logvar_b, eps_b)
-
-
+z_b = lambda: reparameterize(mu_b, logvar_b, eps_b)  # noqa: E731  (z as a function of mu_b, logvar_b)
 print(f"gradcheck reparameterize: mu {rel_error(dmu, numerical_gradient(z_b, mu_b, dz)):.1e}, "
       f"logvar {rel_error(dlogvar, numerical_gradient(z_b, logvar_b, dz)):.1e}")
 
 # %% [markdown]
 # ## 4. The KL term, in closed form
-# KL(q || p) measures how far the encoder's cloud q = N(mu, sigma^2) is from
-# the prior p = N(0, 1). For Gaussians it has a closed form, per latent
-# dimension:
+# How far is the cloud q = N(mu, sigma^2) from the prior p = N(0, 1)? Per
+# latent dimension, summed over them:
 #
-#     KL = 0.5 * (mu^2 + sigma^2 - log sigma^2 - 1)
-#        = 0.5 * (mu^2 + exp(logvar) - logvar - 1)
+#     KL = 0.5 * (mu^2 + sigma^2 - log sigma^2 - 1) = 0.5 * (mu^2 + exp(logvar) - logvar - 1)
 #
-# summed over the latent dimensions. It is 0 exactly when mu = 0 and
-# sigma = 1, and grows as the cloud moves away (mu^2) or shrinks to a point
-# (-log sigma^2 blows up): the KL term forbids the autoencoder's trick of
-# giving each image its own tiny, isolated code. Its gradients are simple:
-# dKL/dmu = mu, dKL/dlogvar = 0.5 * (exp(logvar) - 1) (`GaussianKL`).
-#
-# The closed form is the average of log q(z) - log p(z) over z ~ q; we check
-# it against that average over the 200,000 draws above.
+# It is 0 exactly at mu = 0, sigma = 1, and grows as the cloud moves away
+# (mu^2) or shrinks to a point (-log sigma^2 blows up): no tiny, isolated codes.
+# dKL/dmu = mu, dKL/dlogvar = 0.5 (exp(logvar) - 1) (`GaussianKL`). Check: the
+# mean of log q(z) - log p(z) over the 200,000 draws above.
 
 # %%
 kl = GaussianKL()
@@ -144,34 +112,21 @@ print(f"KL closed form {closed:.4f} nats, Monte Carlo {np.mean(np.sum(log_q - lo
 # %% [markdown]
 # ## 5. The ELBO, and how we measure it
 # For any q, log p(x) >= E_q[log p(x|z)] - KL(q(z|x) || p(z)) = ELBO(x), the
-# *evidence lower bound*. The VAE maximizes it, i.e. minimizes
+# *evidence lower bound*. The VAE minimizes, averaged over the batch,
 #
-#     loss = -ELBO = reconstruction + KL
-#          = BCE(decoder(z), x) summed over the 784 pixels   (z = mu + sigma eps)
-#          + 0.5 sum_j (mu_j^2 + exp(logvar_j) - logvar_j - 1),
+#     loss = -ELBO = BCE(decoder(z), x) summed over the 784 pixels   (z = mu + sigma eps)
+#                  + 0.5 sum_j (mu_j^2 + exp(logvar_j) - logvar_j - 1).
 #
-# averaged over the images in the batch. One z per image estimates the
-# expectation; it is noisy but unbiased, and its gradient flows into mu and
-# logvar through the reparameterization (section 3).
-#
-# The protocol for every number below: pixels are the continuous values in
-# [0, 1] (not binarized), the decoder is Bernoulli (BCE with logits), the
-# terms are *summed* over pixels and latent dimensions and averaged over the
-# 500 *validation* images, in nats per image, with one z per image from a
-# fixed generator (`VAE.elbo`), so the score is reproducible. Continuous
-# pixels under a Bernoulli decoder make this a score for comparing models
-# under this protocol, not a true log-likelihood, and not comparable with
-# papers on binarized MNIST (about 85-100 nats).
-#
-# The backward pass is written by hand (`VAE.loss`): the decoder's gradient
-# dL/dz is split into mu and logvar by `reparameterize_backward`, the KL
-# gradients are added, and the sum goes back through the encoder. A numerical
-# gradient check of the whole loss on a tiny float64 VAE, with eps held fixed:
+# One z per image estimates the expectation: noisy but unbiased. Every number
+# below (`VAE.elbo`): continuous pixels, terms summed over pixels and latent
+# dimensions, the mean over the 500 validation images, one fixed z each: a
+# reproducible score, not a true log-likelihood (nor binarized MNIST's 85-100).
+# `VAE.loss` splits dL/dz into mu and logvar (`reparameterize_backward`), adds
+# the KL gradients and goes back through the encoder. Checked on a tiny float64 VAE:
 
 # %%
 tiny = VAE(latent_dim=2, hidden=(5,), input_shape=(6,), rng=np.random.default_rng(1), dtype=np.float64)
-x_tiny = rng.uniform(0.05, 0.95, (4, 6))
-eps_tiny = rng.standard_normal((4, 2))
+x_tiny, eps_tiny = rng.uniform(0.05, 0.95, (4, 6)), rng.standard_normal((4, 2))
 tiny.loss(x_tiny, eps_tiny)
 analytic = {k: g.copy() for k, g in tiny.grads.items()}
 errors = {k: rel_error(analytic[k], numerical_gradient(lambda: tiny.loss(x_tiny, eps_tiny)["loss"], p))
@@ -180,10 +135,8 @@ print(f"gradcheck VAE loss, {len(errors)} parameter tensors: max relative error 
 
 # %% [markdown]
 # ## 6. Training
-# The shared loop of lesson 04. After each epoch `score_fn` measures the
-# validation ELBO, so history.csv holds the curve, and best.npz keeps the
-# epoch with the highest validation ELBO. The per-epoch picture decodes the
-# same 100 prior draws every epoch, so the frames show the samples taking shape.
+# The shared loop of lesson 04; after each epoch `score_fn` measures the
+# validation ELBO (best.npz keeps the highest) and 100 fixed prior draws are decoded.
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, args.latent_dim)).astype(np.float32)
@@ -221,11 +174,11 @@ print("saved", plot_curves({"validation reconstruction": (epochs, [r["val_recon"
                            title="the two terms of the negative ELBO"))
 
 # %% [markdown]
-# ## 7. New digits from the prior
-# The payoff: draw z ~ N(0, I), decode, and get digits nobody wrote. The
-# images are the decoder's Bernoulli *means* (pixel probabilities), which is
-# why they are smooth. The judge of lesson 03 labels them: compare with the
-# autoencoder's N(0, I) codes in lesson 04, which gave one digit over and over.
+# ## 7. New digits from the prior, and reconstructions
+# Draw z ~ N(0, I), decode, and get digits nobody wrote (the decoder's
+# Bernoulli *means*, hence smooth). The judge of lesson 03 labels them
+# (lesson 04's autoencoder gave one digit over and over). Then reconstruct:
+# encode, take mu (no noise), decode; twenty numbers keep far more than two.
 
 # %%
 print("saved", save_image_grid(vae.sample(z=fixed_z), os.path.join(args.out, "samples.png"),
@@ -236,26 +189,17 @@ sample_scores = judge_scores(vae.sample(z=rng.standard_normal((n_judge, args.lat
 print(f"judge on {n_judge} prior samples: confident {sample_scores['confident']:.1%}, digits present "
       f"{sample_scores['classes_covered']}/10, rarest digit {sample_scores['min_class_fraction']:.1%}, "
       f"per digit {np.round(sample_scores['class_fractions'] * 100).astype(int)} %")
-
-# %% [markdown]
-# ## 8. Reconstructions
-# Encode, take the posterior mean mu (no noise), decode. Twenty numbers keep
-# far more than lesson 04's two: compare the validation reconstruction terms.
-
-# %%
-originals = x_val[:40].reshape(4, 10, 28, 28)
-recons = vae.reconstruct(x_val[:40]).reshape(4, 10, 28, 28)
-print("saved", save_image_grid(np.stack([originals, recons], axis=1).reshape(-1, 28, 28),
+pairs_of_rows = np.stack([x_val[:40].reshape(4, 10, 28, 28), vae.reconstruct(x_val[:40]).reshape(4, 10, 28, 28)], 1)
+print("saved", save_image_grid(pairs_of_rows.reshape(-1, 28, 28),
                                os.path.join(args.out, "reconstructions.png"),
                                title="validation digits (odd rows) and reconstructions (even rows)"))
 
 # %% [markdown]
-# ## 9. Walking through the latent space
-# Because the KL term packs the codes densely around the origin, the space
-# *between* two codes is meaningful too. Encode two validation digits, walk in
-# a straight line from one posterior mean to the other, and decode each step:
-# one digit morphs smoothly into the other, through images that all look
-# like plausible handwriting. (First and last columns: the originals.)
+# ## 8. Walking through the latent space
+# The codes are packed densely, so a straight line from one posterior mean to
+# another morphs one digit into the other (outer columns: the originals).
+# A dimension's mean KL counts the nats it carries (KL ~ 0: ignored). For the
+# most active ones, hold the rest at one "8" and sweep one from -3 to 3.
 
 # %%
 mu_val, logvar_val = (a.astype(np.float64) for a in vae.encode(x_val))
@@ -269,20 +213,6 @@ for a, b in pairs:
     rows += [x_val[ia], *vae.decode(path.astype(np.float32)), x_val[ib]]
 print("saved", save_image_grid(np.array(rows), os.path.join(args.out, "interpolation.png"), nrow=12,
                                title="interpolating between posterior means"))
-
-# %% [markdown]
-# ## 10. What does each latent dimension do?
-# The average KL per dimension shows how much each dimension is used: it
-# counts the nats of information about the image that the dimension carries.
-# A dimension with KL ~ 0 has mu ~ 0 and sigma ~ 1 for every image: the
-# encoder ignores it and so does the decoder (it would only add noise). How
-# many dimensions stay active depends on the data and the training; the
-# numbers printed below tell for this run. For the most active dimensions,
-# we hold every other coordinate at the posterior mean of one validation
-# "8" and sweep a single coordinate from -3 to 3: each row shows what one
-# dimension controls (thickness, slant, width, or a change of digit).
-
-# %%
 kl_per_dim = 0.5 * np.mean(mu_val ** 2 + np.exp(logvar_val) - logvar_val - 1, axis=0)
 order = np.argsort(kl_per_dim)[::-1]
 print("KL per latent dimension (nats, validation mean):", np.round(kl_per_dim[order], 2))
@@ -298,26 +228,14 @@ print("saved", save_image_grid(np.concatenate(traversal), os.path.join(args.out,
                                title="one latent dimension per row (most active first), from -3 to +3"))
 
 # %% [markdown]
-# ## 11. A VAE with a 2-D latent space
-# To *see* what the KL term does, train the same VAE with latent_dim = 2 and
-# compare with lesson 04's 2-D autoencoder codes. Two pictures:
-#
-# * the posterior means of the validation digits: a round cloud centred on 0
-#   with radius ~2-3, the shape of N(0, I), with no empty gaps between digits;
-# * the decoded *manifold*: a 20 x 20 grid of z values, decoded. The grid
-#   is evenly spaced in *probability*, not in z: the coordinates are the
-#   normal quantiles at 0.01, ..., 0.99 (the construction behind Kingma &
-#   Welling's manifold figure), so each step covers an equal share of the
-#   prior along its axis. `statistics.NormalDist().inv_cdf` from the standard
-#   library computes them (no scipy needed).
-#
-# Two numbers are too few for sharp digits: expect a worse ELBO than with 20.
-# And the fit to N(0, I) is only approximate: the KL term is a *pull*,
-# traded against reconstruction, so a digit that is easy to tell apart can
-# sit out in the prior's tail (look where the 1s go), and similar digits
-# overlap in the middle, where the decoder draws blends. The judge's count of
-# each digit among 2-D prior samples shows both: few 1s, and many blends
-# that it calls "8".
+# ## 9. A VAE with a 2-D latent space
+# To *see* the KL term, train with latent_dim = 2 (the article's): the codes
+# form a round cloud of radius ~2-3 with no gaps between digits, and the
+# *manifold* decodes a 20 x 20 grid of z at the normal quantiles 0.01 ... 0.99
+# (Kingma & Welling's figure; `statistics.NormalDist().inv_cdf`, no scipy).
+# Two numbers give a worse ELBO than 20, and the KL term is only a *pull*:
+# an easy digit can sit in the prior's tail (the 1s), and similar digits
+# overlap in the middle as blends (the judge counts few 1s, many "8"s).
 
 # %%
 vae2 = VAE(latent_dim=2, hidden=(400,), rng=np.random.default_rng(args.seed), lr=args.lr)
@@ -336,9 +254,7 @@ ax.imshow(image_grid(manifold, nrow=20), cmap="gray", vmin=0, vmax=1)
 ticks = np.arange(0, 20, 3)
 ax.set_xticks(ticks * 29 + 14, [f"{q:.2f}" for q in quantiles[ticks]])
 ax.set_yticks(ticks * 29 + 14, [f"{q:.2f}" for q in quantiles[::-1][ticks]])
-ax.set_xlabel("z1")
-ax.set_ylabel("z2")
-ax.set_title("2-D VAE: decoded manifold at normal quantiles 0.01 ... 0.99")
+ax.set(xlabel="z1", ylabel="z2", title="2-D VAE: decoded manifold at normal quantiles 0.01 ... 0.99")
 print("saved", save_figure(fig, os.path.join(args.out, "manifold_2d.png")))
 
 mu2, _ = vae2.encode(x_val)
@@ -347,10 +263,8 @@ points = ax.scatter(mu2[:, 0], mu2[:, 1], c=y_val, cmap="tab10", s=8, vmin=-0.5,
 for radius in (1, 2, 3):
     ax.add_patch(plt.Circle((0, 0), radius, fill=False, ls="--", lw=0.8, color="gray"))
 fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-ax.set_aspect("equal")
-ax.set_xlabel("z1 (posterior mean)")
-ax.set_ylabel("z2 (posterior mean)")
-ax.set_title("2-D VAE: validation codes (circles: 1, 2, 3 prior std)")
+ax.set(aspect="equal", xlabel="z1 (posterior mean)", ylabel="z2 (posterior mean)",
+       title="2-D VAE: validation codes (circles: 1, 2, 3 prior std)")
 print("saved", save_figure(fig, os.path.join(args.out, "latent_scatter_2d.png")))
 inside = np.mean(np.all(np.abs(mu2) <= quantiles[-1], axis=1))
 print(f"{inside:.0%} of the validation codes lie inside the manifold's square |z| <= {quantiles[-1]:.2f}")
@@ -369,20 +283,16 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 
 # %% [markdown]
 # ## Summary
-# * A VAE's encoder outputs a Gaussian q(z|x) = N(mu, exp(logvar)); the
-#   decoder sees z = mu + exp(0.5 logvar) * eps, which backpropagates.
-# * loss = -ELBO = reconstruction (BCE summed over pixels) + KL(q || N(0, I)),
-#   in nats per image; on validation it is an honest, reproducible score.
-# * The KL term makes the codes fill N(0, I), so prior samples decode to
-#   digits, and the latent space is smooth enough to interpolate and explore.
-# The samples are blurry: the price of the pixel-wise Bernoulli decoder.
-# Next: GANs, which trade the likelihood for sharpness.
+# * The encoder outputs N(mu, exp(logvar)); z = mu + exp(0.5 logvar) * eps backpropagates.
+# * -ELBO = reconstruction (BCE summed over pixels) + KL(q || N(0, I)), in nats
+#   per image: an honest, reproducible validation score.
+# * The KL term makes the codes fill N(0, I): prior samples decode to digits,
+#   and the latent space is smooth enough to interpolate and explore.
+# The samples are blurry, the price of a pixel-wise decoder. Next: GANs, sharper, with no likelihood.
 #
 # ## Suggested extensions
-# 1. beta-VAE: scale the KL term by beta (2, 4) in a subclass's `loss`;
-#    gradient-check it like tests/test_vae.py does, then measure the KL per
-#    latent dimension and the validation ELBO against beta = 1.
-# 2. Importance-weighted ELBO with k = 5 samples per image: a tighter bound;
-#    it must be >= the ELBO on the validation split (test that).
-# 3. A conditional VAE: join a one-hot label to the encoder input and to z;
-#    the judge's accuracy on requested digits is the measurement.
+# 1. beta-VAE: scale the KL by beta (2, 4) in a subclass's `loss`, gradient-
+#    check it (tests/test_vae.py), and measure the KL per dimension and the ELBO.
+# 2. Importance-weighted ELBO with k = 5 samples per image: a tighter bound,
+#    which must be >= the ELBO on the validation split (test that).
+# 3. A conditional VAE (lesson 11 does it): the judge's accuracy on requested digits.

@@ -1,33 +1,21 @@
 """Lesson 06: a GAN on a 2-D toy problem -- the adversarial game you can watch.
 
-A VAE (lesson 05) learns by reconstructing; a GAN has no reconstruction at
-all. Two networks play a game: the generator G turns noise z into samples,
-the discriminator D tries to tell them from real data, and G learns only
-from D's verdicts. On images the game is hard to watch, so this lesson plays
-it in 2-D, on a ring of 8 Gaussian blobs: every sample is a dot, D's opinion
-of every point of the plane is a contour plot, and it trains in seconds.
-Then we break it on purpose, twice. A generator that learns 10x faster than
-its discriminator shows *mode collapse* -- all samples in one clump that hops
-around the ring. A discriminator that takes 5 steps for every generator step
-shows its quieter cousin, *mode dropping*: G settles on a few blobs and never
-returns to the others.
+A GAN has no reconstruction: the generator G turns noise z into samples, the
+discriminator D tells them from real data, and G learns only from D's
+verdicts. Here the game is played in 2-D, on a ring of 8 Gaussian blobs,
+where D's opinion is a contour plot. Then we break it twice: a G 10x faster
+than D shows *mode collapse*; a D with 5 steps per G step, *mode dropping*.
 
 Run:  python lessons/06_gan_2d_toy.py [--quick] [--steps 4000] [--out out/06_gan_2d_toy]
 """
 # %% [markdown]
 # ## 1. The data: a ring of 8 Gaussians
 # x = 2 (cos theta_k, sin theta_k) + 0.05 N(0, I), theta_k = 2 pi k / 8, every
-# blob equally likely (`aigc_np.toy.ring_of_gaussians`). Neighbouring centres
-# are 1.53 apart, 30 standard deviations: the blobs are clearly separate
-# modes, so a generator either puts samples in a blob or misses it. (With
-# std 0.02 the blobs are so thin that this small G needs far longer to hit
-# them; 0.05 keeps the lesson at seconds while the modes stay distinct.)
-# Data is unlimited: every training step draws a fresh batch.
-#
-# How we measure "covering a mode": a sample belongs to blob k if it is within
-# 3 std (0.15) of centre k (`aigc_np.toy.mode_coverage`). Real data puts
-# 12.4% of its samples in each blob and 1.1% in none. Target for a good
-# generator: each of the 8 blobs holds at least 5% of 1,000 samples.
+# blob equally likely (`aigc_np.toy.ring_of_gaussians`), a fresh batch every
+# step. Neighbouring centres are 30 standard deviations apart: clearly
+# separate modes. A sample covers blob k if it is within 3 std of centre k
+# (`aigc_np.toy.mode_coverage`); real data puts 12.4% in each blob and 1.1% in
+# none. Target: each of the 8 blobs holds at least 5% of 1,000 samples.
 
 # %%
 import argparse
@@ -65,22 +53,15 @@ print(f"real data: {len(real)} points; per blob "
 
 # %% [markdown]
 # ## 2. The two players
-# Both are small MLPs with LeakyReLU(0.2) (a GAN's D must pass gradient for
-# every input, so no dead ReLUs):
-#   G: z (2) -> 64 -> 64 -> 2, with a *linear* output (the ring reaches
-#      radius 2, outside tanh's [-1, 1]);
+# Small MLPs with LeakyReLU(0.2) (D must pass gradient for every input):
+#   G: z (2) -> 64 -> 64 -> 2, a *linear* output (the ring reaches radius 2);
 #   D: x (2) -> 64 -> 64 -> 1 logit, D(x) = sigmoid(logit) = P(x is real).
-# `aigc_np.models.GAN` holds the game. Each `train_step(x_real)` is
-#   1. a D step on L_D = -[mean log D(x) + mean log(1 - D(G(z)))]: D learns
-#      to say 1 on real data and 0 on fakes (G is frozen: its output is a
-#      constant here);
-#   2. a G step on L_G = -mean log D(G(z)): G learns to make D say 1. The
-#      gradient reaches G *through* D: dL_G/dG(z) comes from D's backward
-#      pass, but only G's Adam steps. (This "non-saturating" loss is used
-#      instead of minimizing log(1 - D(G(z))), whose gradient vanishes
-#      exactly when G is bad and D is sure.)
-# If both played perfectly, G would reproduce the data and D would say 1/2
-# everywhere: then L_D = 2 log 2 = 1.39 and L_G = log 2 = 0.69.
+# Each `GAN.train_step(x_real)` is a D step on
+# L_D = -[mean log D(x) + mean log(1 - D(G(z)))] (G frozen), then a G step on
+# L_G = -mean log D(G(z)), whose gradient reaches G *through* D's backward
+# pass (only G's Adam steps). This "non-saturating" loss replaces minimizing
+# log(1 - D(G(z))), whose gradient vanishes exactly when G is bad and D sure.
+# At the balance D says 1/2 everywhere: L_D = 2 log 2 = 1.39, L_G = log 2 = 0.69.
 
 
 # %%
@@ -98,18 +79,10 @@ print(gan.summary())
 
 # %% [markdown]
 # ## 3. Training: watch the game
-# A plain loop: a fresh real batch, one `train_step`, and every 100 steps a
-# look at 1,000 samples from a *fixed* set of z (so successive pictures show
-# the same noise moving) -- how many blobs they cover, and the mean of D(x)
-# on real and generated points.
-#
-# The game never quite settles: even late in training G keeps shifting a
-# little mass from blob to blob as D reacts. For the last quarter of the steps
-# both learning rates drop to a quarter, so the players take smaller steps
-# and the end state is calmer. (Measured: at constant lr the emptiest of the
-# 8 blobs ended with 4-7% of the samples over seeds 0-2 and 4,000-6,000
-# steps, once below the 5% target, with 20-28% of samples between blobs;
-# with this schedule it ends with 6.9-9.0% over seeds 0-4, 16-20% between.)
+# A fresh real batch, one `train_step`, and every 100 steps 1,000 samples of a
+# *fixed* z: blobs covered, mean D(x) on real and fake points. The game never
+# quite settles, so both learning rates drop to a quarter for the last quarter
+# of the steps (measured in docs/experiments.md, lesson 06).
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 7).standard_normal((1000, LATENT)).astype(np.float32)
@@ -168,13 +141,10 @@ print(f"trained {args.steps} steps (batch {args.batch_size}) in {seconds:.1f} s"
 
 # %% [markdown]
 # ## 4. Pictures of the game
-# Background: D(x) over the plane (yellow: "real", purple: "fake"), with its
-# 0.5 contour. Red crosses: the blob centres; black dots: G's samples. Early
-# on, D marks the whole region where the samples are as fake and the ring as
-# real; G's samples slide along D's gradient towards the blobs; as they
-# arrive, D loses its grip and its surface flattens towards 1/2 near the data.
-# D(x) is only meaningful near data and samples: far away, neither player has
-# ever looked, and D's surface there is arbitrary.
+# Background: D(x) (yellow: "real", purple: "fake") and its 0.5 contour; red
+# crosses: the centres; dots: G's samples. D first marks the samples' region
+# fake and the ring real; the samples slide along D's gradient to the blobs,
+# and D flattens towards 1/2 near the data (far away, D is arbitrary).
 
 # %%
 centres = ring_centres(MODES, RADIUS)
@@ -189,11 +159,7 @@ def plot_snapshots(snaps, path, title):
         ax.scatter(centres[:, 0], centres[:, 1], s=25, c="r", marker="x")
         cov = mode_coverage(snap["samples"], std=args.std)
         ax.set_title(f"step {snap['step']}: {cov['modes_covered']}/8 modes", fontsize=9)
-        ax.set_xlim(-grid_lim, grid_lim)
-        ax.set_ylim(-grid_lim, grid_lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xlim=(-grid_lim, grid_lim), ylim=(-grid_lim, grid_lim), aspect="equal", xticks=[], yticks=[])
     fig.colorbar(cs, ax=axes, fraction=0.015, label="D(x)")
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
@@ -224,30 +190,18 @@ print("good run, share of 1,000 samples within 3 std of each centre:")
 for k, f in enumerate(good_cov["fractions"]):
     print(f"  mode {k} (angle {45 * k:3d} deg): {f:6.1%}  {'ok' if f >= 0.05 else 'MISSED (< 5%)'}")
 print(f"  between blobs: {good_cov['off_mode']:.1%}   (real data: {real_cov['off_mode']:.1%})")
-# G maps one connected Gaussian cloud of z onto 8 separate blobs, so it must
-# stretch thin "bridges" between them: a few samples always land between blobs.
+# G maps one connected cloud of z onto 8 blobs: a few samples always land on the "bridges".
 
 # %% [markdown]
 # ## 6. Breaking it: mode collapse
-# Same networks, same data, same number of steps; only the learning rates
-# change: G gets 3e-3 and D 3e-4, so G adapts 10x faster than D can respond.
-# G then does what its loss asks: it moves *all* its samples to wherever D
-# currently believes "real" is most likely -- one spot. D needs a while to
-# notice and mark that spot as fake; by then G has jumped to the next spot.
-# The symptoms:
-#   * the samples form one tight clump instead of a ring (low diversity);
-#   * the clump hops from blob to blob (or between them) from one snapshot to
-#     the next: G chases D's current weak spot instead of learning the data;
-#   * mode coverage stays low while both learning rates are high (at most
-#     1-3 of 8 at any check up to step 3,000, over seeds 0-4);
-#   * and yet the losses look as "healthy" as the good run's, near 1.39 and
-#     0.69: D is slow, so it can never tell the clump from data for long.
-#     A GAN's losses do not reveal mode collapse; only looking at (or
-#     measuring) the samples does.
-# The collapse is real but not permanent: once both learning rates drop to a
-# quarter for the last quarter of the steps, G can find its way back.
-# Measured over seeds 0-4 (`--seed`, 4,000 steps), the run ends with 0, 7, 8,
-# 0 and 1 of the 8 modes covered.
+# Only the learning rates change: G gets 3e-3 and D 3e-4, so G adapts 10x
+# faster than D can respond. G moves *all* its samples to wherever D now
+# believes "real" is most likely -- one spot; by the time D marks it fake, G
+# has jumped to the next. The symptoms: one tight clump hopping from snapshot
+# to snapshot, low coverage while the learning rates are high, and losses as
+# "healthy" as the good run's (near 1.39 and 0.69): the losses do not reveal
+# mode collapse; only the samples do. Once the learning rates drop, G can
+# find its way back (the seeds' results: docs/experiments.md, lesson 06).
 
 # %%
 collapse = make_gan(args.seed, lr_g=3e-3, lr_d=3e-4)
@@ -289,28 +243,14 @@ best_collapse = max(r["modes"] for r in c_log)
 
 # %% [markdown]
 # ## 7. Breaking it the other way: a discriminator that is too strong
-# Back to the good run's learning rate, 1e-3 for both players; now D takes
-# 5 updates (each with fresh z, on the same real batch) for every update of
-# G. D is then always close to the best discriminator for G's current
-# samples, and it wins: mean D(real) about 0.6 and D(fake) 0.25-0.4 (the
-# good run: 0.52 and 0.45). The snapshots show where it hurts: D marks each
-# blob G has left empty as "real" with certainty, but only on a small
-# bright island; between the island and G's samples D's surface is flat and
-# near 0, so G's samples get no push towards it. (A D far ahead of G is the
-# regime in which Arjovsky and Bottou 2017 show that a GAN's generator gets
-# poor gradients. WGAN-GP, lesson 10, is built for it: its critic is *meant*
-# to be trained ahead of G, with the same 5 steps per G step.)
-# The symptom here is *mode dropping*, the partial form of mode collapse:
-#   * early on (by step 2,500 on every seed) G settles on some of the blobs;
-#   * the blobs it missed stay empty or nearly so (seed 0: 0.4% and 0.0% of
-#     the samples) for the rest of the run: no hopping, and mostly no
-#     recovery, also not after the learning rates drop;
-#   * the samples it does produce look good: tight blobs, with about as
-#     many samples between them as in the good run (12-22%).
-# Measured over seeds 0-4 (4,000 steps), the run ends with 6, 8, 3, 5 and 5
-# of the 8 modes covered: on 4 of 5 seeds G drops 2-5 blobs for good; on
-# seed 1 it found its last two between steps 2,000 and 2,500. Lesson 10 trains
-# WGAN-GP in exactly this setting.
+# Back to lr 1e-3 for both; now D takes 5 updates (fresh z, the same real
+# batch) for every update of G, and stays close to the best discriminator
+# for G's samples. It marks each empty blob "real" only on a small island;
+# between it and G's samples its surface is flat near 0, so G gets no push
+# (Arjovsky and Bottou 2017: a D far ahead gives G poor gradients). The
+# symptom is *mode dropping*: G settles early on some blobs, the others stay
+# empty (no hopping, mostly no recovery), and the blobs it keeps look good.
+# Seeds' results: docs/experiments.md; lesson 10 trains WGAN-GP in this setting.
 
 # %%
 D_STEPS = 5  # D updates per G update; WGAN-GP's n_critic in lesson 10
@@ -341,24 +281,17 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 
 # %% [markdown]
 # ## Summary
-# * A GAN is two networks and two optimizers; D's step and G's step each
-#   update only their own player, and G learns only through D's gradient.
-# * At the game's balance D(x) is 1/2 near the data and the losses sit near
-#   2 log 2 and log 2 -- a GAN's losses do not go to 0 and do not tell you
-#   how good the samples are; look at the samples (or measure them).
+# * Two networks, two optimizers; each step updates only its own player, and
+#   G learns only through D's gradient. The losses sit near 2 log 2 and log 2
+#   at the balance: they do not go to 0 and do not measure the samples.
 # * Mode collapse: a G that outpaces D gathers all samples where D is weakest
-#   and hops from mode to mode. Keeping D at least as quick as G fixes it here.
-# * Mode dropping: a D that is always far ahead of G (5 steps per G step)
-#   lets G keep a few blobs and lose the others for good. WGAN-GP (lesson 10)
-#   changes the loss so that a critic far ahead of G is what G needs.
+#   and hops from mode to mode (keep D at least as quick as G). Mode dropping:
+#   a D far ahead of G lets G lose blobs for good (WGAN-GP, lesson 10, is for that).
 # Next: the same game on MNIST digits, where collapse is harder to see.
 #
 # ## Suggested extensions
-# 1. Instance noise: add N(0, s^2) noise (s from 0.1 down to 0) to D's real and
-#    fake inputs; run both collapse-prone settings and report modes covered at
-#    the end (the lesson's coverage count is the measurement).
-# 2. Unequal updates: 2 D steps per G step in the G-outruns-D setting
-#    (section 6); does coverage recover to 8/8? And how many D steps per G
-#    step (1, 2, 3, 5) does it take to start dropping modes at lr 1e-3?
-# 3. A ring of 25 Gaussians on a 5x5 grid: how many modes does the default
-#    recipe cover after 4,000 steps?
+# 1. Instance noise: add N(0, s^2) (s from 0.1 down to 0) to D's inputs; report
+#    the modes covered at the end of both collapse-prone settings.
+# 2. 2 D steps per G step in section 6's setting: does coverage recover? How
+#    many D steps per G step (1, 2, 3, 5) start dropping modes at lr 1e-3?
+# 3. A ring of 25 Gaussians on a 5x5 grid: how many modes does the recipe cover?

@@ -1,12 +1,11 @@
 """Lesson 08: DCGAN, the article's convolutional GAN, in NumPy.
 
-Lesson 07's GAN drew digits with Dense layers, pixel by pixel, blind to the
-fact that neighbouring pixels belong together. A DCGAN (Radford, Metz &
-Chintala 2015) builds both players from convolutions: the discriminator is
-a small CNN like lesson 03's judge, and the generator runs a CNN backwards,
-growing a 7x7 feature map into a 28x28 digit with *transposed* convolutions.
-This lesson explains that layer, maps the article's Keras code onto
-aigc_np's layers, trains the model, and lets the judge score the result.
+Lesson 07's GAN drew digits with Dense layers, blind to the fact that
+neighbouring pixels belong together. A DCGAN (Radford, Metz & Chintala 2015)
+builds both players from convolutions: D is a small CNN like lesson 03's
+judge, and G grows a 7x7 feature map into a 28x28 digit with *transposed*
+convolutions. This lesson explains that layer, maps the article's Keras code
+onto aigc_np, trains the model and scores it.
 
 Run:  python lessons/08_dcgan.py [--quick] [--epochs 60] [--width 0.5] [--out out/08_dcgan]
       python lessons/08_dcgan.py --recipe article   (the article's recipe at width 1/4, for comparison)
@@ -14,10 +13,8 @@ The same run from the command line: python -m aigc_np train dcgan --out out/dcga
 """
 # %% [markdown]
 # ## 1. Setup and data
-# GANs end in tanh, so pixels are scaled to [-1, 1] (`to_tanh`), and images
-# are NCHW: (N, 1, 28, 28). Training uses the 4,500 training images of the
-# bundled subset (or full MNIST if downloaded); every random number comes
-# from a seeded generator, so a run is reproducible.
+# Pixels in [-1, 1] (`to_tanh`, for G's tanh), images NCHW (N, 1, 28, 28),
+# the 4,500 training images, every random number from a seeded generator.
 
 # %%
 import argparse
@@ -40,8 +37,7 @@ parser.add_argument("--quick", action="store_true", help="tiny run for smoke tes
 parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
 parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
 parser.add_argument("--width", type=float, help="override G's channel multiplier (1 = the article's)")
-# The matrices here are small: one BLAS thread is as fast as two on an idle
-# machine, and many times faster on a busy one (threads that wait for a core spin).
+# Small matrices: one BLAS thread is as fast as two, and far faster on a busy machine.
 parser.add_argument("--threads", default="1", help="BLAS threads (auto: 1 on a busy machine, else all)")
 parser.add_argument("--out", default="out/08_dcgan", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
@@ -73,23 +69,19 @@ print(f"train {x_train.shape}, pixels in [{x_train.min():.0f}, {x_train.max():.0
 # %% [markdown]
 # ## 2. Transposed convolution: from 7x7 to 28x28
 # A stride-2 Conv2D *shrinks* an image (28 -> 14 -> 7): each output pixel
-# reads a 5x5 window, and the windows step by 2. The generator needs the
-# opposite. A transposed convolution (`Conv2DTranspose`) lets every *input*
-# pixel write: it stamps a copy of the 5x5 kernel, scaled by the pixel's
-# value, onto the output, with the stamps 2 pixels apart, and overlapping
-# stamps add up:
+# reads a 5x5 window. A transposed convolution (`Conv2DTranspose`) lets every
+# *input* pixel write: it stamps the 5x5 kernel, scaled by the pixel, onto
+# the output, stamps 2 pixels apart, overlaps adding up:
 #
 #     full[n, f, 2i + a, 2j + e] += x[n, c, i, j] * W[c, f, a, e]
 #
-# The full result of a 7x7 input is (7-1)*2 + 5 = 17 pixels wide; Keras's
-# padding='same' crops it to exactly 7*2 = 14 (and 14*2 = 28 in the next
-# layer). With stride 1 (the generator's first ConvT) the size stays 7x7.
-#
-# Its name comes from linear algebra: a convolution is a linear map y = A x,
-# and this layer computes A^T y, the *transpose* of the same-shaped Conv2D.
-# That is also exactly how Conv2D's backward pass sends gradients back to its
-# input, so aigc_np implements the two layers with the same two helpers
-# (im2col and col2im). The check below: <A x, y> = <x, A^T y>.
+# A 7x7 input gives (7-1)*2 + 5 = 17 pixels; padding='same' crops to 7*2 = 14.
+# A convolution is a linear map y = A x, and this layer computes A^T y: the
+# *transpose*, which is also how Conv2D's backward sends gradients to its
+# input, so both layers share im2col and col2im. Check: <A x, y> = <x, A^T y>.
+# Then the stamps: with kernel 5 and stride 2 a pixel is covered by 2 or 3
+# along each axis, 4, 6 or 9 in all; G must learn to hide this, and early on
+# it shows as a faint checkerboard (Odena et al. 2016). Kernel 4 would not.
 
 # %%
 conv = Conv2D(3, 5, strides=2, padding="same")
@@ -105,16 +97,6 @@ print(f"Conv2D (1, 2, 14, 14) -> {conv.forward(x_small).shape};  Conv2DTranspose
       f"{convT.forward(y_small).shape}")
 print(f"<conv(x), y> = {lhs:.6f},  <x, convT(y)> = {rhs:.6f}  (the same map, transposed)")
 
-# %% [markdown]
-# How many stamps land on each output pixel? Feed an all-ones 7x7 image
-# through an all-ones kernel: with kernel 5 and stride 2, a pixel away from
-# the border is covered by 2 or 3 stamps along each axis, so by 4, 6 or 9 in
-# total, in a regular pattern. A generator has to learn kernels that hide
-# this unevenness; early in training it shows as a faint checkerboard
-# (Odena et al. 2016, "Deconvolution and checkerboard artifacts"). A kernel
-# size divisible by the stride (4 with stride 2) would cover every pixel equally.
-
-# %%
 stamp = Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, kernel_initializer="zeros")
 stamp.build((1, 7, 7), rng, np.float64)
 stamp.params["W"][...] = 1.0
@@ -127,18 +109,16 @@ panels = [(three[0, 0], "input 7x7: three pixels"),
           (stamp.forward(three)[0, 0], "output 14x14: their stamps add up"),
           (coverage, "stamps per pixel for an all-ones input")]
 for ax, (image, title) in zip(axes, panels):
-    shown_image = ax.imshow(image, cmap="viridis")
-    fig.colorbar(shown_image, ax=ax, fraction=0.046)
+    fig.colorbar(ax.imshow(image, cmap="viridis"), ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
 fig.suptitle("Conv2DTranspose(kernel 5, stride 2, 'same'), all-ones kernel", fontsize=10)
 print("saved", save_figure(fig, os.path.join(args.out, "transposed_conv.png")))
 
 # %% [markdown]
 # ## 3. The article's model, layer by layer
-# The article's Keras code and the aigc_np model side by side (width w
-# multiplies every channel count; w = 1 is the article's model exactly):
+# The article's Keras code and aigc_np side by side (width w scales every
+# channel count; w = 1 is the article's model):
 #
 #     Keras (NHWC)                                  aigc_np (NCHW)
 #     Dense(7*7*256, use_bias=False, (100,))        Dense(7*7*256w, use_bias=False)
@@ -157,19 +137,10 @@ print("saved", save_figure(fig, os.path.join(args.out, "transposed_conv.png")))
 #     LeakyReLU(), Dropout(0.3)                     LeakyReLU(0.3), Dropout(0.3)
 #     Flatten(), Dense(1)                           Flatten(), Dense(1)   (a logit: D(x) = sigmoid)
 #
-# The one real difference is the memory layout. Keras stores images
-# channels-last (NHWC), so its Reshape((7, 7, 256)) reads the Dense layer's
-# 12,544 outputs as 7x7 pixels of 256 channels; aigc_np is channels-first
-# (NCHW) and reads them as 256 channels of 7x7 with Reshape((256, 7, 7)).
-# The two are the same model: which Dense unit feeds which (channel, row,
-# column) is only a fixed relabelling of the units, and a Dense layer's units
-# can be relabelled freely (permute the columns of W). Only the weights of
-# a *trained* Keras model would have to be permuted to be loaded here.
-#
-# Why no bias before BatchNorm: BN subtracts each feature's batch mean, so a
-# constant bias would be cancelled exactly; its beta plays that role. The
-# counts below match Keras's model.summary(): BN's moving mean and variance
-# are Keras's "non-trainable params" and aigc_np's *buffers*.
+# Channels-last (Keras) versus channels-first only relabels the Dense units
+# (permutes W's columns): the same model. No bias before BatchNorm: BN
+# subtracts the batch mean, and its beta plays that role. The counts match
+# Keras's summary (BN's moving statistics: its "non-trainable", our *buffers*).
 
 # %%
 article = DCGAN(latent_dim=100, width=1, rng=np.random.default_rng(args.seed))
@@ -180,26 +151,16 @@ for name, net in (("generator", article.G), ("discriminator", article.D)):
 del article
 
 # %% [markdown]
-# This lesson trains the same architecture at a fraction of the width (a
-# full-width step costs ~15x more). The generator gets width 0.5 (128, 64,
-# 32 channels) and the discriminator 0.25 (16, 32). Why unequal? The
-# generator's capacity is what limits how clean its digits can be, while a
-# small discriminator is cheap and, on only 4,500 images, slower to learn
-# them by heart. In place of the article's Dropout, D is kept in check by
-# lesson 07's R1 penalty on its input gradient at real images (lazily: every
-# 4th D step, with 4 times the weight); R1 differentiates D's backward pass,
-# so it runs through Conv2D's double backward of lesson 10, and it needs a D
-# without Dropout. Both players also learn faster than the article's 2e-4,
-# D twice as fast as G (4e-4 / 8e-4), as in lesson 07, and both rates drop
-# to a quarter after 75% of the epochs. That is the registry's "default"
-# recipe; `--recipe article` trains the article's (both at width 0.25, batch
-# 64, LeakyReLU 0.3, Dropout 0.3, no R1, 2e-4 for both) for comparison. The
-# recipes tried on the way are in docs/experiments.md (lesson 08).
+# We train it narrower (a full-width step costs ~15x more): G at width 0.5,
+# whose capacity limits how clean the digits are, D at 0.25, slower to learn
+# 4,500 images by heart. Lesson 07's lazy R1 penalty replaces Dropout (via
+# Conv2D's double backward, lesson 10); lr G 4e-4 / D 8e-4, a quarter after
+# 75% of the epochs: the registry's "default" recipe (`--recipe article` for
+# the article's). The recipes tried are in docs/experiments.md.
 
-
+# %%
 def build_dcgan(seed):
-    """The lesson's DCGAN, built through the registry so that its checkpoints
-    record the config (``python -m aigc_np sample/evaluate`` rebuild it from the file)."""
+    """The lesson's DCGAN, through the registry: checkpoints record the config (the CLI rebuilds it)."""
     return build_model("dcgan", config, rng=np.random.default_rng(seed))
 
 
@@ -210,21 +171,11 @@ print(model.summary())
 
 # %% [markdown]
 # ## 4. Training
-# The game is lesson 07's (`GAN.train_step`): one discriminator step on a
-# real batch and a fake one, then one generator step through the
-# discriminator, each player with its own Adam. Only the networks changed.
-# (tests/test_dcgan.py checks both players' gradients numerically, with
-# BatchNorm in train mode and Dropout masks replayed, and D's loss with R1
-# added.) After 75% of the epochs both learning rates drop to a quarter: big
-# steps to find digits, small ones to settle them (`train` runs twice; the
-# second call continues the same run, history and best.npz).
-#
-# How good is a GAN? Its losses do not say (they measure the players against
-# each other, not against the data). Every second epoch lesson 07's
-# yardstick scores 1,000 samples: FD to 4,000 real training digits in the
-# judge's feature space, the rarest digit's share, and the judge's
-# confidence, each beside real digits' values. best.npz keeps the epoch with
-# the lowest FD among the epochs where every digit holds at least 4%.
+# Lesson 07's game (`GAN.train_step`) with new networks (tests/test_dcgan.py
+# checks both players' gradients, R1 included). Every second epoch lesson
+# 07's yardstick scores 1,000 samples: FD to 4,000 real digits in the judge's
+# features, the rarest digit and confidence, each beside real digits'.
+# best.npz keeps the lowest FD among epochs where every digit holds >= 4%.
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, model.latent_dim)).astype(np.float32)
@@ -263,11 +214,10 @@ print(f"trained {epochs} epochs in {train_seconds:.0f} s ({train_seconds / epoch
       f"run folder {run_dir}")
 
 # %% [markdown]
-# ## 5. Curves
-# The loss curves of a GAN do not go down together: D's loss near
-# 2 ln 2 = 1.39 and G's near ln 2 = 0.69 mean D can barely tell real from
-# fake, which is what the game aims at. The judge's curves are the ones to
-# watch.
+# ## 5. Curves, and the generator learning
+# D's loss near 2 ln 2 = 1.39 and G's near ln 2 = 0.69 mean D can barely tell
+# real from fake, as the game aims; the judge's curves are the ones to watch.
+# Then the same 10 z after selected epochs (a row each): blobs, strokes, digits.
 
 # %%
 ep = [r["epoch"] for r in history]
@@ -289,28 +239,18 @@ axes[1].set(xlabel="epoch", ylabel="share of samples", title="coverage and confi
 for ax in axes:
     ax.legend(fontsize=8)
 print("saved", save_figure(fig, os.path.join(args.out, "judge_scores.png")))
-
-# %% [markdown]
-# ## 6. Watching the generator learn
-# The same 10 latent vectors, decoded after selected epochs (one row per
-# epoch): blobs first, then strokes, then digits that keep their identity
-# from row to row as G refines them.
-
-# %%
 shown = sorted({e for e in (1, 2, 3, 5, 8, 12, 20, 30, 45, 60) if e <= len(frames)} | {len(frames)})
 fig, ax = plt.subplots(figsize=(7, 0.72 * len(shown) + 0.4))
 ax.imshow(image_grid(np.concatenate([from_tanh(frames[e]) for e in shown]), nrow=10), cmap="gray",
           vmin=0, vmax=1)
-ax.set_xticks([])
 ax.set_yticks(np.arange(len(shown)) * 29 + 14, [f"epoch {e}" for e in shown])
-ax.set_title("the same 10 z, epoch after epoch")
+ax.set(xticks=[], title="the same 10 z, epoch after epoch")
 print("saved", save_figure(fig, os.path.join(args.out, "evolution.png")))
 
 # %% [markdown]
-# ## 7. The best epoch, judged
-# Rebuild the model, load best.npz, draw 1,000 fresh samples (BatchNorm in
-# eval mode, with its running statistics, as `GAN.sample` does), score them,
-# then 10 more sets of 1,000 (one set's shares are good to about 1.3 points).
+# ## 6. The best epoch, judged
+# Load best.npz, score 1,000 fresh samples (BatchNorm in eval mode, as
+# `GAN.sample` does), then 10 more sets (one set is good to about 1.3 points).
 
 # %%
 best_model = build_dcgan(args.seed)
@@ -328,11 +268,9 @@ print("saved", save_image_grid(final_images[:100], os.path.join(args.out, "best_
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.bar(range(10), np.bincount(scorer.judge_labels(final_images), minlength=10) / n_judge * 100)
 ax.axhline(4, color="red", ls="--", lw=1, label="4%")
-ax.set_xticks(range(10))
-ax.set_xlabel("digit (the judge's label)")
-ax.set_ylabel("% of samples")
+ax.set(xticks=range(10), xlabel="digit (the judge's label)", ylabel="% of samples",
+       title=f"{n_judge} samples of the best epoch")
 ax.legend()
-ax.set_title(f"{n_judge} samples of the best epoch")
 print("saved", save_figure(fig, os.path.join(args.out, "class_histogram.png")))
 
 met = meets_target(final, scorer.baseline)
@@ -347,20 +285,15 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 
 # %% [markdown]
 # ## Summary
-# * A transposed convolution stamps its kernel once per input pixel: it is
-#   the transpose (and the backward pass) of a convolution, and grows
-#   7x7 -> 14x14 -> 28x28 with stride 2.
-# * The article's Keras DCGAN maps layer for layer onto aigc_np; NHWC vs
-#   NCHW only relabels the Dense layer's units.
-# * Judge GANs by their samples, not their losses, and keep the best epoch
-#   by a criterion that rejects mode collapse: the lowest FD among the
-#   epochs that keep every digit.
+# * A transposed convolution stamps its kernel once per input pixel: the
+#   transpose (and backward pass) of a convolution; stride 2 grows 7 -> 14 -> 28.
+# * The article's Keras DCGAN maps layer for layer onto aigc_np.
+# * Judge GANs by their samples, and keep the epoch with the lowest FD among
+#   those that keep every digit: a criterion that rejects mode collapse.
 #
 # ## Suggested extensions
-# 1. Width 0.5 against 0.25 (`--width 0.25`): the best epoch's FD, rarest
-#    digit and confidence, and the seconds per epoch (from history.csv).
-# 2. Replace the generator's Conv2DTranspose with nearest-neighbour upsampling
-#    followed by Conv2D (a new Upsampling2D layer with an example spec is
-#    gradient-checked by tests/test_every_layer.py); compare the grids for
-#    checkerboard artefacts and the Frechet distance (lesson 09).
+# 1. `--width 0.25` against 0.5: the best epoch's scores and the seconds per epoch.
+# 2. Nearest-neighbour upsampling + Conv2D instead of Conv2DTranspose (an
+#    Upsampling2D layer with an example spec, checked by tests/test_every_layer.py):
+#    checkerboard artefacts and FD.
 # 3. Spectral or weight normalization for D: does the rarest digit's share rise?

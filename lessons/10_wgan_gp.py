@@ -1,15 +1,13 @@
 """Lesson 10: WGAN-GP -- a critic, a gradient penalty, and a backward pass over the backward pass.
 
-Lesson 06 broke a GAN on purpose, twice: a generator faster than its
-discriminator gathers every sample in one hopping clump, and a discriminator
-that takes 5 steps per generator step makes G drop blobs for good. WGAN-GP
-(Gulrajani et al. 2017) changes the game: the discriminator becomes a
-*critic* with a linear output that
-estimates the Wasserstein distance between data and samples, kept
-1-Lipschitz by a penalty on the norm of its input gradient. That penalty is
-a loss on a *gradient*, so training it needs the derivative of a backward
-pass -- a "double backward", written here by hand for every critic layer and
-proven numerically (tests/test_double_backward.py, tests/test_wgan_gp.py).
+Lesson 06 broke a GAN twice: a G faster than D gathers every sample in one
+hopping clump, and a D with 5 steps per G step makes G drop blobs for good.
+In WGAN-GP (Gulrajani et al. 2017) the discriminator becomes a *critic*
+with a linear output that estimates the Wasserstein distance between data
+and samples, kept 1-Lipschitz by a penalty on the norm of its input gradient.
+That penalty is a loss on a *gradient*: training it needs a "double
+backward", written by hand for every critic layer and proven numerically
+(tests/test_double_backward.py, tests/test_wgan_gp.py).
 
 Part A plays on lesson 06's ring of 8 Gaussians; Part B on MNIST, scored
 with lesson 09's metrics against a plain GAN trained for the same wall-clock time.
@@ -44,10 +42,9 @@ Run:  python lessons/10_wgan_gp.py [--quick] [--steps 8000] [--budget-seconds 12
 # (0.0, 0.9) (`aigc_np.models.WGANGP`).
 #
 # ## 2. The double backward, on paper
-# Computing P needs g = dD/dx_hat: one forward pass and one ordinary
-# backward pass with dy = 1. Training the critic needs dP/dtheta -- the
-# gradient of something that was itself computed by a backward pass. So we
-# differentiate the backward pass.
+# P needs g = dD/dx_hat: a forward pass and an ordinary backward pass with
+# dy = 1. Training the critic needs dP/dtheta, the gradient of something a
+# backward pass computed: so we differentiate the backward pass.
 #
 # Take one Dense layer followed by an activation f, h = f(a), a = x W + b.
 # Its backward pass, given the upstream gradient dh, is
@@ -66,27 +63,22 @@ Run:  python lessons/10_wgan_gp.py [--quick] [--steps 8000] [--budget-seconds 12
 #     dL/d(dh) = dL/d(da) * f'(a)      (passed on up the network)
 #     dL/da   += dL/d(da) * dh * f''(a)
 #
-# The last line is the one a hurried derivation drops: for ReLU and
-# LeakyReLU, f'' = 0 (away from the kink) and it vanishes, which is why
-# code that forgets it still "works" for ReLU critics -- and is silently
-# wrong for tanh (f'' = -2 tanh (1 - tanh^2)) or sigmoid (f'' = s (1-s)(1-2s)).
+# A hurried derivation drops the last line: f'' = 0 for ReLU and LeakyReLU
+# (away from the kink), so code without it "works" for ReLU critics and is
+# silently wrong for tanh (f'' = -2 tanh (1 - tanh^2)) or sigmoid (s (1-s)(1-2s)).
 #
 # dL/da is a gradient with respect to a *forward* activation, so it flows
-# back to x and to the earlier layers' weights through ordinary backward
-# passes -- adding the forward-path terms of every parameter. The whole
-# routine, `Sequential.backward_backward(v, dy)`:
+# back through ordinary backward passes, adding every parameter's
+# forward-path terms. `Sequential.backward_backward(v, dy)` is
 #   1. a forward sweep of each layer's `backward_backward`, collecting the
 #      direct x-terms (the f'' terms) and the direct parameter terms;
 #   2. a reverse sweep of ordinary `backward` that carries the x-terms back
 #      and adds the forward-path parameter terms to the direct ones.
-# Each layer's method sits right next to its `backward` and is checked
-# against a numerical derivative of that backward; the penalty's gradients
-# are checked against central differences of the model's own P.
+# Each layer's method sits next to its `backward`, checked against a
+# numerical derivative of it; the penalty's gradients against the model's P.
 #
-# Gradient bookkeeping: `backward` *assigns* gradients (no zero_grad). The
-# critic's gradient is a sum -- the Wasserstein term's plus the penalty's --
-# so `WGANGP.critic_loss` saves the first and adds it to the second,
-# explicitly. Only `opt_d.step()` changes the critic.
+# `backward` *assigns* gradients, so `WGANGP.critic_loss` saves the
+# Wasserstein term's gradient and adds the penalty's to it, explicitly.
 
 # %%
 import argparse
@@ -124,24 +116,16 @@ lesson_start = time.perf_counter()
 
 # %% [markdown]
 # ## 3. Part A: the ring of 8 Gaussians
-# The same data, networks and measurement as lesson 06: G and D/critic are
-# 2 -> 64 -> 64 -> {2, 1} MLPs with LeakyReLU(0.2), batch 128, a fresh real
-# batch per step, the last quarter of the steps at lr / 4. A mode is covered
-# if it holds >= 5% of 1,000 samples within 3 std of its centre.
-#
-# The setting is lesson 06's strong discriminator (section 7): both players
-# at Adam lr 1e-3, and 5 updates of D for every update of G, each with fresh
-# z on the same real batch. For the plain GAN that is what makes it drop
-# modes. For WGAN-GP it is simply its recipe: n_critic = 5 critic steps per
-# generator step, on the same real batch (`WGANGP.train_step`). So the two
-# runs below share data, networks, learning rates, D/G step ratio and
-# budget; they differ only in the loss (and WGAN-GP's Adam betas, (0.5, 0.9)
-# instead of (0.5, 0.999)):
-#   1. the plain GAN (non-saturating loss, sigmoid D);
-#   2. WGAN-GP (linear critic, Wasserstein loss, gradient penalty lambda 10).
+# Lesson 06's data, networks (2 -> 64 -> 64 -> {2, 1}, LeakyReLU 0.2), batch
+# 128, schedule (lr / 4 for the last quarter) and measurement (a mode holds
+# >= 5% of 1,000 samples within 3 std), in its strong-discriminator setting
+# (section 7): lr 1e-3 for both, 5 D updates per G update on the same real
+# batch. That makes the plain GAN drop modes; for WGAN-GP it is simply its
+# recipe, n_critic = 5 (`WGANGP.train_step`). The two runs differ only in the
+# loss (and WGAN-GP's Adam betas, (0.5, 0.9) instead of (0.5, 0.999)): the
+# plain GAN's non-saturating loss, and WGAN-GP's critic with penalty lambda 10.
 # Both get 8,000 generator steps, twice lesson 06's budget: WGAN-GP's
-# coverage grows slowly, and 4,000 steps were not enough on every seed (see
-# the table after the figure).
+# coverage grows slowly.
 
 # %%
 LATENT, D_STEPS = 2, 5
@@ -201,11 +185,7 @@ for ax, (name, (samples, cov, seconds)) in zip(axes, toy.items()):
     ax.scatter(samples[:, 0], samples[:, 1], s=1.5, c="k", alpha=0.5)
     ax.scatter(centres[:, 0], centres[:, 1], s=30, c="r", marker="x")
     ax.set_title(f"{name}\n{cov['modes_covered']}/8 modes, {cov['off_mode']:.0%} between", fontsize=9)
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", xticks=[], yticks=[])
 fig.suptitle(f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D/critic steps per G step, {args.steps} G steps",
              fontsize=9)
 print("saved", save_figure(fig, os.path.join(args.out, "ring_plain_vs_wgan_gp.png")))
@@ -213,45 +193,26 @@ for name, (_, cov, _) in toy.items():
     print(f"{name}: per-mode share " + " ".join(f"{f:.1%}" for f in cov["fractions"]))
 
 # %% [markdown]
-# What the runs show, measured over seeds 0-9 (`--seed`; modes covered by
-# 1,000 samples at the end of each run):
-#
-#     lr 1e-3 both, 5 D steps per G step     4,000 steps (seeds 0-4)   8,000 steps (default; seeds 0-9)
-#     plain GAN                              6, 8, 3, 5, 5             6, 8, 3, 5, 5, 6, 4, 6, 2, 3
-#     WGAN-GP, n_critic 5, betas (0.5, 0.9)  8, 8, 8, 8, 0             8 on every seed
-#
-# The plain GAN keeps a few blobs and loses the rest for good on 9 of 10
-# seeds (seed 1 finds all 8 by step 2,500); twice lesson 06's budget
-# changes nothing on seeds 0-4. WGAN-GP covers all 8 blobs on 10 of 10
-# seeds at 8,000 steps (emptiest blob 5.8%-9.3% of the samples). It gets
-# there slowly: at 4,000 steps seed 4 had not yet found the ring, and at
-# 8,000 it reached 8/8 only in the last 1,000 steps. Its weak point is
-# visible too: a fifth to a third of the samples (20-35%) lie on the
-# "bridges" between blobs -- the critic's surface is smooth (gradient
-# norm ~1), so it pushes less sharply into each blob than a saturating
-# discriminator.
-#
-# The penalty does *not* cure lesson 06's other failure, a generator that
-# outruns its discriminator. With G at lr 3e-3 and the critic at 3e-4
-# (4,000 steps, n_critic 5) WGAN-GP covered 0 of 8 blobs on 5 of 5 seeds,
-# its samples a broad cloud off the ring (98-100% between blobs); the paper's
-# betas (0.0, 0.9) with a fresh real batch per critic step also gave 0/8 on
-# seeds 0-2. A WGAN critic only gives good directions once it is (nearly)
-# trained for G's current samples, which is what n_critic steps buy; a G
-# that moves 10x faster leaves it behind. In the working setting neither the
-# paper's betas (0.0, 0.9) nor a fresh real batch per critic step helped
-# (lr 1e-3, 4,000 steps: 8/8 on 2 of 5 seeds each, against 4 of 5 with
-# betas (0.5, 0.9) and one batch per round), so this lesson keeps the latter.
+# Over seeds 0-9 the plain GAN keeps a few blobs and loses the rest for good
+# on 9 of 10, while WGAN-GP covers all 8 on every seed at 8,000 steps -- slowly
+# (4,000 steps were not enough on every seed), and with a fifth to a third of
+# its samples on the "bridges" between blobs: the critic's surface is smooth
+# (gradient norm ~1), so it pushes less sharply into each blob than a
+# saturating discriminator. The penalty does *not* cure lesson 06's other
+# failure: a G at 10x the critic's learning rate covers 0 of 8 blobs on every
+# seed. A WGAN critic gives good directions only once it is (nearly) trained
+# for G's current samples, which n_critic steps buy; a G that moves 10x
+# faster leaves it behind. The per-seed table, and the variants that did not
+# help (the paper's betas, a fresh real batch per critic step), are in
+# docs/experiments.md (lesson 10).
 
 # %% [markdown]
 # ## 5. Part B: MNIST at equal wall-clock time
-# Both models get the same number of seconds. The plain GAN uses lesson 07's
-# MLP (the article's G and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP
-# uses the same MLP generator (with its BatchNorm), a 784-512-256-1 LeakyReLU
-# critic, n_critic 5 and the paper's Adam (1e-4, betas 0.0 / 0.9). One WGAN-GP
-# step costs ~5 critic steps, each with a double backward, so in the same time
-# it makes far fewer generator updates. Scores: lesson 09's metrics on
-# `--n-eval` samples against the validation images, next to real data.
+# The same seconds for both. The plain GAN: lesson 07's MLP (the article's G
+# and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP: the same G, a
+# 784-512-256-1 LeakyReLU critic, n_critic 5, the paper's Adam (1e-4, betas
+# 0.0 / 0.9); each of its steps costs ~5 critic steps with a double backward,
+# so it makes far fewer G updates. Scores: lesson 09's metrics beside real data.
 
 # %%
 mnist_results = {}
@@ -323,22 +284,16 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 # %% [markdown]
 # ## Summary
 # * The gradient penalty is a loss on a gradient; its exact gradient needs a
-#   backward pass over the backward pass, including the f'' terms of smooth
-#   activations -- zero for ReLU-like critics, not for tanh or sigmoid.
-# * Everything is checked in float64 against central differences of the
-#   model's own penalty, critic loss and generator loss.
+#   backward pass over the backward pass, with the f'' terms of smooth
+#   activations, all checked in float64 against central differences.
 # * WGAN-GP's critic gives G a non-saturating signal: where a plain GAN's
 #   discriminator 5 steps ahead of G makes G drop modes, a critic 5 steps
 #   ahead is what WGAN-GP wants, and it covers all 8. It is not magic: G must
 #   not outrun the critic (lesson 06's G at 10x D's learning rate defeats it).
 #
 # ## Suggested extensions
-# 1. Drop the f'' terms (return None as Tanh's x-term) and run
-#    tests/test_wgan_gp.py: which checks fail, and by how much?
-# 2. A Tanh critic on the ring: does the coverage change? (`make_critic` in
-#    tests/test_wgan_gp.py shows one.)
-# 3. Lesson 06's other collapse-prone setting, G at lr 3e-3 and the critic at
-#    3e-4: try n_critic 5, 10 and 20 and report modes covered at the end of
-#    each, on two seeds.
-# 4. A DCGAN-style Conv2D critic for MNIST (no BatchNorm): Conv2D already has
-#    its double backward. Score it with the same budget.
+# 1. Drop the f'' terms (return None as Tanh's x-term): which checks of
+#    tests/test_wgan_gp.py fail, and by how much?
+# 2. A Tanh critic on the ring (`make_critic` in tests/test_wgan_gp.py).
+# 3. G at lr 3e-3, critic at 3e-4: n_critic 5, 10, 20, modes covered, two seeds.
+# 4. A Conv2D critic for MNIST (no BatchNorm; Conv2D has its double backward).

@@ -182,27 +182,22 @@ results = []
 # q(z | x, y); the decoder reads [z, y]. The loss is still -ELBO, now of x
 # *given* y: reconstruction + KL(q(z | x, y) || N(0, I)).
 #
-# What does z hold now? The decoder is *told* the digit, so z no longer has
-# to say which digit it is; the KL term charges for every nat z carries, so
-# z keeps what y does not say: the style -- slant, width, stroke. A small
-# code is enough for that, and it helps: with latent_dim 20 (lesson 05's
-# size) the z drawn from N(0, I) still carries identity the decoder
-# trusts over y, and after 60 epochs only 58% of the samples were the digit
-# asked for (measured, seed 0); with latent_dim 8, 87% after 100 epochs;
-# with 2, 99%.
-# So: 784+10 -> 400 -> 2+2 and 2+10 -> 400 -> 784, Adam 1e-3, batch 64.
+# What does z hold now? The decoder is *told* the digit, and the KL term
+# charges for every nat z carries, so z keeps what y does not say: the style
+# (slant, width, stroke). A small code is enough, and it helps: with lesson
+# 05's 20 dimensions, a z from N(0, I) still carries an identity the decoder
+# trusts over y (docs/experiments.md, lesson 11, has the measurements). So:
+# 784+10 -> 400 -> 2+2 and 2+10 -> 400 -> 784, Adam 1e-3, batch 64.
 
 # %%
 if args.model in ("cvae", "both"):
     cvae, history, seconds, best = train_conditional("cvae", args.epochs_cvae)
     results.append(report("cvae", cvae, history, seconds, best))
 
-    # With a 2-D z we can *see* the style space: the same z for every digit.
-    # Each column is one z (moving along z1), each row one digit: a style
-    # that is wide and bold in one column is wide and bold in every row --
-    # style is shared, identity is y. (Measured, seed 0: z1 ran from wide,
-    # upright digits to narrow, slanted ones. A 1 is never wide, so the
-    # decoder has no good answer for "a wide 1": those cells are smudges.)
+    # With a 2-D z we can *see* the style space: each column is one z (along
+    # z1), each row one digit, and a style that is wide in one row is wide in
+    # every row: style is shared, identity is y. (A 1 is never wide, so "a
+    # wide 1" has no good answer: those cells are smudges.)
     z1 = np.linspace(-2, 2, 10)
     z = np.stack([z1, np.zeros(10)], axis=1).astype(np.float32)
     styles = np.concatenate([cvae.decode(z, np.full(10, k)) for k in range(10)])
@@ -222,18 +217,13 @@ if args.model in ("cvae", "both"):
 # decision boundary, and G cannot collapse onto one digit without D noticing
 # that it ignores the labels.
 #
-# One addition makes D read the label from the very first step: a *real*
-# image with a *wrong* label is fake too (the "matching-aware" D of Reed et
-# al. 2016), a third term in L_D:  - log(1 - D(x, y_wrong)). Without it, D
-# first learns "real or fake" alone and G ignores the labels for many
-# epochs. Measured (seed 0, the networks below, no weight average): after
-# 40 epochs 82% of the samples showed the requested digit with the extra
-# term, 69% without.
-#
-# The rest is lesson 07's recipe (batch 32, Adam beta1 0.5, lr 2e-4 for G
-# and 4e-4 for D, one-sided label smoothing 0.1, Dropout 0.3 in D, samples
-# from an average of G's weights, EMA 0.999), with networks smaller than the
-# article's, three times faster per epoch:
+# One addition makes D read the label from the first step: a *real* image
+# with a *wrong* label is fake too (the "matching-aware" D of Reed et al.
+# 2016), a third term in L_D: - log(1 - D(x, y_wrong)). Without it, D first
+# learns "real or fake" alone and G ignores the labels for many epochs (the
+# measurement: docs/experiments.md). The rest: batch 32, Adam beta1 0.5, lr
+# 2e-4 for G and 4e-4 for D, label smoothing 0.1, Dropout 0.3 in D, an
+# average of G's weights (EMA 0.999), and networks smaller than the article's:
 # G [z (100), y (10)] -> 256 -> 512 (BatchNorm) -> 784 (tanh) and
 # D [x (784), y (10)] -> 512 -> 256 -> 1.
 
@@ -257,10 +247,7 @@ for i, r in enumerate(results):
     ax.bar(np.arange(10) + (i - 0.5 * (len(results) - 1)) * 0.4, r["per_digit"], width=0.4,
            label=f"{r['kind']} ({r['accuracy']:.1%})")
 ax.axhline(0.9, color="r", ls=":", lw=0.8, label="target 90%")
-ax.set_xticks(range(10))
-ax.set_xlabel("requested digit")
-ax.set_ylabel("judge accuracy")
-ax.set_ylim(0, 1.05)
+ax.set(xticks=range(10), xlabel="requested digit", ylabel="judge accuracy", ylim=(0, 1.05))
 ax.legend(fontsize=8, loc="lower right")
 print("saved", save_figure(fig, os.path.join(args.out, "per_digit_accuracy.png")))
 
@@ -285,14 +272,10 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 #
 # ## Suggested extensions
 # 1. An `Embedding` layer instead of the one-hot: a learned (10, d) table
-#    whose backward adds dL/dv rows into the table rows of the labels
-#    (`np.add.at`). Put it on the Layer contract so tests/test_every_layer.py
-#    checks it, and compare the label accuracy at d = 10 and d = 50.
-# 2. A projection discriminator (Miyato & Koyama 2018): D(x, y) = psi(h(x))
-#    + embed(y) . h(x) instead of the join; gradient-check it and compare the
-#    epochs needed to reach 90% label accuracy.
-# 3. Give the conditional VAE lesson 05's latent_dim 20 and measure the
-#    label accuracy per epoch: why does it follow the label less? (Try
-#    scaling the KL by beta = 2: does the accuracy rise?)
-# 4. Interpolate the label: decode [z, (1 - t) e_3 + t e_8] for t in 0..1
-#    and watch a 3 become an 8 -- the judge's probability of "8" along t.
+#    whose backward adds dL/dv rows into the labels' rows (`np.add.at`), on
+#    the Layer contract (tests/test_every_layer.py checks it); d = 10 vs 50.
+# 2. A projection discriminator (Miyato & Koyama 2018), D(x, y) = psi(h(x))
+#    + embed(y) . h(x): epochs to 90% label accuracy against the join.
+# 3. The cVAE with latent_dim 20: why does it follow the label less? Does
+#    scaling the KL by beta = 2 raise the accuracy?
+# 4. Decode [z, (1 - t) e_3 + t e_8] for t in 0..1: the judge's P("8") along t.

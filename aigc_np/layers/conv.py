@@ -40,11 +40,8 @@ block's columns, use them and drop them. A Conv2D caches its padded input
 and rebuilds the columns in backward (an im2col costs far less than the
 matmuls that use it); a Conv2DTranspose caches its input, which is all its
 backward needs. Each layer keeps one block-sized buffer for the columns
-(``_buffer``), because filling warm memory is several times faster than
-filling freshly allocated pages. Measured (1 BLAS thread): a full-width
-DCGAN step's peak memory fell from 2.1x to 1.2x its parameters plus
-activations and the step got 5-10% faster; the lesson-03 CNN's fell from
-3.4x to 1.7x, and its step got 5-8% slower (one more im2col per Conv2D backward).
+(``_buffer``), because filling warm memory is faster than filling freshly
+allocated pages. (What these choices cost and save: docs/performance.md.)
 """
 from __future__ import annotations
 

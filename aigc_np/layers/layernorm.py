@@ -1,6 +1,6 @@
 """Layer normalization (Ba, Kiros & Hinton 2016): the worked example of adding a layer.
 
-This file is the README's "Add a layer in 3 steps" example: a subclass of
+This file is the "Add a layer in 3 steps" example of docs/design.md: a subclass of
 Layer with ``_build``, ``forward`` and ``backward`` side by side, plus an
 ``example_*`` spec -- and ``tests/test_every_layer.py`` gradient-checks it
 without any test written for it.
