@@ -23,12 +23,15 @@ import numpy as np
 from aigc_np.gradcheck import check_layer, numerical_gradient, rel_error
 from aigc_np.layers import Dense, LeakyReLU, Sequential, Sigmoid, Tanh
 from aigc_np.plotting import plot_curves, plt, save_figure
+from aigc_np.threads import apply_threads
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
 parser.add_argument("--out", default="out/01_dense_and_backprop", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

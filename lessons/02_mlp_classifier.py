@@ -34,7 +34,9 @@ parser.add_argument("--epochs", type=int, default=15)
 parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--out", default="out/02_mlp_classifier", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
@@ -132,6 +134,7 @@ print("saved", plot_curves({"SGD": (epochs, sgd["val accuracy"]), "Adam": (epoch
 
 # %%
 from aigc_np.classifier import predict_logits  # noqa: E402
+from aigc_np.threads import apply_threads
 
 pred = np.argmax(predict_logits(adam_model, x_val), axis=1)
 confusion = np.zeros((10, 10), dtype=int)

@@ -30,6 +30,7 @@ from aigc_np.io import save_weights
 from aigc_np.layers import BatchNormalization, Conv2D, Dropout
 from aigc_np.optimizers import Adam
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure
+from aigc_np.threads import apply_threads
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
@@ -38,7 +39,9 @@ parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--lr", type=float, default=2e-3)
 parser.add_argument("--out", default="out/03_cnn_classifier", help="folder for figures and weights")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

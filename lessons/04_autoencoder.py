@@ -28,6 +28,7 @@ from aigc_np.data import load_dataset, to_unit
 from aigc_np.judge import judge_scores, load_judge
 from aigc_np.models import Autoencoder
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
+from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,7 +38,9 @@ parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--out", default="out/04_autoencoder", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

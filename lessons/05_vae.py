@@ -26,6 +26,7 @@ from aigc_np.judge import judge_scores, load_judge
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
+from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,7 +38,9 @@ parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--out", default="out/05_vae", help="folder for figures and training runs")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)
@@ -190,8 +193,7 @@ print(f"judge on {n_judge} prior samples: confident {sample_scores['confident']:
       f"{sample_scores['classes_covered']}/10, rarest digit {sample_scores['min_class_fraction']:.1%}, "
       f"per digit {np.round(sample_scores['class_fractions'] * 100).astype(int)} %")
 pairs_of_rows = np.stack([x_val[:40].reshape(4, 10, 28, 28), vae.reconstruct(x_val[:40]).reshape(4, 10, 28, 28)], 1)
-print("saved", save_image_grid(pairs_of_rows.reshape(-1, 28, 28),
-                               os.path.join(args.out, "reconstructions.png"),
+print("saved", save_image_grid(pairs_of_rows.reshape(-1, 28, 28), os.path.join(args.out, "reconstructions.png"),
                                title="validation digits (odd rows) and reconstructions (even rows)"))
 
 # %% [markdown]

@@ -27,6 +27,7 @@ import numpy as np
 from aigc_np.layers import Dense, LeakyReLU, Sequential, sigmoid
 from aigc_np.models import GAN
 from aigc_np.plotting import plot_curves, plt, save_figure
+from aigc_np.threads import apply_threads
 from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,7 +38,9 @@ parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate o
 parser.add_argument("--std", type=float, default=0.05, help="standard deviation of each blob")
 parser.add_argument("--out", default="out/06_gan_2d_toy", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 if args.quick:

@@ -31,6 +31,7 @@ from aigc_np.metrics import class_histogram, evaluate_images, judge_outputs
 from aigc_np.models.registry import build_model, generate_images, prepare_images
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure
 from aigc_np.quality import SampleScorer
+from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,7 +39,9 @@ parser.add_argument("--quick", action="store_true", help="tiny run for smoke tes
 parser.add_argument("--n", type=int, default=1000, help="samples per model")
 parser.add_argument("--out", default="out/09_evaluation")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

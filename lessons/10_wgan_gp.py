@@ -94,23 +94,24 @@ from aigc_np.metrics import evaluate_images
 from aigc_np.models import GAN, WGANGP, mlp_critic, mlp_generator
 from aigc_np.models.registry import build_model
 from aigc_np.plotting import image_grid, plt, save_figure
+from aigc_np.threads import apply_threads
 from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
 parser.add_argument("--steps", type=int, default=8000, help="toy: generator steps of both runs")
 parser.add_argument("--std", type=float, default=0.05, help="toy: standard deviation of each blob")
-parser.add_argument("--budget-seconds", type=float, default=150.0,
-                    help="MNIST: wall-clock training budget of EACH model (plain GAN and WGAN-GP)")
+parser.add_argument("--budget-seconds", type=float, default=150.0, help="MNIST: training seconds per model")
 parser.add_argument("--n-eval", type=int, default=1000, help="MNIST: samples scored per model")
 parser.add_argument("--skip-mnist", action="store_true", help="run Part A only")
 parser.add_argument("--out", default="out/10_wgan_gp", help="folder for figures")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-if args.quick:
+print(apply_threads(args.threads))
+if args.quick:  # a smoke test, which never overwrites a real run
     args.steps, args.budget_seconds, args.n_eval = 200, 3.0, 200
+    args.out = args.out.replace("out/", "out/quick/", 1) if args.out == parser.get_default("out") else args.out
 os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
 

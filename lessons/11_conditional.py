@@ -31,6 +31,7 @@ from aigc_np.models import join, join_backward, one_hot
 from aigc_np.models.registry import build_model, generate_images, prepare_images, recipe
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
 from aigc_np.quality import SampleScorer, describe_scores
+from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +41,9 @@ parser.add_argument("--epochs-cvae", type=int, help="override the registry recip
 parser.add_argument("--epochs-cgan", type=int, help="override the registry recipe's epochs")
 parser.add_argument("--out", default="out/11_conditional", help="folder for figures and training runs")
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
 args = parser.parse_known_args()[0]
+print(apply_threads(args.threads))
 if args.quick and args.out == parser.get_default("out"):
     args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
 os.makedirs(args.out, exist_ok=True)

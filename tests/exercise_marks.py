@@ -1,4 +1,4 @@
-"""Which exercises each test uses (see README, "For instructors").
+"""Which exercises each test uses (see docs/instructors.md).
 
 A key is a test id (``file::function``, with ``[params]`` where parameters
 differ); its value is the tuple of exercise numbers whose regions the test
@@ -147,4 +147,16 @@ MARKS = {
     "test_cli.py::test_label_is_a_usage_error_for_unconditional_models_and_out_of_range": (1, 2, 3, 4, 5, 6, 7, 8, 9),  # uses the module fixture that trains every model
     # make notebooks: lesson 02's notebook runs as a kernel would (Dense, ReLU, SGD and Adam)
     "test_notebooks.py::test_a_generated_notebook_runs_as_a_kernel_would": (1, 2, 3),
+    "test_training_safety.py::test_exploding_loss_stops_with_epoch_step_and_hint_and_saves_nothing_bad": (1, 2, 3, 5, 6, 9),
+    "test_training_safety.py::test_a_layer_refusing_nan_mid_step_is_reported_as_divergence": (1, 2, 3, 6, 7, 8),
+    "test_training_safety.py::test_non_finite_parameters_stop_the_run_before_they_are_saved": (1, 2, 3, 6, 7, 8),
+    "test_training_safety.py::test_a_kill_between_best_and_last_is_repaired_by_resume": (1, 2, 3, 6, 7, 8),
+    "test_training_safety.py::test_learning_rates_drop_to_a_quarter_after_decay_after_epochs_and_resume_keeps_them": (1, 2, 3, 6, 7, 8),
+    "test_training_safety.py::test_a_run_starts_by_removing_the_temp_files_a_killed_save_left": (1, 2, 3, 6, 7, 8),
+    "test_cli_flags.py::test_an_existing_run_is_not_overwritten_without_overwrite_or_resume": (1, 2, 3, 5, 6, 9),  # the module's gan_run fixture trains a GAN
+    "test_cli_flags.py::test_resume_refuses_another_kind_best_npz_and_changed_flags": (1, 2, 3, 5, 6, 9),  # gan_run
+    "test_cli_flags.py::test_train_uses_the_registry_recipe_and_prints_fd_beside_confidence": (1, 2, 3, 5, 6, 9),  # gan_run
+    "test_cli_flags.py::test_debug_after_the_subcommand_and_case_insensitive_extensions": (1, 2, 3, 5, 6, 9),  # gan_run
+    "test_cli_flags.py::test_recipe_article_is_the_plain_recipe": (1, 2, 3, 5, 6, 9),
+    "test_cli_flags.py::test_quick_train_prints_the_thread_count": (1, 2, 3, 5, 6, 7, 8, 9),  # gan_run, then a VAE
 }
