@@ -27,6 +27,7 @@ from aigc_np.data import load_dataset, to_unit
 from aigc_np.losses import SparseCategoricalCrossentropy
 from aigc_np.optimizers import SGD, Adam
 from aigc_np.plotting import plot_curves, plt, save_figure
+from aigc_np.threads import apply_threads
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
@@ -134,7 +135,6 @@ print("saved", plot_curves({"SGD": (epochs, sgd["val accuracy"]), "Adam": (epoch
 
 # %%
 from aigc_np.classifier import predict_logits  # noqa: E402
-from aigc_np.threads import apply_threads
 
 pred = np.argmax(predict_logits(adam_model, x_val), axis=1)
 confusion = np.zeros((10, 10), dtype=int)
