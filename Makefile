@@ -26,9 +26,9 @@ demo: $(STAMP)
 	$(PY) -m aigc_np train vae --recipe demo --out $(DEMO)/vae --overwrite
 	$(PY) -m aigc_np train gan --recipe demo --out $(DEMO)/gan --overwrite
 	$(PY) -m aigc_np train dcgan --recipe demo --out $(DEMO)/dcgan --overwrite --threads 1
-	$(PY) -m aigc_np train cgan --recipe demo --out $(DEMO)/cgan --overwrite
+	$(PY) -m aigc_np train cvae --recipe demo --out $(DEMO)/cvae --overwrite
 	$(PY) -m aigc_np.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
-		$(DEMO)/cgan/best.npz --out $(DEMO)/montage.png
+		$(DEMO)/cvae/best.npz --out $(DEMO)/montage.png
 	@echo "make demo: the montage is $(DEMO)/montage.png; each run's folder holds its per-epoch grids"
 
 lessons: $(STAMP)

@@ -49,7 +49,14 @@ def test_gan_lessons_read_the_registry_instead_of_carrying_a_recipe(lesson):
 def test_the_demo_reads_demo_recipes():
     makefile = (ROOT / "Makefile").read_text()
     demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
-    for kind in ("vae", "gan", "dcgan", "cgan"):
+    for kind in ("vae", "gan", "dcgan", "cvae"):
         assert re.search(rf"train {kind} --recipe demo", demo), kind
         assert "demo" in RECIPES[kind]
     assert "aigc_np.montage" in demo
+
+
+def test_docs_cli_lists_exactly_the_registrys_recipes():
+    from aigc_np.models.registry import recipes_markdown
+
+    assert recipes_markdown() in (ROOT / "docs" / "cli.md").read_text(), \
+        "docs/cli.md's recipe table differs from the registry: paste aigc_np.models.registry.recipes_markdown()"

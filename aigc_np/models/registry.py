@@ -68,7 +68,8 @@ RECIPES = {
                         "result": "validation negative ELBO 111.0 nats/image (lesson 05)"},
             "demo": {"config": {"latent_dim": 20, "hidden": [400], "lr": 1e-3},
                      "train": {"epochs": 15, "batch_size": 128, "eval_every": 5},
-                     "about": "the default VAE, 15 epochs (make demo)", "result": "see make demo"}},
+                     "about": "the default VAE, 15 epochs (make demo)",
+                     "result": "validation ELBO -127.2 nats/image; FD 381.6 (real 3.5) (make demo)"}},
     "gan": {"default": {"config": _GAN_RECIPE,
                         "train": {"epochs": 120, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
                         "about": "lesson 07's recipe: the article's G and D, lr G 4e-4 / D 8e-4, label "
@@ -86,7 +87,7 @@ RECIPES = {
             "demo": {"config": {**_GAN_RECIPE, "ema": 0.0},
                      "train": {"epochs": 20, "batch_size": 32, "decay_at": 0.75, "eval_every": 5},
                      "about": "lesson 07's recipe without the weight average, 20 epochs (make demo)",
-                     "result": "see make demo"}},
+                     "result": "FD 144.4 (real 3.5), rarest digit 4.8%, confident 50% (make demo)"}},
     "dcgan": {"default": {"config": _DCGAN_RECIPE,
                           "train": {"epochs": 60, "batch_size": 16, "decay_at": 0.75, "eval_every": 2},
                           "about": "lesson 08's recipe: G width 1/2, D width 1/4, LeakyReLU 0.1, lazy R1 "
@@ -102,16 +103,18 @@ RECIPES = {
                           "result": "see lesson 08 --recipe article"},
               "demo": {"config": _DCGAN_RECIPE,
                        "train": {"epochs": 8, "batch_size": 16, "decay_at": 0.75, "eval_every": 4},
-                       "about": "lesson 08's recipe, 8 epochs (make demo)", "result": "see make demo"}},
+                       "about": "lesson 08's recipe, 8 epochs (make demo)",
+                       "result": "FD 71.9 (real 3.5), rarest digit 5.6%, confident 54% (make demo)"}},
     "cgan": {"default": {"config": {}, "train": {"epochs": 100, "batch_size": 32, "eval_every": 5},
                          "about": "lesson 11's conditional GAN: label joined to z and to D's input, "
                                   "D dropout 0.3, lr G 2e-4 / D 4e-4, label smoothing 0.1, EMA 0.999",
-                         "result": "judge accuracy on the requested labels 96.7% (lesson 11)"},
-             "demo": {"config": {}, "train": {"epochs": 15, "batch_size": 32, "eval_every": 5},
-                      "about": "lesson 11's conditional GAN, 15 epochs (make demo)", "result": "see make demo"}},
+                         "result": "judge accuracy on the requested labels 96.7% (lesson 11)"}},
     "cvae": {"default": {"config": {"latent_dim": 2}, "train": {"epochs": 100, "batch_size": 64, "eval_every": 5},
                          "about": "lesson 11's conditional VAE, latent 2",
-                         "result": "judge accuracy on the requested labels 98.8% (lesson 11)"}},
+                         "result": "judge accuracy on the requested labels 98.8% (lesson 11)"},
+             "demo": {"config": {"latent_dim": 2}, "train": {"epochs": 30, "batch_size": 64, "eval_every": 10},
+                      "about": "lesson 11's conditional VAE, 30 epochs (make demo)",
+                      "result": "judge accuracy on the requested labels 96.4% (make demo)"}},
     "wgan-gp": {"default": {"config": {}, "train": {"epochs": 30, "batch_size": 64, "eval_every": 5},
                             "about": "the article's G, an MLP critic 784-512-256-1, Adam 1e-4 (0, 0.9), "
                                      "5 critic steps per G step, penalty weight 10",
@@ -260,3 +263,14 @@ def generate_images(model, n: int, rng: np.random.Generator, train_images=None, 
     else:
         raise ValueError(f"generate_images: unknown model kind {kind!r}")
     return np.clip(images.reshape(n, 28, 28), 0, 1).astype(np.float32)
+
+
+def recipes_markdown() -> str:
+    """The table of every recipe that docs/cli.md shows (a test keeps the two identical)."""
+    rows = ["| kind | recipe | what it is | epochs, batch | measured |", "|---|---|---|---|---|"]
+    for kind, recipes in RECIPES.items():
+        for name in recipes:
+            r = recipe(kind, name)
+            rows.append(f"| {kind} | {name} | {r['about']} | {r['train']['epochs']}, {r['train']['batch_size']} "
+                        f"| {r['result']} |")
+    return "\n".join(rows)
