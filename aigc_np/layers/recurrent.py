@@ -19,7 +19,8 @@ class LSTM(Layer):
         h_t = o * tanh(c_t)
 
     x Wx for all T steps is one matmul before the loop; inside it, h_{t-1} Wh
-    is the one matmul per step. The loop runs over time, never over examples.
+    is the one matmul per step (and da_t Wh^T in backward). The loop runs over
+    time, never over examples.
 
     Backward (BPTT) walks t = T..1 carrying dh and dc back from step t+1:
 
@@ -27,7 +28,7 @@ class LSTM(Layer):
         do = dh * tanh(c_t),  di = dc * g,  dg = dc * i,  df = dc * c_{t-1}
         da = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
         dh_next = da Wh^T,  dc_next = dc * f
-    then dWx = X^T dA, dWh = sum_t h_{t-1}^T da_t, db = sum dA, dx = dA Wx^T.
+    then, over all steps at once, dWx = X^T dA, dWh = H_prev^T dA, db = sum dA, dx = dA Wx^T.
     The gradients with respect to the initial state are the last (dh_next,
     dc_next), kept in ``self.d_initial_state``. The final state is kept in
     ``self.state`` (so a generator can carry it to the next chunk).
@@ -108,7 +109,6 @@ class LSTM(Layer):
         n, steps, hsz = dy.shape
         wh = self.params["Wh"]
         da_all = np.empty((n, steps, 4 * hsz), dtype=dy.dtype)
-        dwh = np.zeros_like(wh)
         dh_next = np.zeros((n, hsz), dtype=dy.dtype)
         dc_next = np.zeros((n, hsz), dtype=dy.dtype)
         for t in reversed(range(steps)):
@@ -123,13 +123,12 @@ class LSTM(Layer):
             da[:, hsz:2 * hsz] = dc * cs[:, t] * f * (1 - f)
             da[:, 2 * hsz:3 * hsz] = dc * i * (1 - g ** 2)
             da[:, 3 * hsz:] = dh * tanh_c * o * (1 - o)
-            dwh += hs[:, t].T @ da
             dh_next = da @ wh.T
             dc_next = dc * f
             # END EXERCISE 11
         rows = da_all.reshape(n * steps, 4 * hsz)
         self.grads["Wx"] = x.reshape(n * steps, -1).T @ rows
-        self.grads["Wh"] = dwh
+        self.grads["Wh"] = hs[:, :steps].reshape(n * steps, hsz).T @ rows
         self.grads["b"] = rows.sum(axis=0)
         self.d_initial_state = (dh_next, dc_next)
         return (rows @ self.params["Wx"].T).reshape(x.shape)

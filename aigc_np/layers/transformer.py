@@ -25,15 +25,16 @@ class GELU(Layer):
 
     def forward(self, x):
         self._check_input(x, exact_shape=False)
-        u = np.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+        # x * x rather than x ** 2 or x ** 3: NumPy's float32 power is ~100x slower than a product
+        u = np.tanh(SQRT_2_OVER_PI * x * (1 + 0.044715 * (x * x)))
         self._cache = (x, u)
         return self._remember_output(0.5 * x * (1 + u))
 
     def backward(self, dy):
         dy = self._check_grad(dy)
         x, u = self._cache
-        du_dx = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x ** 2)
-        return dy * (0.5 * (1 + u) + 0.5 * x * (1 - u ** 2) * du_dx)
+        du_dx = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * (x * x))
+        return dy * (0.5 * (1 + u) + 0.5 * x * (1 - u * u) * du_dx)
 
 
 class Block(Layer):
