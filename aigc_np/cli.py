@@ -25,6 +25,9 @@ from .io import atomic_write
 from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_model, generate_images,
                                prepare_images)
 from .plotting import save_image_grid
+# language models (lstm, gpt) have their own train/sample/evaluate in aigc_np/text/cli.py
+from .text.cli import TextUsageError, add_text_arguments, cmd_evaluate_text, cmd_sample_text, cmd_train_text
+from .text.registry import TEXT_KINDS
 
 DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 100, "cvae": 100, "wgan-gp": 30}
 DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
@@ -67,6 +70,8 @@ def _score_fn(kind: str, data, n_eval: int, seed: int):
 
 
 def cmd_train(args) -> int:
+    if args.kind in TEXT_KINDS:
+        return cmd_train_text(args)
     rng = np.random.default_rng(args.seed)
     config = {}
     if args.latent_dim is not None:
@@ -122,6 +127,11 @@ def load_model(path):
 
 
 def cmd_sample(args) -> int:
+    meta = read_metadata(args.checkpoint)
+    if meta["kind"] in TEXT_KINDS:
+        return cmd_sample_text(args, meta)
+    if args.out is None:
+        raise UsageError("--out FILE.png or FILE.npy is required for image models")
     if not args.out.endswith((".png", ".npy")):
         raise ValueError(f"--out {args.out}: expected a file name ending in .png or .npy")
     model, meta = load_model(args.checkpoint)
@@ -164,6 +174,10 @@ def _load_real(path) -> np.ndarray:
 
 def cmd_evaluate(args) -> int:
     from .metrics import evaluate_images
+
+    meta = read_metadata(args.checkpoint)
+    if meta["kind"] in TEXT_KINDS:
+        return cmd_evaluate_text(args, meta)
 
     model, meta = load_model(args.checkpoint)
     data = load_dataset(seed=0)
@@ -209,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on the bundled MNIST")
-    t.add_argument("kind", choices=KINDS)
+    t.add_argument("kind", choices=KINDS + TEXT_KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
     t.add_argument("--epochs", type=int, help=f"default per kind: {DEFAULT_EPOCHS}")
     t.add_argument("--batch-size", type=int, help="default 64 (cgan: 32)")
@@ -225,11 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
     s.add_argument("checkpoint")
     s.add_argument("--n", type=int, default=100)
-    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
+    s.add_argument("--out", help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1]); "
+                                 "text models: a text file (default: print the text)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, metavar="K",
                    help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
     s.set_defaults(func=cmd_sample)
+    add_text_arguments(t, s)
 
     e = sub.add_parser("evaluate", help="score a checkpoint against real data")
     e.add_argument("checkpoint")
@@ -248,7 +264,7 @@ def main(argv=None) -> int:
         parser.error("--n must be positive")
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, TextUsageError) as e:
         parser.error(str(e))  # usage line and message on stderr, exit code 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

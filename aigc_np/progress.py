@@ -15,7 +15,7 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str = "", every: int | None = None, stream=None,
-                 seconds: float = 15.0):
+                 seconds: float = 15.0, unit: str = "img"):
         self.total = int(total)
         self.label = label
         self.stream = stream or sys.stdout
@@ -24,6 +24,7 @@ class Progress:
         self.seconds = seconds
         self.start = self.last = time.perf_counter()
         self.items = 0
+        self.unit = unit  # what ``items`` counts: "img" (images), "char" (characters) ...
 
     def update(self, step: int, items: int = 0, **values) -> None:
         """Report that ``step`` (1-based) of ``total`` is done, having processed ``items`` more items."""
@@ -36,7 +37,7 @@ class Progress:
         rate = self.items / elapsed if elapsed > 0 else 0.0
         eta = elapsed / step * (self.total - step) if step else 0.0
         shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
-        line = (f"{self.label} {step}/{self.total}  {shown}  {rate:,.0f} img/s  "
+        line = (f"{self.label} {step}/{self.total}  {shown}  {rate:,.0f} {self.unit}/s  "
                 f"ETA {int(eta // 60)}:{int(eta % 60):02d}")
         end = "\n" if (not self.tty or step == self.total) else ""
         self.stream.write(("\r" if self.tty else "") + line + end)

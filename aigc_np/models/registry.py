@@ -40,6 +40,9 @@ CONDITIONAL_KINDS = ("cgan", "cvae")  # their samples are drawn for requested la
 
 def build_model(kind: str, config: dict | None = None, rng: np.random.Generator | None = None):
     """A fresh model of ``kind`` (one of KINDS); ``config`` overrides the defaults."""
+    if kind in ("lstm", "gpt"):  # language models: aigc_np/text/registry.py (the config must hold the vocab)
+        from ..text.registry import build_text_model
+        return build_text_model(kind, config or {}, rng=rng)
     if kind not in DEFAULT_CONFIGS:
         raise ValueError(f"build_model: unknown model kind {kind!r}; expected one of {list(KINDS)}")
     unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
