@@ -125,3 +125,13 @@ def test_training_steps_lower_the_loss_in_float32():
             out = model.train_step(x, y)
         assert model.params["head.W"].dtype == np.float32
         assert out["loss"] < 0.5 * first, (type(model).__name__, first, out["loss"])
+
+
+@pytest.mark.parametrize("make", [tiny_gpt, tiny_lstm], ids=["gpt", "lstm"])
+def test_a_batch_of_sequences_equals_each_sequence_alone(make):
+    model = make().eval()
+    unit_scale(model, np.random.default_rng(12))
+    ids = np.random.default_rng(13).integers(0, 5, (3, 6))
+    together = model.forward(ids)
+    alone = np.concatenate([model.forward(ids[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-13)
