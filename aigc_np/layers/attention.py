@@ -118,9 +118,9 @@ class CausalSelfAttention(Layer):
 
         ``cache`` holds "k" and "v" (N, H, T_old, d) of the earlier positions
         (an empty dict at the start); they are extended in place. Nothing is
-        kept for backward: this is for generation only.
+        kept for backward: this is for generation only, where it runs once per
+        new character, so it skips the input checks of ``forward``.
         """
-        x = self._check(x)
         n, t_new, c = x.shape
         q, k, v = self._heads(x)
         if cache:
@@ -129,11 +129,16 @@ class CausalSelfAttention(Layer):
         else:
             cache["k"], cache["v"] = k, v
         t_all = k.shape[2]
-        s = (q @ k.transpose(0, 1, 3, 2)) * np.asarray(1.0 / np.sqrt(c // self.n_head), dtype=x.dtype)
-        # New query i sits at position t_all - t_new + i and may see keys up to there.
-        future = np.arange(t_all)[None, :] > (t_all - t_new + np.arange(t_new))[:, None]
-        s[..., future] = -np.inf
-        heads = _softmax_last(s) @ v
+        scale = np.asarray(1.0 / np.sqrt(c // self.n_head), dtype=x.dtype)
+        if t_new == 1:  # one new position sees every key: products and sums beat tiny stacked matmuls
+            s = np.add.reduce(q * k, axis=-1)[:, :, None, :] * scale                 # (N, H, 1, T_all)
+        else:           # new query i sits at position t_all - t_new + i and may see keys up to there
+            s = (q @ k.transpose(0, 1, 3, 2)) * scale
+            future = np.arange(t_all)[None, :] > (t_all - t_new + np.arange(t_new))[:, None]
+            s[..., future] = -np.inf
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        p = e / np.add.reduce(e, axis=-1, keepdims=True)
+        heads = np.add.reduce(p[:, :, 0, :, None] * v, axis=2)[:, :, None] if t_new == 1 else p @ v
         return heads.transpose(0, 2, 1, 3).reshape(n, t_new, c) @ self.params["Wo"] + self.params["bo"]
 
     # ------------------------------------------------------------ backward

@@ -12,6 +12,21 @@ from .layernorm import LayerNormalization
 SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 
 
+def gelu(x: np.ndarray) -> np.ndarray:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), GELU's forward without a cache."""
+    return 0.5 * x * (1 + np.tanh(SQRT_2_OVER_PI * x * (1 + 0.044715 * (x * x))))
+
+
+def layer_norm(x: np.ndarray, ln: LayerNormalization) -> np.ndarray:
+    """``ln``'s forward over the last axis, without its checks and cache (for inference)."""
+    # np.add.reduce rather than x.mean / x.var: the same sums, without their Python-level overhead,
+    # which dominates for the one-row inputs of generation
+    inv_n = 1.0 / x.shape[-1]
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) * inv_n
+    inv_std = 1.0 / np.sqrt(np.add.reduce(centred * centred, axis=-1, keepdims=True) * inv_n + ln.epsilon)
+    return ln.params["gamma"] * (centred * inv_std) + ln.params["beta"]
+
+
 class GELU(Layer):
     """Gaussian error linear unit, in the tanh approximation GPT-2 uses (Hendrycks & Gimpel 2016).
 
@@ -144,9 +159,16 @@ class Block(Layer):
         return self._remember_output(h + c["drop2"].forward(self._mlp(h)))
 
     def infer(self, x, cache: dict):
-        """The block for new positions only, with attention's KV cache (eval mode, no backward)."""
-        h = x + self.children["attn"].infer(self._norm("ln1", x), cache)
-        return h + self._mlp(h)
+        """The block for new positions only, with attention's KV cache (eval mode, no backward).
+
+        The same maths as ``forward`` in eval mode, computed from the parameters
+        directly: generation calls it once per character, where the layers'
+        input checks and backward caches would cost more than the arithmetic.
+        """
+        c = self.children
+        h = x + c["attn"].infer(layer_norm(x, c["ln1"]), cache)
+        wide = gelu(layer_norm(h, c["ln2"]) @ c["mlp_in"].params["W"] + c["mlp_in"].params["b"])
+        return h + wide @ c["mlp_out"].params["W"] + c["mlp_out"].params["b"]
 
     def backward(self, dy):
         dy = self._check_grad(dy)

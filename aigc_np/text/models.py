@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import LSTM, Block, Dense, Dropout, Embedding, LayerNormalization, PositionalEmbedding
+from ..layers.transformer import layer_norm
 from ..models.base import Model
 from ..optimizers import AdamW, clip_grad_norm
 from .loss import SequenceCrossentropy
@@ -161,12 +162,15 @@ class GPT(_LanguageModel):
         p["tok"].backward(p["pos"].backward(p["drop"].backward(d)))
 
     def infer(self, ids, caches: list, offset: int):
-        """Logits for new ids (B, T_new) at positions offset.., given each block's KV cache."""
+        """Logits for new ids (B, T_new) at positions offset.., given each block's KV cache.
+
+        Eval-mode maths read straight from the parameters (see ``Block.infer``).
+        """
         p = self.parts
-        h = p["pos"].forward(p["tok"].forward(ids), offset=offset)
+        h = p["tok"].params["table"][ids] + p["pos"].params["pos"][offset:offset + ids.shape[1]]
         for block, cache in zip(self.blocks, caches):
             h = block.infer(h, cache)
-        return self._final(h)
+        return layer_norm(h, p["ln_f"]) @ p["head"].params["W"] + p["head"].params["b"]
 
     def _window(self, ids, start):
         """Where the context starts: once it would exceed block_size, keep the last half."""
