@@ -84,9 +84,9 @@ class CausalSelfAttention(Layer):
     # ------------------------------------------------------------- helpers
     def _heads(self, x):
         """(N, T, 3C) projections -> q, k, v each (N, H, T, d)."""
-        qkv = x @ self.params["Wqkv"]
-        n, t, c3 = qkv.shape
-        qkv = qkv.reshape(n, t, 3, self.n_head, c3 // (3 * self.n_head)).transpose(2, 0, 3, 1, 4)
+        n, t, c = x.shape
+        qkv = x.reshape(n * t, c) @ self.params["Wqkv"]        # as rows: a 2-D matmul is one BLAS call
+        qkv = qkv.reshape(n, t, 3, self.n_head, c // self.n_head).transpose(2, 0, 3, 1, 4)
         return qkv[0], qkv[1], qkv[2]
 
     def _check(self, x):
@@ -111,7 +111,8 @@ class CausalSelfAttention(Layer):
         heads = p @ v                                                            # (N, H, T, d)
         merged = heads.transpose(0, 2, 1, 3).reshape(n, t, c)
         self._cache = (x, q, k, v, p, merged)
-        return self._remember_output(merged @ self.params["Wo"] + self.params["bo"])
+        y = (merged.reshape(n * t, c) @ self.params["Wo"]).reshape(n, t, c) + self.params["bo"]
+        return self._remember_output(y)
 
     def infer(self, x, cache: dict):
         """y for new positions x (N, T_new, C), attending to themselves and to ``cache``.
@@ -149,7 +150,7 @@ class CausalSelfAttention(Layer):
         d = c // self.n_head
         self.grads["Wo"] = merged.reshape(-1, c).T @ dy.reshape(-1, c)
         self.grads["bo"] = dy.reshape(-1, c).sum(axis=0)
-        dheads = (dy @ self.params["Wo"].T).reshape(n, t, self.n_head, d).transpose(0, 2, 1, 3)
+        dheads = (dy.reshape(n * t, c) @ self.params["Wo"].T).reshape(n, t, self.n_head, d).transpose(0, 2, 1, 3)
         # BEGIN EXERCISE 10: the softmax-attention backward
         # Hint: dP = dY V^T, dV = P^T dY, dS = P * (dP - rowsum(dP * P)), dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d).
         dp = dheads @ v.transpose(0, 1, 3, 2)                                   # (N, H, T, T)
@@ -161,4 +162,4 @@ class CausalSelfAttention(Layer):
         # END EXERCISE 10
         dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(n, t, 3 * c)  # back to (N, T, 3C)
         self.grads["Wqkv"] = x.reshape(-1, c).T @ dqkv.reshape(-1, 3 * c)
-        return dqkv @ self.params["Wqkv"].T
+        return (dqkv.reshape(n * t, 3 * c) @ self.params["Wqkv"].T).reshape(n, t, c)

@@ -140,8 +140,8 @@ class GPT(_LanguageModel):
 
     def _final(self, h):
         """Final LayerNorm (on (B*T, C) rows) and the head."""
-        norm = self.parts["ln_f"].forward(h.reshape(-1, h.shape[-1])).reshape(h.shape)
-        return self.parts["head"].forward(norm)
+        rows = self.parts["ln_f"].forward(h.reshape(-1, h.shape[-1]))           # (B*T, C): 2-D matmuls
+        return self.parts["head"].forward(rows).reshape(h.shape[:2] + (self.vocab_size,))
 
     def forward(self, ids):
         ids = _check_ids(ids, self.vocab_size, "GPT")
@@ -155,8 +155,8 @@ class GPT(_LanguageModel):
 
     def backward(self, dlogits):
         p = self.parts
-        d = p["head"].backward(dlogits)
-        d = p["ln_f"].backward(d.reshape(-1, d.shape[-1])).reshape(d.shape)
+        d = p["head"].backward(dlogits.reshape(-1, dlogits.shape[-1]))
+        d = p["ln_f"].backward(d).reshape(dlogits.shape[:2] + (-1,))
         for block in reversed(self.blocks):
             d = block.backward(d)
         p["tok"].backward(p["pos"].backward(p["drop"].backward(d)))
@@ -233,7 +233,7 @@ class CharLSTM(_LanguageModel):
         h = self.parts["tok"].forward(ids)
         for i, lstm in enumerate(self.lstms):
             h = lstm.forward(h, None if states is None else states[i])
-        return self.parts["head"].forward(h)
+        return self.parts["head"].forward(h.reshape(-1, h.shape[-1])).reshape(h.shape[:2] + (self.vocab_size,))
 
     @property
     def states(self):
@@ -241,7 +241,7 @@ class CharLSTM(_LanguageModel):
         return [lstm.state for lstm in self.lstms]
 
     def backward(self, dlogits):
-        d = self.parts["head"].backward(dlogits)
+        d = self.parts["head"].backward(dlogits.reshape(-1, dlogits.shape[-1])).reshape(dlogits.shape[:2] + (-1,))
         for lstm in reversed(self.lstms):
             d = lstm.backward(d)
         self.parts["tok"].backward(d)
