@@ -135,3 +135,19 @@ def test_a_batch_of_sequences_equals_each_sequence_alone(make):
     together = model.forward(ids)
     alone = np.concatenate([model.forward(ids[i:i + 1]) for i in range(3)])
     np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-13)
+
+
+def test_sliding_loss_scores_every_character_once_with_at_least_half_a_context():
+    from aigc_np.text.evaluation import sliding_loss
+    model = tiny_gpt(block_size=6).eval()
+    unit_scale(model, np.random.default_rng(14))
+    ids = np.random.default_rng(15).integers(0, 5, 40)
+    t, s = 6, 3
+    nll = []
+    for j in range(1, 40):                              # target ids[j], from the window the rule assigns it
+        k = 0 if j <= t else -(-(j - t) // s)
+        if k * s + t > 39:
+            break
+        logits = model.forward(ids[None, k * s:k * s + t])[0, j - k * s - 1]
+        nll.append(np.log(np.exp(logits).sum()) - logits[ids[j]])
+    assert sliding_loss(model, ids, batch_size=4) == pytest.approx(np.mean(nll), rel=1e-10)

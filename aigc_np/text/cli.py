@@ -17,7 +17,7 @@ import numpy as np
 from ..checkpoint import load_checkpoint, read_metadata
 from ..io import atomic_write
 from .data import Vocab, load_corpus
-from .evaluation import baselines, model_loss, to_bits
+from .evaluation import baselines, model_loss, sliding_loss, to_bits
 from .registry import build_text_model, text_config
 from .sampling import check_sampling
 from .training import resume_text, train_text
@@ -150,8 +150,10 @@ def cmd_evaluate_text(args, meta: dict) -> int:
         heldout = getattr(splits, name)
         if heldout is None:
             continue
-        nats = model_loss(model, heldout)
-        result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats), "characters": int(len(heldout)),
+        nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
+        result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats),
+                        "sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding),
+                        "characters": int(len(heldout)),
                         "baselines_nats_per_char": baselines(splits.train, heldout, vocab.size)}
     if args.json:
         print(json.dumps(result))
@@ -165,5 +167,9 @@ def cmd_evaluate_text(args, meta: dict) -> int:
             r, b = result[name], result[name]["baselines_nats_per_char"]
             shown = f"{r['nats_per_char']:.4f} ({r['bits_per_char']:.3f} bits)"
             print(f"  {name:<6}{shown:>22}{b['uniform']:>16.4f}{b['unigram']:>10.4f}{b['bigram']:>10.4f}")
-    print("  (nats per character; bits = nats / ln 2)")
+    print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "
+          f"contexts 1..{model.block_size} as in training;")
+    print(f"   sliding, every character with >= {model.block_size // 2} characters of context: "
+          + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
+                      if name in result) + ")")
     return 0

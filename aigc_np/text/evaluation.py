@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["to_bits", "baselines", "model_loss", "fixed_batches"]
+__all__ = ["to_bits", "baselines", "model_loss", "sliding_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
 
@@ -55,6 +55,35 @@ def model_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
         offsets = starts[i:i + batch_size, None] + np.arange(t)
         total += model.loss(ids[offsets], ids[offsets + 1]) * len(offsets)
     return total / n
+
+
+def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
+    """Mean nats per character with at least block_size / 2 characters of context each.
+
+    Windows of T = block_size start every s = T / 2 ids; the first window
+    scores all its T predictions, every later one only its last s (whose
+    contexts are T - s .. T - 1 characters long), so each character is scored
+    once. This is the protocol closest to scoring every name from its start
+    (as makemore does), where ``model_loss``'s window starts cut names short.
+    """
+    t = model.block_size
+    s = max(1, t // 2)
+    if len(ids) < t + 1:
+        raise ValueError(f"sliding_loss: {len(ids)} ids are too few for one window of {t} (+1)")
+    starts = np.arange(0, len(ids) - t, s)
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(starts), batch_size):
+        offsets = starts[i:i + batch_size, None] + np.arange(t)
+        logits = model.forward(ids[offsets]).astype(np.float64)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        nll = -np.take_along_axis(logp, ids[offsets + 1][..., None], axis=-1)[..., 0]     # (b, T)
+        first = starts[i:i + batch_size] == 0
+        scored = np.where(first[:, None], True, np.arange(t)[None, :] >= t - s)
+        total += float(nll[scored].sum())
+        count += int(scored.sum())
+    return total / count
 
 
 def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234):
