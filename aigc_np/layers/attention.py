@@ -140,7 +140,8 @@ class CausalSelfAttention(Layer):
         e = np.exp(s - s.max(axis=-1, keepdims=True))
         p = e / np.add.reduce(e, axis=-1, keepdims=True)
         heads = np.add.reduce(p[:, :, 0, :, None] * v, axis=2)[:, :, None] if t_new == 1 else p @ v
-        return heads.transpose(0, 2, 1, 3).reshape(n, t_new, c) @ self.params["Wo"] + self.params["bo"]
+        merged = heads.transpose(0, 2, 1, 3).reshape(n * t_new, c)
+        return (merged @ self.params["Wo"]).reshape(n, t_new, c) + self.params["bo"]
 
     # ------------------------------------------------------------ backward
     def backward(self, dy):

@@ -169,8 +169,9 @@ class Block(Layer):
         """
         c = self.children
         h = x + c["attn"].infer(layer_norm(x, c["ln1"]), cache)
-        wide = gelu(layer_norm(h, c["ln2"]) @ c["mlp_in"].params["W"] + c["mlp_in"].params["b"])
-        return h + wide @ c["mlp_out"].params["W"] + c["mlp_out"].params["b"]
+        rows = layer_norm(h, c["ln2"]).reshape(-1, h.shape[-1])          # 2-D matmuls, as in forward
+        wide = gelu(rows @ c["mlp_in"].params["W"] + c["mlp_in"].params["b"])
+        return h + (wide @ c["mlp_out"].params["W"]).reshape(h.shape) + c["mlp_out"].params["b"]
 
     def backward(self, dy):
         dy = self._check_grad(dy)

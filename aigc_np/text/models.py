@@ -170,7 +170,8 @@ class GPT(_LanguageModel):
         h = p["tok"].params["table"][ids] + p["pos"].params["pos"][offset:offset + ids.shape[1]]
         for block, cache in zip(self.blocks, caches):
             h = block.infer(h, cache)
-        return layer_norm(h, p["ln_f"]) @ p["head"].params["W"] + p["head"].params["b"]
+        rows = layer_norm(h, p["ln_f"]).reshape(-1, h.shape[-1])
+        return (rows @ p["head"].params["W"] + p["head"].params["b"]).reshape(ids.shape + (self.vocab_size,))
 
     def _window(self, ids, start):
         """Where the context starts: once it would exceed block_size, keep the last half."""
