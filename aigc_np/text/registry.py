@@ -31,7 +31,8 @@ for _cfg in TEXT_CONFIGS.values():
 # Names are at most 15 letters: a context of 16 sees a whole name; a smaller model suffices.
 CORPUS_DEFAULTS = {
     "names": {"gpt": {"n_layer": 4, "n_head": 4, "n_embd": 64, "block_size": 16, "batch_size": 32,
-                      "steps": 3000, "eval_every": 250, "lr": 1e-3, "weight_decay": 0.1},
+                      "steps": 9000, "eval_every": 500, "lr": 3e-3, "min_lr": 3e-4, "weight_decay": 0.1,
+                      "dropout": 0.1},
               "lstm": {"n_embd": 32, "hidden": 128, "block_size": 16, "batch_size": 32, "steps": 3000}},
 }
 
