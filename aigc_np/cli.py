@@ -19,12 +19,15 @@ import time
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, validate_checkpoint
+from .checkpoint import load_checkpoint, read_metadata, validate_checkpoint
 from .data import load_dataset, to_unit
 from .io import atomic_write
 from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_model, generate_images,
                                prepare_images)
 from .plotting import save_image_grid
+# language models (lstm, gpt) have their own train/sample/evaluate in aigc_np/text/cli.py
+from .text.cli import TextUsageError, add_text_arguments, cmd_evaluate_text, cmd_sample_text, cmd_train_text
+from .text.registry import TEXT_KINDS
 
 class UsageError(ValueError):
     """A command line that cannot work (e.g. --label for an unconditional model): exit code 2."""
@@ -139,6 +142,10 @@ def cmd_train(args) -> int:
     from .models.registry import recipe
     from .threads import apply_threads
 
+    if args.kind in TEXT_KINDS:
+        _check_out_dir(args.out, args.resume, args.overwrite)
+        print(apply_threads(args.threads))
+        return cmd_train_text(args)
     recipe_name = args.recipe or "default"
     try:
         r = recipe(args.kind, recipe_name)
@@ -206,6 +213,11 @@ def load_model(path):
 
 
 def cmd_sample(args) -> int:
+    meta = read_metadata(args.checkpoint)
+    if meta["kind"] in TEXT_KINDS:
+        return cmd_sample_text(args, meta)
+    if args.out is None:
+        raise UsageError("--out FILE.png or FILE.npy is required for image models")
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".npy"):
         raise UsageError(f"--out {args.out}: expected a file name ending in .png or .npy")
@@ -249,6 +261,10 @@ def _load_real(path) -> np.ndarray:
 
 def cmd_evaluate(args) -> int:
     from .metrics import evaluate_images
+
+    meta = read_metadata(args.checkpoint)
+    if meta["kind"] in TEXT_KINDS:
+        return cmd_evaluate_text(args, meta)
 
     model, meta = load_model(args.checkpoint)
     data = load_dataset(seed=0)
@@ -314,10 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     recipes = "\n".join("  " + describe_recipe(kind, name) for kind in RECIPES for name in RECIPES[kind])
-    t = sub.add_parser("train", parents=[common], help="train a model on the bundled MNIST",
+    t = sub.add_parser("train", parents=[common], help="train a model (image models on the bundled MNIST; lstm and gpt on text)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="recipes (--recipe NAME; default: 'default'):\n" + recipes)
-    t.add_argument("kind", choices=KINDS)
+    t.add_argument("kind", choices=KINDS + TEXT_KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
     t.add_argument("--recipe", help="a recipe of the kind (listed below); flags given override it")
     t.add_argument("--epochs", type=POSITIVE, help="default: the recipe's")
@@ -336,11 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", parents=[common], help="draw samples from a checkpoint")
     s.add_argument("checkpoint")
     s.add_argument("--n", type=POSITIVE, default=100)
-    s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
+    s.add_argument("--out", help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1]); "
+                                 "text models: a text file (default: print the text)")
     s.add_argument("--seed", type=NON_NEGATIVE, default=0)
     s.add_argument("--label", type=int, metavar="K",
                    help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
     s.set_defaults(func=cmd_sample)
+    add_text_arguments(t, s)
 
     e = sub.add_parser("evaluate", parents=[common], help="score a checkpoint against real data")
     e.add_argument("checkpoint")
@@ -360,7 +378,7 @@ def main(argv=None) -> int:
         apply_threads(args.threads)
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, TextUsageError) as e:
         parser.error(str(e))  # usage line and message on stderr, exit code 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

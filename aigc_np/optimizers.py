@@ -318,3 +318,87 @@ class Adam(Optimizer):
         denom += eps_t
         p -= np.multiply(np.divide(m, denom, out=work), lr_t, out=work)
         # END EXERCISE 3
+
+
+# ------------------------------------------------------- language models (lessons 13-14)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), applied to matrices only.
+
+        p <- p - lr * wd * p                  only if p is decayed (see ``decays``)
+        then the Adam step of :class:`Adam` on the shrunk p.
+
+    "Decoupled": the decay is not added to the gradient (where Adam's
+    normalization would rescale it per coordinate) but applied to the weight
+    directly, so every decayed weight shrinks by the same factor 1 - lr * wd.
+    Only matrices (ndim >= 2: dense kernels, embedding tables) are decayed;
+    biases, LayerNorm gains and shifts, and positional vectors (parameter names
+    ending in one of ``no_decay``) are not: shrinking them towards 0 is not a
+    useful prior.
+    """
+
+    no_decay: tuple[str, ...] = ("pos",)
+
+    def __init__(self, model, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(model, lr, beta1, beta2, eps)
+        self.weight_decay = _check_range(self.name, "weight_decay", weight_decay, 0.0)
+
+    def decays(self, key: str, p: np.ndarray) -> bool:
+        """Whether parameter ``key`` is decayed: a matrix, not named in ``no_decay``."""
+        return p.ndim >= 2 and not key.rpartition(".")[2] in self.no_decay
+
+    def step(self) -> None:
+        params, grads = self.model.params, self.model.grads
+        # Check first (as Adam's step does), so a bad gradient leaves the weights untouched.
+        with np.errstate(over="ignore"):
+            for key, p in params.items():
+                self._check_pair(key, p, grads.get(key))
+        if self.weight_decay:
+            shrink = 1.0 - self.lr * self.weight_decay
+            for key, p in params.items():
+                if self.decays(key, p):
+                    p *= shrink
+        super().step()
+
+
+def global_norm(model) -> float:
+    """sqrt(sum over every gradient of sum(g^2)): the length of the whole gradient vector."""
+    return float(np.sqrt(sum(float(np.dot(g.reshape(-1), g.reshape(-1))) for g in model.grads.values())))
+
+
+def clip_grad_norm(model, max_norm: float) -> float:
+    """Scale every gradient by min(1, max_norm / ||g||), ||g|| the global norm; return ||g|| (before).
+
+    Scaling all gradients by one factor keeps the update's direction and only
+    caps its length, so one exploding batch (common in RNNs) cannot throw the
+    weights far away.
+    """
+    max_norm = _check_range("clip_grad_norm", "max_norm", max_norm, 0.0, low_inclusive=False)
+    norm = global_norm(model)
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in model.grads.values():
+            g *= g.dtype.type(scale)
+    return norm
+
+
+def warmup_cosine(step: int, lr_max: float, warmup: int, total: int, lr_min: float = 0.0) -> float:
+    """Learning rate at ``step`` (0-based): linear warm-up, then a cosine down to ``lr_min``.
+
+        step < warmup:           lr_max * (step + 1) / warmup
+        warmup <= step < total:  lr_min + (lr_max - lr_min) * (1 + cos(pi * s)) / 2,
+                                 s = (step - warmup) / (total - warmup)
+        step >= total:           lr_min
+    """
+    if warmup < 0 or total < 1 or warmup > total:
+        raise ValueError(f"warmup_cosine: need 0 <= warmup <= total and total >= 1, got warmup={warmup}, "
+                         f"total={total}")
+    if step < warmup:
+        return lr_max * (step + 1) / warmup
+    if step >= total:
+        return lr_min
+    s = (step - warmup) / max(1, total - warmup)
+    return lr_min + (lr_max - lr_min) * 0.5 * (1.0 + float(np.cos(np.pi * s)))
+
+
+__all__ += ["AdamW", "global_norm", "clip_grad_norm", "warmup_cosine"]

@@ -35,7 +35,7 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str = "", every: int | None = None, stream=None,
-                 seconds: float = 15.0, run: RunClock | None = None):
+                 seconds: float = 15.0, run: RunClock | None = None, unit: str = "img"):
         self.total = int(total)
         self.label = label
         self.stream = stream or sys.stdout
@@ -45,6 +45,7 @@ class Progress:
         self.start = self.last = time.perf_counter()
         self.items = 0
         self.run, self.step = run, 0  # run: the whole run's clock, shown after this loop's ETA
+        self.unit = unit  # what ``items`` counts: "img" (images), "char" (characters) ...
 
     def update(self, step: int, items: int = 0, **values) -> None:
         """Report that ``step`` (1-based) of ``total`` is done, having processed ``items`` more items."""
@@ -60,7 +61,7 @@ class Progress:
         rate = self.items / elapsed if elapsed > 0 else 0.0
         eta = elapsed / step * (self.total - step) if step else 0.0
         shown = "  ".join(f"{k}={v:.4g}" for k, v in values.items())
-        line = (f"{self.label} {step}/{self.total}  {shown}  {rate:,.0f} img/s  "
+        line = (f"{self.label} {step}/{self.total}  {shown}  {rate:,.0f} {self.unit}/s  "
                 f"ETA {_clock(eta)}" + (f"  ({self.run.describe()})" if self.run is not None else ""))
         end = "\n" if (not self.tty or step == self.total) else ""
         self.stream.write(("\r" if self.tty else "") + line + end)

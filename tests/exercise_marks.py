@@ -159,4 +159,24 @@ MARKS = {
     "test_cli_flags.py::test_debug_after_the_subcommand_and_case_insensitive_extensions": (1, 2, 3, 5, 6, 9),  # gan_run
     "test_cli_flags.py::test_recipe_article_is_the_plain_recipe": (1, 2, 3, 5, 6, 9),
     "test_cli_flags.py::test_quick_train_prints_the_thread_count": (1, 2, 3, 5, 6, 7, 8, 9),  # gan_run, then a VAE
+    # language models (lessons 12-14)
+    "test_every_layer.py::test_layer_passes_gradient_check[Block]": (1, 10),
+    "test_every_layer.py::test_layer_passes_gradient_check[CausalSelfAttention]": (10,),
+    "test_every_layer.py::test_layer_passes_gradient_check[Embedding]": (12,),
+    "test_every_layer.py::test_layer_passes_gradient_check[LSTM]": (11,),
+    "test_text_layers.py::test_attention_gradients_over_drawn_shapes": (10,),
+    "test_text_layers.py::test_lstm_gradients_over_drawn_shapes": (11,),
+    "test_text_layers.py::test_embedding_and_positions_over_drawn_shapes": (12,),
+    "test_text_layers.py::test_block_gradients_over_drawn_shapes": (1, 10),
+    "test_text_layers.py::test_attention_gradient_never_reaches_the_future": (10,),
+    "test_text_layers.py::test_lstm_bptt_over_six_steps_including_the_initial_state": (11,),
+    "test_text_layers.py::test_float32_in_float32_out_and_backward_twice_is_identical": (1, 10, 11, 12),
+    "test_text_layers.py::test_adamw_two_steps_against_hand_worked_values": (3,),
+    "test_text_models.py::test_whole_model_loss_gradient_wrt_every_parameter[gpt]": (1, 10, 12),
+    "test_text_models.py::test_whole_model_loss_gradient_wrt_every_parameter[lstm]": (1, 11, 12),
+    "test_text_models.py::test_training_steps_lower_the_loss_in_float32": (1, 3, 10, 11, 12),
+    "test_text_cli.py::test_train_writes_the_run_folder_and_the_checkpoint_rebuilds_alone": (1, 3, 10, 11, 12),
+    "test_text_cli.py::test_sample_prints_or_writes_and_checks_its_options": (1, 3, 10, 11, 12),
+    "test_text_cli.py::test_evaluate_json_reports_nats_bits_and_exact_baselines": (1, 3, 10, 11, 12),
+    "test_text_cli.py::test_resume_is_bit_identical_to_an_uninterrupted_run": (1, 3, 10, 12),
 }

@@ -49,8 +49,8 @@ def test_bad_markers_are_reported_with_file_and_line(text, message):
         find_regions(text, "f.py")
 
 
-def test_the_library_has_exercises_1_to_9_in_lesson_order():
-    assert list(EXERCISES) == list(range(1, 10))
+def test_the_library_has_exercises_1_to_12_in_lesson_order():
+    assert list(EXERCISES) == list(range(1, 13))
 
 
 # --------------------------------------------------------- the edition

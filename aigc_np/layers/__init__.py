@@ -1,14 +1,20 @@
-"""Layers with handwritten forward and backward passes (NCHW images)."""
+"""Layers with handwritten forward and backward passes (NCHW images; (N, T, C) sequences)."""
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .attention import CausalSelfAttention
 from .base import Layer
 from .conv import Conv2D, Conv2DTranspose, col2im, im2col
 from .batchnorm import BatchNormalization
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding, PositionalEmbedding
 from .layernorm import LayerNormalization
+from .recurrent import LSTM
 from .reshape import Flatten, Reshape
 from .sequential import Sequential
+from .transformer import GELU, Block
 
 __all__ = ["Layer", "Sequential", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "sigmoid",
            "Flatten", "Reshape", "Dropout", "BatchNormalization", "LayerNormalization",
-           "Conv2D", "Conv2DTranspose", "im2col", "col2im"]
+           "Conv2D", "Conv2DTranspose", "im2col", "col2im",
+           # language models (lessons 12-14)
+           "Embedding", "PositionalEmbedding", "LSTM", "CausalSelfAttention", "GELU", "Block"]

@@ -157,6 +157,9 @@ def _check_kind(kind, where):
 
 def build_model(kind: str, config: dict | None = None, rng: np.random.Generator | None = None):
     """A fresh model of ``kind`` (one of KINDS); ``config`` overrides the defaults."""
+    if kind in ("lstm", "gpt"):  # language models: aigc_np/text/registry.py (the config must hold the vocab)
+        from ..text.registry import build_text_model
+        return build_text_model(kind, config or {}, rng=rng)
     _check_kind(kind, "build_model")
     unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
     if unknown:
