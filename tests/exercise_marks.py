@@ -1,4 +1,4 @@
-"""Which exercises each test uses: the pytest markers ex1 ... ex9 (see README, "For instructors").
+"""Which exercises each test uses: the pytest markers ex1 ... ex14 (see README, "For instructors").
 
 tests/conftest.py attaches them at collection, so ``pytest -m ex3`` (``make
 test EX=3``) runs every test that needs Exercise 3. A key is a test id
@@ -138,4 +138,16 @@ MARKS = {
     "test_conditional.py::test_checkpoint_round_trip_through_the_registry[cvae-config1]": (1, 2, 3, 6, 7, 8),
     "test_cli.py::test_sample_label_draws_the_requested_digit": (1, 2, 3, 4, 5, 6, 7, 8, 9),  # uses the module fixture that trains every model
     "test_cli.py::test_label_is_a_usage_error_for_unconditional_models_and_out_of_range": (1, 2, 3, 4, 5, 6, 7, 8, 9),  # uses the module fixture that trains every model
+    # Diffusion (issue 17): GroupNormalization backward (13) and the DDIM update (14)
+    "test_every_layer.py::test_layer_passes_gradient_check[GroupNormalization]": (13,),
+    "test_diffusion_layers.py::test_groupnorm_gradients_over_groups_and_shapes": (13,),
+    "test_diffusion_layers.py::test_float32_in_float32_out_and_backward_is_repeatable[GroupNormalization]": (13,),
+    "test_diffusion.py::test_ddim_with_eta_1_and_s_t_minus_1_is_the_ddpm_step": (14,),
+    "test_diffusion.py::test_ddim_sampler_with_all_steps_and_eta_1_equals_the_ddpm_sampler": (14,),
+    "test_diffusion.py::test_same_seed_same_samples_and_ddim_eta_0_is_deterministic_in_x_T": (14,),
+    "test_diffusion.py::test_unet_loss_gradient_wrt_every_parameter": (1, 4, 13),
+    "test_diffusion.py::test_mlp_denoiser_gradients_wrt_every_parameter_and_x": (1,),
+    "test_diffusion.py::test_unet_skips_split_the_gradient_by_channels_and_shapes_are_kept": (1, 4, 13),
+    "test_diffusion.py::test_training_on_the_ring_lowers_the_loss_and_is_reproducible": (1, 3),
+    "test_diffusion.py::test_conditional_train_step_drops_labels_to_null_with_p_uncond": (1, 3, 4, 13),
 }
