@@ -135,9 +135,9 @@ class NoiseSchedule:
 
         Without clipping, mean = (x_t - beta_t / sqrt(1 - ab_t) eps) / sqrt(alpha_t), Ho et al.'s form.
         """
-        x0 = self.predict_x0(x_t, t, eps, clip)
+        x0_hat = self.predict_x0(x_t, t, eps, clip)
         ab, ab_prev, beta = float(self.alpha_bar[t]), float(self.alpha_bar_prev[t]), float(self.betas[t])
-        mean = (np.sqrt(ab_prev) * beta / (1 - ab)) * x0 + (np.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)) * x_t
+        mean = (np.sqrt(ab_prev) * beta / (1 - ab)) * x0_hat + (np.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)) * x_t
         if t == 0:
             return mean.astype(x_t.dtype)
         return (mean + np.sqrt(float(self.posterior_variance[t])) * z).astype(x_t.dtype)
