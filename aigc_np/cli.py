@@ -25,6 +25,8 @@ from .io import atomic_write
 from .models.registry import (CONDITIONAL_KINDS, DEFAULT_CONFIGS, KINDS, build_model, generate_images,
                                prepare_images)
 from .plotting import save_image_grid
+from .diffusion_cli import (DIFFUSION_KINDS, add_diffusion_flags, check_sampling_flags, cmd_evaluate_diffusion,
+                            cmd_sample_diffusion, cmd_train_diffusion)
 
 DEFAULT_EPOCHS = {"ae": 20, "vae": 100, "gan": 100, "dcgan": 40, "cgan": 100, "cvae": 100, "wgan-gp": 30}
 DEFAULT_BATCH_SIZES = {"cgan": 32}  # every other kind: 64
@@ -67,6 +69,8 @@ def _score_fn(kind: str, data, n_eval: int, seed: int):
 
 
 def cmd_train(args) -> int:
+    if args.kind in DIFFUSION_KINDS:
+        return cmd_train_diffusion(args)
     rng = np.random.default_rng(args.seed)
     config = {}
     if args.latent_dim is not None:
@@ -124,7 +128,10 @@ def load_model(path):
 def cmd_sample(args) -> int:
     if not args.out.endswith((".png", ".npy")):
         raise ValueError(f"--out {args.out}: expected a file name ending in .png or .npy")
+    if read_metadata(args.checkpoint)["kind"] in DIFFUSION_KINDS:
+        return cmd_sample_diffusion(args, read_metadata(args.checkpoint))
     model, meta = load_model(args.checkpoint)
+    check_sampling_flags(args, meta["kind"])
     conditional = meta["kind"] in CONDITIONAL_KINDS
     if args.label is not None and not conditional:
         raise UsageError(f"--label {args.label}: {args.checkpoint} holds a {meta['kind']!r} model, which is not "
@@ -165,7 +172,10 @@ def _load_real(path) -> np.ndarray:
 def cmd_evaluate(args) -> int:
     from .metrics import evaluate_images
 
+    if read_metadata(args.checkpoint)["kind"] in DIFFUSION_KINDS:
+        return cmd_evaluate_diffusion(args, read_metadata(args.checkpoint))
     model, meta = load_model(args.checkpoint)
+    check_sampling_flags(args, meta["kind"])
     data = load_dataset(seed=0)
     real = _load_real(args.real) if args.real else to_unit(data.x_val)
     train_images = to_unit(data.x_train)
@@ -209,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on the bundled MNIST")
-    t.add_argument("kind", choices=KINDS)
+    t.add_argument("kind", choices=KINDS + DIFFUSION_KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
     t.add_argument("--epochs", type=int, help=f"default per kind: {DEFAULT_EPOCHS}")
     t.add_argument("--batch-size", type=int, help="default 64 (cgan: 32)")
@@ -228,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy ((N, 28, 28) float32 in [0, 1])")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, metavar="K",
-                   help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
+                   help="conditional models (cgan, cvae, cddpm): every sample is digit K (default: labels cycle 0..9)")
+    add_diffusion_flags(s)
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("evaluate", help="score a checkpoint against real data")
@@ -237,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--real", metavar="FILE.npy", help="reference images (M, 28, 28) in [0, 1]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--seed", type=int, default=0)
+    add_diffusion_flags(e)
     e.set_defaults(func=cmd_evaluate)
     return parser
 
