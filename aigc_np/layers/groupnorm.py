@@ -61,9 +61,10 @@ class GroupNormalization(Layer):
     def forward(self, x):
         self._check_input(x, min_rank=2)
         grouped = x.reshape(len(x), self.groups, -1)                    # (N, G, M)
-        mean = grouped.mean(axis=2, keepdims=True)
-        inv_std = 1.0 / np.sqrt(grouped.var(axis=2, keepdims=True) + self.epsilon)
-        xhat = ((grouped - mean) * inv_std).reshape(x.shape)
+        centred = grouped - grouped.mean(axis=2, keepdims=True)
+        inv_std = 1.0 / np.sqrt(np.mean(centred * centred, axis=2, keepdims=True) + self.epsilon)
+        centred *= inv_std                                              # now xhat, in the same array
+        xhat = centred.reshape(x.shape)
         self._cache = (xhat, inv_std)
         y = xhat * self._per_channel(self.params["gamma"], x.ndim) + self._per_channel(self.params["beta"], x.ndim)
         return self._remember_output(y)
