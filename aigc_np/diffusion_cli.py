@@ -117,10 +117,11 @@ def cmd_train_diffusion(args) -> int:
         return out
 
     grid_labels = np.repeat(np.arange(10), 10) if conditional else None
-    options = dict(epochs=epochs, batch_size=args.batch_size or 64, rng=np.random.default_rng(args.seed),
+    options = dict(epochs=epochs, batch_size=args.batch_size or 32, rng=np.random.default_rng(args.seed),
                    out_dir=args.out, value_range=(0.0, 1.0), score_fn=score,
                    best_key="label_accuracy" if conditional else "fd", higher_is_better=conditional,
-                   grid_fn=lambda m: generate_diffusion_images(m, 100, np.random.default_rng(args.seed), grid_labels),
+                   grid_fn=lambda m: generate_diffusion_images(m, 100, np.random.default_rng(args.seed), grid_labels,
+                                                               steps=min(5, m.config["steps"])),
                    eval_every=args.eval_every or epochs, patience=args.patience,
                    max_steps_per_epoch=5 if args.quick else None)
     print(f"training {args.kind} (U-Net width {model.config['width']}, {model.net.num_params():,} parameters, "
