@@ -62,7 +62,8 @@ STD, SCALE, T = 0.05, 0.5, 1000
 schedule = NoiseSchedule("cosine", T)
 linear = NoiseSchedule("linear", T)
 t_axis = np.arange(T)
-print("saved", plot_curves({"cosine (this lesson)": (t_axis, schedule.alpha_bar), "linear (Ho et al.)": (t_axis, linear.alpha_bar)},
+print("saved", plot_curves({"cosine (this lesson)": (t_axis, schedule.alpha_bar),
+                            "linear (Ho et al.)": (t_axis, linear.alpha_bar)},
                            os.path.join(args.out, "alpha_bar.png"), xlabel="t", ylabel="alpha_bar_t",
                            title="how much of x_0 is left in x_t: sqrt(alpha_bar_t)"))
 x0 = ring_of_gaussians(1000, np.random.default_rng(args.seed + 100), std=STD) * SCALE
@@ -168,7 +169,8 @@ if not args.no_gan:
     g_rng = np.random.default_rng(args.seed)
     G = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(2)], input_shape=(2,), rng=g_rng)
     D = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(1)], input_shape=(2,), rng=g_rng)
-    gan, gan_data, start = GAN(G, D, latent_dim=2, rng=g_rng, lr=1e-3, beta1=0.5), np.random.default_rng(args.seed + 1), time.perf_counter()
+    gan = GAN(G, D, latent_dim=2, rng=g_rng, lr=1e-3, beta1=0.5)
+    gan_data, start = np.random.default_rng(args.seed + 1), time.perf_counter()
     for step in range(1, args.gan_steps + 1):
         if step == int(0.75 * args.gan_steps) + 1:
             gan.opt_g.lr, gan.opt_d.lr = gan.opt_g.lr / 4, gan.opt_d.lr / 4
@@ -181,7 +183,7 @@ if not args.no_gan:
     gan_cov = mode_coverage(gan_samples, std=STD)
     print(f"strong-D GAN ({args.gan_steps} steps, {time.perf_counter() - start:.0f} s): {gan_cov['modes_covered']}/8 "
           "modes, per blob " + " ".join(f"{f:.1%}" for f in gan_cov["fractions"]))
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
     centres = ring_centres()
     for ax, (name, pts) in zip(axes[:2], [("diffusion (DDPM)", samples), ("GAN, strong D (lesson 06)", gan_samples)]):
         ax.scatter(pts[:, 0], pts[:, 1], s=1.5, c="k", alpha=0.5)

@@ -200,7 +200,7 @@ if args.model in ("cddpm", "both"):
                                                     np.arange(n) % 10, guidance=w), np.arange(n) % 10)
         print(f"  w = {w:.0f}: label accuracy {sweep[w]['label_accuracy']:.1%}, FD {sweep[w]['fd']:.2f}, "
               f"precision {sweep[w]['precision']:.2f}, recall {sweep[w]['recall']:.2f}")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     ws = list(sweep)
     axes[0].plot(ws, [sweep[w]["label_accuracy"] for w in ws], "o-", label="label accuracy")
     axes[0].plot(ws, [sweep[w]["precision"] for w in ws], "s-", label="precision")
@@ -217,13 +217,14 @@ if args.model in ("cddpm", "both"):
 parts = []
 if "ddpm" in results:
     r = results["ddpm"]
-    parts.append(f"ddpm: judge confident {r['confident']:.1%} of {r['n']:,} DDIM-{ddpm.config['steps']} samples, rarest digit "
-                 f"{min(r['class_histogram']):.1%}, FD {r['fd']:.2f} (real {r['fd_real_baseline']:.2f}), "
+    parts.append(f"ddpm: judge confident {r['confident']:.1%} of {r['n']:,} DDIM-{ddpm.config['steps']} samples, "
+                 f"rarest digit {min(r['class_histogram']):.1%}, FD {r['fd']:.2f} (real {r['fd_real_baseline']:.2f}), "
                  f"{r['train_seconds'] / 60:.1f} min training, {r['sample_seconds']:.0f} s to sample")
 if "cddpm" in results:
     r = results["cddpm"]
-    parts.append(f"cddpm: label accuracy {r['label_accuracy']:.1%} at w = {args.guidance} and DDIM-{cddpm.config['steps']}, FD {r['fd']:.2f}, "
-                 f"{r['train_seconds'] / 60:.1f} min training, {r['sample_seconds']:.0f} s to sample")
+    parts.append(f"cddpm: label accuracy {r['label_accuracy']:.1%} at w = {args.guidance} and "
+                 f"DDIM-{cddpm.config['steps']}, FD {r['fd']:.2f}, {r['train_seconds'] / 60:.1f} min training, "
+                 f"{r['sample_seconds']:.0f} s to sample")
 print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       + f"\nRESULT lesson 16: " + "; ".join(parts) + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson. "
       f"Reproduce: python lessons/16_diffusion_mnist.py --model {args.model} --epochs {args.epochs} "
