@@ -21,13 +21,22 @@ from ..layers import (Conv2D, Dense, GroupNormalization, LabelEmbedding, Sequent
 from .base import Model
 from .conditional import check_labels, one_hot
 
-__all__ = ["time_embedding", "MLPDenoiser", "ResBlock", "UNet", "unet_param_count", "mlp_param_count"]
+__all__ = ["time_embedding", "MLPDenoiser", "ResBlock", "UNet", "unet_param_count", "mlp_param_count", "leaf_layers"]
 
 
 def time_embedding(dim: int, out_dim: int, rng, dtype=np.float32) -> Sequential:
     """t (N, 1) -> SinusoidalEmbedding(dim) -> Dense(out_dim) -> SiLU -> Dense(out_dim): (N, out_dim)."""
     return Sequential([SinusoidalEmbedding(dim), Dense(out_dim), SiLU(), Dense(out_dim)], input_shape=(1,),
                       rng=rng, dtype=dtype, name="time_embedding")
+
+
+def leaf_layers(net) -> list:
+    """Every layer of a denoiser, in order: Models and Sequentials opened up (for benchmarks)."""
+    if isinstance(net, Model):
+        return [leaf for part in net.parts.values() for leaf in leaf_layers(part)]
+    if isinstance(net, Sequential):
+        return [leaf for layer in net.layers for leaf in leaf_layers(layer)]
+    return [net]
 
 
 class _Denoiser(Model):
