@@ -10,7 +10,7 @@ trained with the label sometimes hidden, learns both "a digit" and "a 7", and
 classifier-free guidance (Ho & Salimans 2022) pushes each step from the first
 towards the second.
 
-Run:  python lessons/16_diffusion_mnist.py [--quick] [--model ddpm|cddpm|both] [--epochs 18] [--out out/16_diffusion_mnist]
+Run:  python lessons/16_diffusion_mnist.py [--quick] [--model ddpm|cddpm|both] [--epochs 12] [--out out/16_diffusion_mnist]
 """
 # %% [markdown]
 # ## 1. Data and the U-Net
@@ -47,7 +47,7 @@ from aigc_np.training import train
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
 parser.add_argument("--model", choices=["ddpm", "cddpm", "both"], default="both")
-parser.add_argument("--epochs", type=int, default=18, help="training epochs of each model")
+parser.add_argument("--epochs", type=int, default=12, help="training epochs of each model")
 parser.add_argument("--width", type=int, default=16, help="U-Net channels at 28x28")
 parser.add_argument("--batch-size", type=int, default=32)
 parser.add_argument("--steps", type=int, help="DDIM sampling steps (default: ddpm 20, cddpm 10)")
