@@ -326,7 +326,7 @@ class Diffusion(Model):
                 raise ValueError(f"Diffusion.sample: the ddpm sampler takes all T={T} steps, got steps={steps}")
             times = np.arange(T - 1, -1, -1)
         else:
-            times = ddim_timesteps(T, 50 if steps is None and T >= 50 else (steps or T))
+            times = ddim_timesteps(T, min(50, T) if steps is None else steps)
         if not float(eta) >= 0.0:
             raise ValueError(f"Diffusion.sample: eta must be >= 0, got {eta}")
         labels = self._labels(labels, n, "Diffusion.sample")
