@@ -150,6 +150,7 @@ MARKS = {
     "test_diffusion.py::test_unet_skips_split_the_gradient_by_channels_and_shapes_are_kept": (1, 4, 13),
     "test_diffusion.py::test_training_on_the_ring_lowers_the_loss_and_is_reproducible": (1, 3),
     "test_diffusion.py::test_conditional_train_step_drops_labels_to_null_with_p_uncond": (1, 3, 4, 13),
+    "test_diffusion.py::test_resume_through_the_shared_loop_is_bit_identical": (1, 3),
     "test_diffusion_cli.py::test_train_writes_the_run_folder_and_sampling_needs_only_the_file": (1, 3, 4, 13, 14),  # the module fixture trains a ddpm and a cddpm and samples them
     "test_diffusion_cli.py::test_evaluate_json_has_metrics_and_label_accuracy_for_cddpm": (1, 3, 4, 13, 14),  # the module fixture trains a ddpm and a cddpm and samples them
     "test_diffusion_cli.py::test_registry_builds_diffusion_kinds_and_the_config_holds_the_schedule": (14,),
