@@ -35,7 +35,9 @@ from .classifier import cnn_classifier
 from .layers import Conv2D, Conv2DTranspose, Dense, Sequential
 from .losses import SparseCategoricalCrossentropy
 from .models import DCGAN, VAE
+from .models.diffusion_registry import build_diffusion
 from .models.registry import DEFAULT_CONFIGS, build_model
+from .models.unet import leaf_layers
 from .optimizers import Adam
 
 BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
@@ -201,10 +203,17 @@ def step_cases(dcgan_width: float) -> list:
         opt.step()
     f, b = layer_matmuls(cnn, 128)
     cases.append(("cnn", 128, cnn_step, f + b, [(cnn, 128)], [opt]))
+
+    # Lesson 16's diffusion U-Net (its width, its batch): one step of the denoising loss.
+    ddpm = build_diffusion("ddpm", rng=np.random.default_rng(5))
+    x_ddpm = rng.uniform(-1, 1, (32, 784)).astype(DTYPE)
+    leaves = Sequential(leaf_layers(ddpm.net))                    # the U-Net's layers, for shapes and memory
+    f, b = layer_matmuls(leaves, 32)
+    cases.append(("unet", 32, lambda: ddpm.train_step(x_ddpm), f + b, [(leaves, 32)], [ddpm.optimizer]))
     return cases
 
 
-STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "cnn")
+STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "cnn", "unet")
 
 
 def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:

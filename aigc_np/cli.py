@@ -28,6 +28,8 @@ from .plotting import save_image_grid
 # language models (lstm, gpt) have their own train/sample/evaluate in aigc_np/text/cli.py
 from .text.cli import TextUsageError, add_text_arguments, cmd_evaluate_text, cmd_sample_text, cmd_train_text
 from .text.registry import TEXT_KINDS
+from .diffusion_cli import (DIFFUSION_KINDS, add_diffusion_flags, check_sampling_flags, cmd_evaluate_diffusion,
+                            cmd_sample_diffusion, cmd_train_diffusion)
 
 class UsageError(ValueError):
     """A command line that cannot work (e.g. --label for an unconditional model): exit code 2."""
@@ -142,10 +144,10 @@ def cmd_train(args) -> int:
     from .models.registry import recipe
     from .threads import apply_threads
 
-    if args.kind in TEXT_KINDS:
+    if args.kind in TEXT_KINDS + DIFFUSION_KINDS:  # their own recipes: aigc_np/text/, diffusion_registry
         _check_out_dir(args.out, args.resume, args.overwrite)
         print(apply_threads(args.threads))
-        return cmd_train_text(args)
+        return (cmd_train_text if args.kind in TEXT_KINDS else cmd_train_diffusion)(args)
     recipe_name = args.recipe or "default"
     try:
         r = recipe(args.kind, recipe_name)
@@ -221,7 +223,10 @@ def cmd_sample(args) -> int:
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png", ".npy"):
         raise UsageError(f"--out {args.out}: expected a file name ending in .png or .npy")
+    if meta["kind"] in DIFFUSION_KINDS:
+        return cmd_sample_diffusion(args, meta)
     model, meta = load_model(args.checkpoint)
+    check_sampling_flags(args, meta["kind"])
     conditional = meta["kind"] in CONDITIONAL_KINDS
     if args.label is not None and not conditional:
         raise UsageError(f"--label {args.label}: {args.checkpoint} holds a {meta['kind']!r} model, which is not "
@@ -265,8 +270,11 @@ def cmd_evaluate(args) -> int:
     meta = read_metadata(args.checkpoint)
     if meta["kind"] in TEXT_KINDS:
         return cmd_evaluate_text(args, meta)
+    if meta["kind"] in DIFFUSION_KINDS:
+        return cmd_evaluate_diffusion(args, meta)
 
     model, meta = load_model(args.checkpoint)
+    check_sampling_flags(args, meta["kind"])
     data = load_dataset(seed=0)
     real = _load_real(args.real) if args.real else to_unit(data.x_val)
     train_images = to_unit(data.x_train)
@@ -333,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", parents=[common], help="train a model (image models on the bundled MNIST; lstm and gpt on text)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="recipes (--recipe NAME; default: 'default'):\n" + recipes)
-    t.add_argument("kind", choices=KINDS + TEXT_KINDS)
+    t.add_argument("kind", choices=KINDS + TEXT_KINDS + DIFFUSION_KINDS)
     t.add_argument("--out", required=True, help="run folder (last.npz, best.npz, history.csv, grids)")
     t.add_argument("--recipe", help="a recipe of the kind (listed below); flags given override it")
     t.add_argument("--epochs", type=POSITIVE, help="default: the recipe's")
@@ -356,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "text models: a text file (default: print the text)")
     s.add_argument("--seed", type=NON_NEGATIVE, default=0)
     s.add_argument("--label", type=int, metavar="K",
-                   help="conditional models (cgan, cvae): every sample is digit K (default: labels cycle 0..9)")
+                   help="conditional models (cgan, cvae, cddpm): every sample is digit K (default: labels cycle 0..9)")
+    add_diffusion_flags(s)
     s.set_defaults(func=cmd_sample)
     add_text_arguments(t, s)
 
@@ -366,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--real", metavar="FILE.npy", help="reference images (M, 28, 28) in [0, 1]")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    add_diffusion_flags(e)
     e.set_defaults(func=cmd_evaluate)
     return parser
 

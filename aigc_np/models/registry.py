@@ -11,6 +11,7 @@ import numpy as np
 from ..data import to_tanh, to_unit
 from .conditional import ConditionalGAN, ConditionalVAE, check_labels, cycle_labels, join_labels
 from .dcgan import DCGAN
+from .diffusion_registry import DIFFUSION_KINDS, build_diffusion, generate_diffusion_images  # ddpm, cddpm
 from .gan import GAN, mlp_discriminator, mlp_generator
 from .vae import VAE, Autoencoder
 from .wgan_gp import WGANGP, mlp_critic
@@ -160,6 +161,8 @@ def build_model(kind: str, config: dict | None = None, rng: np.random.Generator 
     if kind in ("lstm", "gpt"):  # language models: aigc_np/text/registry.py (the config must hold the vocab)
         from ..text.registry import build_text_model
         return build_text_model(kind, config or {}, rng=rng)
+    if kind in DIFFUSION_KINDS:  # lessons 15-16, built by diffusion_registry
+        return build_diffusion(kind, config, rng)
     _check_kind(kind, "build_model")
     unknown = set(config or {}) - set(DEFAULT_CONFIGS[kind])
     if unknown:
@@ -236,6 +239,8 @@ def generate_images(model, n: int, rng: np.random.Generator, train_images=None, 
     useful contrast with the VAE.
     """
     kind = getattr(model, "kind", "")
+    if kind in DIFFUSION_KINDS:  # DDIM at the checkpoint's default steps (and guidance, for cddpm)
+        return generate_diffusion_images(model, n, rng, labels=labels)
     if labels is not None and kind not in CONDITIONAL_KINDS:
         raise ValueError(f"generate_images: a {kind or type(model).__name__} model is not conditional, "
                          f"it cannot draw requested labels (conditional kinds: {list(CONDITIONAL_KINDS)})")
