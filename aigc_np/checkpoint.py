@@ -275,6 +275,25 @@ def _check_layout(archive) -> None:
                          f"and extra/ arrays")
 
 
+def _other_kind_counts(kind: str, config, path) -> tuple[int, int] | None:
+    """(parameters, buffer values) for the language-model and diffusion kinds, from their own
+    registries' checked configs and formulas (no buffers: they use no BatchNorm); None for the rest."""
+    from .models.diffusion_registry import DIFFUSION_KINDS, param_count as diffusion_count
+    from .text.registry import TEXT_KINDS, param_count as text_count
+
+    if kind not in TEXT_KINDS + DIFFUSION_KINDS:
+        return None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected the {kind} config as an object, got {_shown(config)}")
+    try:
+        n = (text_count if kind in TEXT_KINDS else diffusion_count)(kind, config)
+    except (TypeError, KeyError, ValueError, OverflowError) as e:
+        raise ValueError(f"{path}: the {kind} config is not valid ({e})") from None
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"{path}: the {kind} config describes no parameters")
+    return n, 0
+
+
 def validate_checkpoint(path) -> dict:
     """Check a checkpoint before a model is built from it; returns its metadata.
 
@@ -290,13 +309,16 @@ def validate_checkpoint(path) -> dict:
     with open_npz(path) as archive:
         metadata = _read_metadata(archive)
         kind, config = metadata["kind"], metadata["config"]
-        check_config(kind, config, path)
+        counts = _other_kind_counts(kind, config, path)
+        if counts is None:
+            check_config(kind, config, path)
+            counts = param_count(kind, config), buffer_count(kind, config)
         _check_layout(archive)
-        n_params = param_count(kind, config)
+        n_params = counts[0]
         if n_params > MAX_PARAMS:
             raise ValueError(f"{path}: the {kind} config describes {n_params:,} parameters, more than the "
                              f"{MAX_PARAMS:,} a checkpoint may hold")
-        for prefix, expected in (("param/", n_params), ("buffer/", buffer_count(kind, config))):
+        for prefix, expected in (("param/", n_params), ("buffer/", counts[1])):
             members = {k: h for k, h in archive.headers.items() if k.startswith(prefix)}
             for key, h in members.items():
                 if not is_float_dtype(h.dtype):

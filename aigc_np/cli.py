@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from .argtypes import NON_NEGATIVE, POSITIVE, positive_float as _positive_float, threads as _threads
 from .checkpoint import load_checkpoint, read_metadata, validate_checkpoint
 from .data import load_dataset, to_unit
 from .io import atomic_write
@@ -33,37 +34,6 @@ from .diffusion_cli import (DIFFUSION_KINDS, add_diffusion_flags, check_sampling
 
 class UsageError(ValueError):
     """A command line that cannot work (e.g. --label for an unconditional model): exit code 2."""
-
-
-# ------------------------------------------------------- numeric flags
-def _number(kind, low=None, what="a number"):
-    """An argparse type: ``kind`` (int or float), finite, >= ``low``; the message names the range."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if kind is float and not np.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"expected {what} >= {low}, got {text!r}")
-        return value
-    return parse
-
-
-def _positive_float(text):
-    value = _number(float)(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-POSITIVE = _number(int, 1, "an integer")
-NON_NEGATIVE = _number(int, 0, "an integer")
-
-
-def _threads(text):
-    return text if text == "auto" else _number(int, 1, "'auto' or an integer")(text)
 
 
 def label_accuracy(model, n: int, seed: int, judge=None) -> float:

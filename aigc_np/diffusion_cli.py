@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from .checkpoint import load_checkpoint
+from .argtypes import FINITE, _number
+from .checkpoint import load_checkpoint, validate_checkpoint
 from .data import load_dataset, to_unit
 from .io import atomic_write
 from .models.diffusion_registry import (DIFFUSION_KINDS, build_diffusion, generate_diffusion_images,
@@ -38,11 +39,11 @@ def _usage_error(message: str):
 
 def add_diffusion_flags(parser) -> None:
     """The sampling flags of the diffusion kinds, on a ``sample`` or ``evaluate`` sub-parser."""
-    parser.add_argument("--steps", type=int, metavar="S", help="diffusion (ddim): sampling steps, 1..T "
+    parser.add_argument("--steps", type=_number(int, None, "an integer"), metavar="S", help="diffusion (ddim): sampling steps, 1..T "
                                                                 "(default: the checkpoint's)")
     parser.add_argument("--sampler", choices=["ddim", "ddpm"], help="diffusion: the sampler (default ddim)")
-    parser.add_argument("--eta", type=float, metavar="E", help="diffusion (ddim): noise per step, 0 = deterministic")
-    parser.add_argument("--guidance", type=float, metavar="W", help="cddpm: classifier-free guidance weight "
+    parser.add_argument("--eta", type=FINITE, metavar="E", help="diffusion (ddim): noise per step, 0 = deterministic")
+    parser.add_argument("--guidance", type=FINITE, metavar="W", help="cddpm: classifier-free guidance weight "
                                                                     "(default: the checkpoint's)")
 
 
@@ -73,6 +74,7 @@ def check_sampling_flags(args, kind: str, meta: dict | None = None) -> None:
 
 
 def _load(path, meta):
+    meta = validate_checkpoint(path)  # nothing is built before the file is checked
     model = build_diffusion(meta["kind"], meta["config"])
     load_checkpoint(model, path)
     return model.eval()
@@ -130,7 +132,7 @@ def cmd_train_diffusion(args) -> int:
     start = time.perf_counter()
     if args.resume:
         from .checkpoint import read_metadata
-        meta = read_metadata(args.resume)
+        meta = validate_checkpoint(args.resume)
         model = build_diffusion(meta["kind"], meta["config"], rng=np.random.default_rng(args.seed + 1))
         history = resume(model, x, **options)
     else:

@@ -36,11 +36,20 @@ def gan_run(tmp_path_factory):
     ("--width", "0", "--width: expected a number > 0"),
     ("--latent-dim", "2.5", "--latent-dim: expected an integer"),
     ("--threads", "0", "--threads: expected 'auto' or an integer >= 1"),
+    ("--steps", "0", "--steps: expected an integer >= 1"),          # the language models' flags too
+    ("--n-layer", "-2", "--n-layer: expected an integer >= 1"),
+    ("--lr", "inf", "--lr: expected a finite number"),
 ])
 def test_numeric_flags_are_validated_naming_the_flag_and_range(flag, value, expected, tmp_path, capsys):
     err = usage_error(["train", "dcgan", "--out", str(tmp_path / "r"), flag, value], capsys)
     assert expected in err
     assert not (tmp_path / "r").exists()
+
+
+def test_sampling_flags_are_validated_naming_the_flag(tmp_path, capsys):
+    for flag in ("--temperature", "--eta", "--guidance"):
+        err = usage_error(["sample", str(tmp_path / "x.npz"), "--out", str(tmp_path / "x.png"), flag, "nan"], capsys)
+        assert f"{flag}: expected a finite number" in err
 
 
 def test_batch_larger_than_the_data_is_a_usage_error(tmp_path, capsys):

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint, read_metadata
+from ..argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number, positive_float
+from ..checkpoint import load_checkpoint, read_metadata, validate_checkpoint
 from ..io import atomic_write
 from .data import Vocab, load_corpus
 from .evaluation import baselines, model_loss, sliding_loss, to_bits
@@ -34,21 +35,21 @@ def add_text_arguments(train, sample) -> None:
     """The text flags of ``train`` and ``sample`` (aigc_np.cli calls this while building its parser)."""
     g = train.add_argument_group("text models (lstm, gpt)")
     g.add_argument("--corpus", default="shakespeare", help="shakespeare, names, or the path of a UTF-8 text file")
-    g.add_argument("--steps", type=int, help="training steps (default per kind and corpus)")
+    g.add_argument("--steps", type=POSITIVE, help="training steps (default per kind and corpus)")
     g.add_argument("--preset", help="a named configuration: nanogpt-cpu (4 layers, 4 heads, 128 embd, "
                                     "context 64, batch 12, 2,000 steps, dropout 0)")
-    g.add_argument("--n-layer", type=int)
-    g.add_argument("--n-head", type=int, help="gpt only")
-    g.add_argument("--n-embd", type=int)
-    g.add_argument("--block-size", type=int, help="context length in characters")
-    g.add_argument("--dropout", type=float, help="gpt only")
-    g.add_argument("--lr", type=float, help="peak learning rate")
+    g.add_argument("--n-layer", type=POSITIVE)
+    g.add_argument("--n-head", type=POSITIVE, help="gpt only")
+    g.add_argument("--n-embd", type=POSITIVE)
+    g.add_argument("--block-size", type=POSITIVE, help="context length in characters")
+    g.add_argument("--dropout", type=NON_NEGATIVE_FLOAT, help="gpt only")
+    g.add_argument("--lr", type=positive_float, help="peak learning rate")
     s = sample.add_argument_group("text models (lstm, gpt)")
     s.add_argument("--prompt", default="\n", help='the text to continue (default: a newline), e.g. "ROMEO:"')
-    s.add_argument("--temperature", type=float, default=1.0,
+    s.add_argument("--temperature", type=FINITE, default=1.0,
                    help="divide the logits by T before sampling; 0 means greedy decoding (argmax)")
-    s.add_argument("--top-k", type=int, help="sample only among the K most likely characters")
-    s.add_argument("--top-p", type=float, help="sample only among the most likely characters whose "
+    s.add_argument("--top-k", type=_number(int, None, "an integer"), help="sample only among the K most likely characters")
+    s.add_argument("--top-p", type=FINITE, help="sample only among the most likely characters whose "
                                                 "probabilities add up to P, in (0, 1]")
 
 
@@ -59,7 +60,7 @@ def cmd_train_text(args) -> int:
         if os.path.abspath(os.path.dirname(args.resume)) != os.path.abspath(args.out):
             raise TextUsageError(f"--resume {args.resume}: resume continues the run in --out; "
                                  f"pass a checkpoint inside {args.out}")
-        meta = read_metadata(args.resume)
+        meta = validate_checkpoint(args.resume)
         if meta["kind"] != kind:
             raise TextUsageError(f"--resume {args.resume}: holds a {meta['kind']!r} model, not {kind!r}")
         config = dict(meta["config"])
@@ -108,7 +109,7 @@ def _check_vocab(vocab: Vocab, config: dict, path: str) -> None:
 # ----------------------------------------------------------------- sample
 def load_text_model(path, meta: dict | None = None):
     """Rebuild a text model from its checkpoint file alone (eval mode); returns (model, vocab, meta)."""
-    meta = read_metadata(path) if meta is None else meta
+    meta = validate_checkpoint(path)  # nothing is built before the file is checked
     model = build_text_model(meta["kind"], meta["config"])
     load_checkpoint(model, path)
     return model.eval(), Vocab(meta["config"]["vocab"]), meta

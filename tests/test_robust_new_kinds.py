@@ -1,0 +1,56 @@
+"""The language-model and diffusion checkpoints are checked like the image models' ones:
+a config edited to describe a huge model is refused from the headers, before anything is built."""
+import json
+
+import numpy as np
+import pytest
+
+from aigc_np.checkpoint import save_checkpoint, validate_checkpoint
+from aigc_np.models.diffusion_registry import build_diffusion
+from aigc_np.text.registry import build_text_model, text_config
+
+
+def edited(path, tmp_path, **changes):
+    """A copy of the checkpoint at ``path`` whose metadata config has ``changes``."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["extra/metadata"]))
+    meta["config"].update(changes)
+    arrays["extra/metadata"] = np.array(json.dumps(meta))
+    out = tmp_path / "edited.npz"
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.fixture
+def gpt_checkpoint(tmp_path):
+    config = {**text_config("gpt", n_layer=1, n_head=2, n_embd=8, block_size=8), "vocab": "abcdef"}
+    path = tmp_path / "gpt.npz"
+    save_checkpoint(build_text_model("gpt", config, rng=np.random.default_rng(0)), path)
+    return path
+
+
+@pytest.fixture
+def ddpm_checkpoint(tmp_path):
+    path = tmp_path / "ddpm.npz"
+    save_checkpoint(build_diffusion("ddpm", {"width": 4, "groups": 2}, np.random.default_rng(0)), path)
+    return path
+
+
+def test_an_intact_text_and_diffusion_checkpoint_validates(gpt_checkpoint, ddpm_checkpoint):
+    assert validate_checkpoint(gpt_checkpoint)["kind"] == "gpt"
+    assert validate_checkpoint(ddpm_checkpoint)["kind"] == "ddpm"
+
+
+@pytest.mark.parametrize("changes", [{"n_layer": 2000}, {"n_embd": 10**6}, {"n_layer": "many"}, {"vocab": 7}])
+def test_an_edited_gpt_config_is_refused_naming_the_file(gpt_checkpoint, tmp_path, changes):
+    bad = edited(gpt_checkpoint, tmp_path, **changes)
+    with pytest.raises(ValueError, match="edited.npz"):
+        validate_checkpoint(bad)
+
+
+@pytest.mark.parametrize("changes", [{"width": 4000}, {"width": "wide"}])
+def test_an_edited_diffusion_config_is_refused_naming_the_file(ddpm_checkpoint, tmp_path, changes):
+    bad = edited(ddpm_checkpoint, tmp_path, **changes)
+    with pytest.raises(ValueError, match="edited.npz"):
+        validate_checkpoint(bad)
