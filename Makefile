@@ -20,7 +20,8 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(if $(EX),-m ex$(EX))
 
-# Every image model trained briefly with its registry "demo" recipe, then one montage of all of them.
+# Every image model trained briefly with its registry "demo" recipe, one montage of all of them,
+# then a small GPT on names (about a minute) that prints 20 new names.
 DEMO := out/demo
 demo: $(STAMP)
 	$(PY) -m aigc_np train vae --recipe demo --out $(DEMO)/vae --overwrite
@@ -29,6 +30,9 @@ demo: $(STAMP)
 	$(PY) -m aigc_np train cvae --recipe demo --out $(DEMO)/cvae --overwrite
 	$(PY) -m aigc_np.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
 		$(DEMO)/cvae/best.npz --out $(DEMO)/montage.png
+	$(PY) -m aigc_np train gpt --corpus names --steps 2000 --out $(DEMO)/names --overwrite
+	@echo "20 names from the GPT (lesson 14's model on data/names.txt, 2,000 steps):"
+	@$(PY) -m aigc_np sample $(DEMO)/names/best.npz --prompt . --n 300 | tr '.' '\n' | sed -n '2,21p'
 	@echo "make demo: the montage is $(DEMO)/montage.png; each run's folder holds its per-epoch grids"
 
 lessons: $(STAMP)
