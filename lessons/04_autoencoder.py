@@ -26,16 +26,15 @@ import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.judge import judge_scores, load_judge
-from aigc_np.models import Autoencoder
+from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
 from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
-parser.add_argument("--epochs", type=int, default=30)
-parser.add_argument("--batch-size", type=int, default=128)
-parser.add_argument("--lr", type=float, default=1e-3)
+RECIPE = recipe("ae")  # the registry's autoencoder recipe, the one `python -m aigc_np train ae` uses
+parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"])
 parser.add_argument("--out", default="out/04_autoencoder", help="folder for figures and the training run")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
@@ -69,7 +68,7 @@ print(f"train {x_train.shape}, validation {x_val.shape}, pixels in [{x_train.min
 # decoder's last layer outputs logits, and sigmoid(logit) is the pixel.
 
 # %%
-ae = Autoencoder(latent_dim=2, hidden=(512, 256), rng=np.random.default_rng(args.seed), lr=args.lr)
+ae = build_model("ae", RECIPE["config"], rng=np.random.default_rng(args.seed))  # 784-512-256-2, Adam 1e-3
 print(ae.summary())
 print(f"{ae.num_params():,} parameters")
 
@@ -114,7 +113,7 @@ def originals_over_reconstructions(originals, reconstructions, per_row=10):
 shown = x_val[:50]
 run_dir = os.path.join(args.out, "run")
 start = time.perf_counter()
-history = train(ae, x_train, epochs=args.epochs, batch_size=args.batch_size,
+history = train(ae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
                 rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, value_range=(0.0, 1.0),
                 grid_fn=lambda m: originals_over_reconstructions(shown, m.reconstruct(shown)),
                 score_fn=lambda m: {"val_recon": m.reconstruction_loss(x_val)},

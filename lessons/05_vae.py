@@ -25,17 +25,17 @@ from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.judge import judge_scores, load_judge
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
+from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
 from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
-parser.add_argument("--epochs", type=int, default=100, help="epochs for the latent-20 VAE")
+RECIPE = recipe("vae")  # the registry's VAE recipe, the one `python -m aigc_np train vae` uses
+parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"], help="epochs for the latent-20 VAE")
 parser.add_argument("--epochs-2d", type=int, default=30, help="epochs for the latent-2 VAE")
 parser.add_argument("--latent-dim", type=int, default=20)
-parser.add_argument("--batch-size", type=int, default=128)
-parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--out", default="out/05_vae", help="folder for figures and training runs")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
@@ -65,7 +65,7 @@ print(f"train {x_train.shape}, validation {x_val.shape}")
 # The networks are PyTorch's reference VAE: 784 -> 400 -> (20 + 20), 20 -> 400 -> 784.
 
 # %%
-vae = VAE(latent_dim=args.latent_dim, hidden=(400,), rng=np.random.default_rng(args.seed), lr=args.lr)
+vae = build_model("vae", {**RECIPE["config"], "latent_dim": args.latent_dim}, rng=np.random.default_rng(args.seed))
 print(vae.summary())
 print(f"{vae.num_params():,} parameters")
 
@@ -152,7 +152,7 @@ def validation_scores(model):
 
 run_dir = os.path.join(args.out, f"latent{args.latent_dim}")
 start = time.perf_counter()
-history = train(vae, x_train, epochs=args.epochs, batch_size=args.batch_size,
+history = train(vae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
                 rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, value_range=(0.0, 1.0),
                 grid_fn=lambda m: m.sample(z=fixed_z), score_fn=validation_scores, best_key="val_elbo",
                 label=f"VAE-{args.latent_dim} ")
@@ -240,9 +240,9 @@ print("saved", save_image_grid(np.concatenate(traversal), os.path.join(args.out,
 # overlap in the middle as blends (the judge counts few 1s, many "8"s).
 
 # %%
-vae2 = VAE(latent_dim=2, hidden=(400,), rng=np.random.default_rng(args.seed), lr=args.lr)
+vae2 = build_model("vae", {**RECIPE["config"], "latent_dim": 2}, rng=np.random.default_rng(args.seed))
 start2 = time.perf_counter()
-history2 = train(vae2, x_train, epochs=args.epochs_2d, batch_size=args.batch_size,
+history2 = train(vae2, x_train, epochs=args.epochs_2d, batch_size=RECIPE["train"]["batch_size"],
                  rng=np.random.default_rng(args.seed + 1), out_dir=os.path.join(args.out, "latent2"),
                  score_fn=validation_scores, best_key="val_elbo", label="VAE-2 ")
 print(f"latent-2 VAE: validation -ELBO {-history2[-1]['val_elbo']:.1f} nats/image after {args.epochs_2d} epochs "
