@@ -109,7 +109,8 @@ RECIPES = {
     "cgan": {"default": {"config": {}, "train": {"epochs": 100, "batch_size": 32, "eval_every": 5},
                          "about": "lesson 11's conditional GAN: label joined to z and to D's input, "
                                   "D dropout 0.3, lr G 2e-4 / D 4e-4, label smoothing 0.1, EMA 0.999",
-                         "result": "judge accuracy on the requested labels 96.7% (lesson 11)"}},
+                         "result": "judge accuracy on the requested labels 96.5%, best epoch 100 by the FD "
+                                   "yardstick (lesson 11)"}},
     "cvae": {"default": {"config": {"latent_dim": 2}, "train": {"epochs": 100, "batch_size": 64, "eval_every": 5},
                          "about": "lesson 11's conditional VAE, latent 2",
                          "result": "judge accuracy on the requested labels 98.8% (lesson 11)"},
