@@ -234,41 +234,24 @@ def _load_real(path) -> np.ndarray:
     return real.astype(np.float32)
 
 
-def cmd_evaluate(args) -> int:
+def image_evaluation(samples, real, data, args) -> dict:
+    """Every image metric beside its real-data baseline (``metrics.evaluate_images``), plus, without
+    --real and for at most 1,000 samples, the yardstick that picks GANs' best epochs
+    (``aigc_np.quality``: 4,000 training images as the reference, 1,000 other real images as the baseline)."""
     from .metrics import evaluate_images
+    from .quality import SampleScorer
 
-    meta = read_metadata(args.checkpoint)
-    if meta["kind"] in TEXT_KINDS:
-        return cmd_evaluate_text(args, meta)
-    if meta["kind"] in DIFFUSION_KINDS:
-        return cmd_evaluate_diffusion(args, meta)
-
-    model, meta = load_model(args.checkpoint)
-    check_sampling_flags(args, meta["kind"])
-    data = load_dataset(seed=0)
-    real = _load_real(args.real) if args.real else to_unit(data.x_val)
-    train_images = to_unit(data.x_train)
-    samples = generate_images(model, args.n, np.random.default_rng(args.seed), data.x_train)
-    result = {"model": meta["kind"], "checkpoint": args.checkpoint, "epoch": meta["epoch"],
-              "reference": args.real or data.source + " (validation split)",
-              **evaluate_images(samples, real, train_images=train_images, seed=args.seed)}
-    if meta["kind"] == "vae":
-        result.update({f"{k}": v for k, v in model.elbo(real, rng=np.random.default_rng(args.seed)).items()})
-    if meta["kind"] in CONDITIONAL_KINDS:
-        # The same samples as above (same seed, labels cycling 0..9): does the judge see the requested digit?
-        result["label_accuracy"] = label_accuracy(model, args.n, args.seed)
+    result = {"reference": args.real or data.source + " (validation split)",
+              **evaluate_images(samples, real, train_images=to_unit(data.x_train), seed=args.seed)}
     if not args.real and args.n <= 1000:
-        # The yardstick that picks GANs' best epochs (aigc_np.quality): 4,000 training images as the
-        # reference, the other 1,000 real images as the baseline, at the same sample size.
-        from .quality import SampleScorer
         scorer = SampleScorer(data, n=args.n)
-        result["quality"] = scorer.score(samples)
-        result["quality_real_baseline"] = scorer.baseline
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} samples, "
-          f"reference: {result['reference']}")
+        result["quality"], result["quality_real_baseline"] = scorer.score(samples), scorer.baseline
+    return result
+
+
+def print_image_report(result: dict, header: str) -> None:
+    """The table of ``image_evaluation``'s result: each metric beside real data's."""
+    print(f"{header}, reference: {result['reference']}")
     rows = [("Frechet distance (lower is better)", "fd", "fd_real_baseline"),
             ("Inception score (max 10)", "inception_score", "inception_score_real"),
             ("judge confident (max p >= 0.9)", "confident", "confident_real"),
@@ -287,6 +270,31 @@ def cmd_evaluate(args) -> int:
         for name, key in (("FD (lower is better)", "fd"), ("rarest digit's share", "min_class"),
                           ("precision", "precision"), ("recall", "recall"), ("judge confident", "confident")):
             print(f"  {name:<36}{q[key]:>10.3f}{b[key]:>12.3f}")
+
+
+def cmd_evaluate(args) -> int:
+    meta = read_metadata(args.checkpoint)
+    if meta["kind"] in TEXT_KINDS:
+        return cmd_evaluate_text(args, meta)
+    if meta["kind"] in DIFFUSION_KINDS:
+        return cmd_evaluate_diffusion(args, meta)
+
+    model, meta = load_model(args.checkpoint)
+    check_sampling_flags(args, meta["kind"])
+    data = load_dataset(seed=0)
+    real = _load_real(args.real) if args.real else to_unit(data.x_val)
+    samples = generate_images(model, args.n, np.random.default_rng(args.seed), data.x_train)
+    result = {"model": meta["kind"], "checkpoint": args.checkpoint, "epoch": meta["epoch"],
+              **image_evaluation(samples, real, data, args)}
+    if meta["kind"] == "vae":
+        result.update({f"{k}": v for k, v in model.elbo(real, rng=np.random.default_rng(args.seed)).items()})
+    if meta["kind"] in CONDITIONAL_KINDS:
+        # The same samples as above (same seed, labels cycling 0..9): does the judge see the requested digit?
+        result["label_accuracy"] = label_accuracy(model, args.n, args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print_image_report(result, f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} samples")
     if "elbo" in result:
         print(f"  {'ELBO (nats/image, higher is better)':<36}{result['elbo']:>10.2f}")
     if "label_accuracy" in result:

@@ -171,9 +171,8 @@ def cmd_sample_diffusion(args, meta) -> int:
 
 # --------------------------------------------------------------- evaluate
 def cmd_evaluate_diffusion(args, meta) -> int:
-    from .cli import _load_real
+    from .cli import _load_real, image_evaluation, print_image_report
     from .judge import judge_scores
-    from .metrics import evaluate_images
 
     check_sampling_flags(args, meta["kind"], meta)
     model = _load(args.checkpoint, meta)
@@ -184,13 +183,17 @@ def cmd_evaluate_diffusion(args, meta) -> int:
     samples = _generate(model, args, args.n, args.seed, labels)
     seconds = time.perf_counter() - start
     result = {"model": meta["kind"], "checkpoint": args.checkpoint, "epoch": meta["epoch"],
-              "reference": args.real or data.source + " (validation split)", "sampling_seconds": round(seconds, 1),
-              **evaluate_images(samples, real, train_images=to_unit(data.x_train), seed=args.seed)}
+              "sampling_seconds": round(seconds, 1), **image_evaluation(samples, real, data, args)}
     if labels is not None:
         result["label_accuracy"] = float(np.mean(judge_scores(samples)["predictions"] == labels))
     if args.json:
         print(json.dumps(result))
         return 0
+    print_image_report(result, f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} "
+                               f"samples in {seconds:.0f} s")
+    if "label_accuracy" in result:
+        print(f"  {'judge accuracy on requested labels':<36}{result['label_accuracy']:>10.3f}")
+    return 0
     print(f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} samples in {seconds:.0f} s, "
           f"reference: {result['reference']}")
     rows = [("Frechet distance (lower is better)", "fd", "fd_real_baseline"),

@@ -32,7 +32,7 @@ from .judge import load_judge
 from .metrics import feature_statistics, frechet_distance, judge_outputs, precision_recall
 
 __all__ = ["SampleScorer", "MIN_DIGIT_SHARE", "FD_TARGET_RATIO", "CONFIDENT_TARGET", "meets_target",
-           "describe_scores", "score_sets", "describe_sets"]
+           "describe_scores", "score_sets", "describe_sets", "plot_scores"]
 
 MIN_DIGIT_SHARE = 0.04
 FD_TARGET_RATIO = 1.5
@@ -127,3 +127,25 @@ def describe_sets(sets: dict) -> str:
     return (f"FD {fd.mean():.1f} on average ({fd.min():.1f}-{fd.max():.1f}), rarest digit {rarest.mean():.1%} "
             f"on average (lowest {rarest.min():.1%}), confident {confident.mean():.1%} "
             f"({confident.min():.1%}-{confident.max():.1%})")
+
+
+def plot_scores(history: list, baseline: dict, path) -> str:
+    """The scores of a run's judged epochs (rows of ``history`` with "fd"): FD on a log scale
+    against the real digits' FD and the 1.5x target, and the rarest digit's share and the
+    confidence against the 4% line. Saves a PNG at ``path`` and returns the path."""
+    from .plotting import plt, save_figure
+
+    judged = [row for row in history if "fd" in row]
+    epochs = [row["epoch"] for row in judged]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].plot(epochs, [row["fd"] for row in judged], label="samples")
+    axes[0].axhline(baseline["fd"], color="g", ls="--", label="real digits")
+    axes[0].axhline(FD_TARGET_RATIO * baseline["fd"], color="r", ls=":", label="target 1.5x real")
+    axes[0].set(yscale="log", xlabel="epoch", ylabel="FD (log scale)", title="Frechet distance")
+    for key, name in (("min_class", "rarest digit's share"), ("confident", "confident")):
+        axes[1].plot(epochs, [row[key] for row in judged], label=name)
+    axes[1].axhline(MIN_DIGIT_SHARE, color="r", ls=":", label="4%")
+    axes[1].set(xlabel="epoch", ylabel="share of samples", title="coverage and confidence")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)

@@ -29,7 +29,7 @@ from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
-from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, score_sets
+from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
 from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
@@ -187,20 +187,7 @@ print("saved", plot_curves({"L_D": (ep, [row["d_loss"] for row in history]),
                             "L_G": (ep, [row["g_loss"] for row in history])},
                            os.path.join(args.out, "losses.png"), ylabel="loss (epoch mean)",
                            title="MLP GAN on MNIST: the two losses"))
-judged = [row for row in history if "fd" in row]
-je = np.array([row["epoch"] for row in judged])
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-axes[0].plot(je, [row["fd"] for row in judged], label="samples")
-axes[0].axhline(scorer.baseline["fd"], color="g", ls="--", label="real digits")
-axes[0].axhline(1.5 * scorer.baseline["fd"], color="r", ls=":", label="target 1.5x real")
-axes[0].set(yscale="log", xlabel="epoch", ylabel="FD (log scale)", title="Frechet distance")
-for key, name in (("min_class", "rarest digit's share"), ("confident", "confident")):
-    axes[1].plot(je, [row[key] for row in judged], label=name)
-axes[1].axhline(0.04, color="r", ls=":", label="4%")
-axes[1].set(xlabel="epoch", ylabel="share of samples", title="coverage and confidence")
-for ax in axes:
-    ax.legend(fontsize=8)
-print("saved", save_figure(fig, os.path.join(args.out, "judge_scores.png")))
+print("saved", plot_scores(history, scorer.baseline, os.path.join(args.out, "judge_scores.png")))
 
 # %% [markdown]
 # ## 7. The best epoch, on fresh samples

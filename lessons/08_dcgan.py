@@ -28,7 +28,7 @@ from aigc_np.layers import Conv2D, Conv2DTranspose
 from aigc_np.models import DCGAN
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
-from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, score_sets
+from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
 from aigc_np.threads import apply_threads
 from aigc_np.training import load_checkpoint, train
 
@@ -225,20 +225,7 @@ print("saved", plot_curves({"D loss": (ep, [r["d_loss"] for r in history]),
                             "G loss": (ep, [r["g_loss"] for r in history])},
                            os.path.join(args.out, "losses.png"), ylabel="binary cross-entropy",
                            title="DCGAN losses (mean over each epoch)"))
-judged = [r for r in history if "fd" in r]
-je = [r["epoch"] for r in judged]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-axes[0].plot(je, [r["fd"] for r in judged], label="samples")
-axes[0].axhline(scorer.baseline["fd"], color="g", ls="--", label="real digits")
-axes[0].axhline(1.5 * scorer.baseline["fd"], color="r", ls=":", label="target 1.5x real")
-axes[0].set(yscale="log", xlabel="epoch", ylabel="FD (log scale)", title="Frechet distance")
-for key, name in (("min_class", "rarest digit's share"), ("confident", "confident")):
-    axes[1].plot(je, [r[key] for r in judged], label=name)
-axes[1].axhline(0.04, color="r", ls=":", label="4%")
-axes[1].set(xlabel="epoch", ylabel="share of samples", title="coverage and confidence")
-for ax in axes:
-    ax.legend(fontsize=8)
-print("saved", save_figure(fig, os.path.join(args.out, "judge_scores.png")))
+print("saved", plot_scores(history, scorer.baseline, os.path.join(args.out, "judge_scores.png")))
 shown = sorted({e for e in (1, 2, 3, 5, 8, 12, 20, 30, 45, 60) if e <= len(frames)} | {len(frames)})
 fig, ax = plt.subplots(figsize=(7, 0.72 * len(shown) + 0.4))
 ax.imshow(image_grid(np.concatenate([from_tanh(frames[e]) for e in shown]), nrow=10), cmap="gray",
