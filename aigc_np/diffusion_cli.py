@@ -194,18 +194,3 @@ def cmd_evaluate_diffusion(args, meta) -> int:
     if "label_accuracy" in result:
         print(f"  {'judge accuracy on requested labels':<36}{result['label_accuracy']:>10.3f}")
     return 0
-    print(f"{meta['kind']} from {args.checkpoint} (epoch {meta['epoch']}), {result['n']} samples in {seconds:.0f} s, "
-          f"reference: {result['reference']}")
-    rows = [("Frechet distance (lower is better)", "fd", "fd_real_baseline"),
-            ("Inception score (max 10)", "inception_score", "inception_score_real"),
-            ("judge confident (max p >= 0.9)", "confident", "confident_real"),
-            ("precision", "precision", "precision_real_baseline"),
-            ("recall", "recall", "recall_real_baseline"),
-            ("class KL to real (nats)", "class_kl", "class_kl_real_baseline")]
-    print(f"  {'metric':<36}{'model':>10}{'real data':>12}")
-    for name, key, base in rows:
-        print(f"  {name:<36}{result[key]:>10.3f}{result[base]:>12.3f}")
-    print(f"  {'classes covered':<36}{result['classes_covered']:>10d}{10:>12d}")
-    if "label_accuracy" in result:
-        print(f"  {'judge accuracy on requested labels':<36}{result['label_accuracy']:>10.3f}")
-    return 0
