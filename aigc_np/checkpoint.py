@@ -29,7 +29,7 @@ import re
 import numpy as np
 
 from . import __version__
-from .io import copy_model_arrays, is_float_dtype, open_npz, read_model_arrays, save_weights
+from .io import copy_model_arrays, is_float_dtype, open_npz, read_float_array, read_model_arrays, save_weights
 from .models.registry import DEFAULT_CONFIGS
 from .models.sizes import buffer_count, param_count
 
@@ -358,14 +358,7 @@ def _optimizer_state(opt, name: str, archive) -> dict | None:
         if param not in params or slot not in opt.slots:
             raise ValueError(f"{path}: {key!r} is no state of {opt.name} (its slots are {list(opt.slots)}, "
                              f"for parameters such as {sorted(params)[:3]})")
-        if h.shape != params[param].shape:
-            raise ValueError(f"{path}: {key!r} has shape {h.shape}, the parameter has {params[param].shape}")
-        if not is_float_dtype(h.dtype):
-            raise ValueError(f"{path}: {key!r} holds {h.dtype} values, expected float32 or float64")
-        value = archive[key]
-        if not np.isfinite(value).all():
-            raise ValueError(f"{path}: {key!r} contains NaN or infinity")
-        state[entry] = value
+        state[entry] = read_float_array(archive, key, params[param].shape, "the parameter has")
     if "t" not in state:
         raise ValueError(f"{path}: {prefix}t (the step counter of {opt.name}) is missing")
     slots = {}

@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["atomic_write", "remove_stale_parts", "sha256_file", "open_regular_file", "open_npz", "NpyHeader",
            "NpzArchive", "MAX_NPZ_BYTES", "save_weights", "load_weights", "read_model_arrays",
-           "copy_model_arrays", "is_float_dtype"]
+           "copy_model_arrays", "read_float_array", "is_float_dtype"]
 
 # The most an archive may declare in total (uncompressed). The largest registry
 # model at its defaults (gan, 3.0 M parameters), with Adam moments and an EMA copy, needs 42 MB.
@@ -311,16 +311,23 @@ def read_model_arrays(model, archive: NpzArchive) -> dict:
             key = prefix + name
             if key not in archive:
                 raise ValueError(f"{path}: missing {key!r}; the file holds {sorted(archive.files)[:8]}...")
-            h = archive.headers[key]
-            if h.shape != target.shape:
-                raise ValueError(f"{path}: {key!r} has shape {h.shape}, the model expects {target.shape}")
-            if not is_float_dtype(h.dtype):
-                raise ValueError(f"{path}: {key!r} holds {h.dtype} values, expected float32 or float64")
-            value = archive[key]
-            if not np.isfinite(value).all():
-                raise ValueError(f"{path}: {key!r} contains NaN or infinity")
-            arrays[key] = value
+            arrays[key] = read_float_array(archive, key, target.shape, "the model expects")
     return arrays
+
+
+def read_float_array(archive: NpzArchive, key: str, shape: tuple, expects: str) -> np.ndarray:
+    """Member ``key`` of ``archive``: its header must declare ``shape`` and float32/float64
+    (checked before any data is read), and its values must be finite; else a ValueError
+    naming the file and the member (``expects`` names what wants the shape)."""
+    path, h = archive.path, archive.headers[key]
+    if h.shape != tuple(shape):
+        raise ValueError(f"{path}: {key!r} has shape {h.shape}, {expects} {tuple(shape)}")
+    if not is_float_dtype(h.dtype):
+        raise ValueError(f"{path}: {key!r} holds {h.dtype} values, expected float32 or float64")
+    value = archive[key]
+    if not np.isfinite(value).all():
+        raise ValueError(f"{path}: {key!r} contains NaN or infinity")
+    return value
 
 
 def copy_model_arrays(model, arrays: dict) -> None:
