@@ -62,22 +62,57 @@ def edition(tmp_path_factory):
     return out / "student", out / "student.zip", info
 
 
-def run_tests(edition_dir, marks, *extra, output=False):
-    """Run pytest inside the edition; return {nodeid: record} (and pytest's output if ``output``).
+def start_tests(edition_dir, marks, *extra, name="report"):
+    """Start pytest inside the edition, in the background; finish_tests collects it.
+
+    One BLAS thread each, so that two runs side by side share the cores
+    instead of fighting over them.
+    """
+    report, log = edition_dir / f"{name}.jsonl", edition_dir / f"{name}.log"
+    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "PYTHONPATH": str(edition_dir),
+           "OPENBLAS_NUM_THREADS": "1"}
+    with open(log, "w") as out:  # a file, not a pipe: a long failure report cannot block the run
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks, *extra],
+                                cwd=edition_dir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    return proc, report, log
+
+
+def finish_tests(started, output=False):
+    """Wait for a start_tests run; return {nodeid: record} (and pytest's output if ``output``).
 
     A record is what tests/conftest.py writes for `make progress`: outcome,
     exercise (the one that decides the test), uses, and missing (the exercise
     whose NotImplementedError the test stopped at, if any).
     """
-    report = edition_dir / "report.jsonl"
-    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "PYTHONPATH": str(edition_dir)}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks, *extra],
-                         cwd=edition_dir, env=env, capture_output=True, text=True, check=False)
+    proc, report, log = started
+    proc.wait()
     records = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
     if report.exists():
         report.unlink()
     outcomes = {r["nodeid"]: r for r in records}
-    return (outcomes, run.stdout) if output else outcomes
+    return (outcomes, log.read_text()) if output else outcomes
+
+
+def run_tests(edition_dir, marks, *extra, output=False):
+    """start_tests and finish_tests in one."""
+    return finish_tests(start_tests(edition_dir, marks, *extra), output)
+
+
+def files_using(n):
+    """The test files with a test that runs Exercise n's code: pytest need collect no others."""
+    return sorted({"tests/" + nodeid.split("::")[0] for nodeid, uses in MARKS.items() if n in uses})
+
+
+def split_files(edition_dir, parts=2):
+    """The edition's test files in ``parts`` groups of about equal size (bytes stand in for run time)."""
+    files = sorted((edition_dir / "tests").glob("test_*.py"), key=lambda f: (-f.stat().st_size, f.name))
+    groups = [[] for _ in range(parts)]
+    sizes = [0] * parts
+    for f in files:                                   # largest first, each into the lightest group
+        k = sizes.index(min(sizes))
+        groups[k].append(str(f.relative_to(edition_dir)))
+        sizes[k] += f.stat().st_size
+    return groups
 
 
 def edition_keeping(tmp_path, keep):
@@ -130,10 +165,14 @@ ALL = " or ".join(f"ex{n}" for n in EXERCISES)
 
 def test_in_the_edition_every_exercise_test_fails_and_every_other_test_passes(edition):
     student, _, _ = edition
-    exercise_tests = run_tests(student, ALL)
+    # Three pytest runs side by side: the exercise tests, and the others in two halves by file.
+    runs = [start_tests(student, ALL, name="exercises")]
+    runs += [start_tests(student, f"not ({ALL})", *files, name=f"others{k}")
+             for k, files in enumerate(split_files(student))]
+    exercise_tests, *halves = [finish_tests(run) for run in runs]
     assert exercise_tests and all(r["outcome"] == "failed" for r in exercise_tests.values()), \
         [k for k, r in exercise_tests.items() if r["outcome"] != "failed"]
-    others = run_tests(student, f"not ({ALL})")
+    others = {k: r for half in halves for k, r in half.items()}
     assert len(others) > 50
     assert all(r["outcome"] == "passed" for r in others.values()), [k for k, r in others.items() if r["outcome"] != "passed"]
 
@@ -143,7 +182,7 @@ def test_restoring_one_region_makes_exactly_that_exercise_pass(tmp_path, n):
     """The tests that use Exercise n alone pass once its region is back (uses_ex<n> markers)."""
     student = edition_keeping(tmp_path, {n})
     others = " or ".join(f"uses_ex{m}" for m in EXERCISES if m != n)
-    own = run_tests(student, f"uses_ex{n} and not ({others})")
+    own = run_tests(student, f"uses_ex{n} and not ({others})", *files_using(n))
     assert own and all(r["outcome"] == "passed" for r in own.values()), own
     # Tests that also use another exercise still fail: each mark was traced to
     # a region that test executes, and those regions stay stripped.
@@ -164,7 +203,7 @@ def test_a_marker_selects_the_tests_its_exercise_decides_the_latest_one_they_nee
 
 def test_after_exercise_1_make_test_ex1_reports_no_failure(tmp_path):
     """The student's first success: Exercise 1 done, `make test EX=1` is all green."""
-    results = run_tests(edition_keeping(tmp_path, {1}), "ex1")
+    results = run_tests(edition_keeping(tmp_path, {1}), "ex1", *files_using(1))
     assert results and all(r["outcome"] == "passed" and r["uses"] == [1] for r in results.values()), results
 
 
