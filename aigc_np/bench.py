@@ -1,11 +1,26 @@
 """``python -m aigc_np.bench [--json FILE] [--steps N]``: how fast is a training step?
 
 For each model it measures a full training step (forward, backward and
-optimizer update) and compares it with the *matmul limit*: the time the same
-matrix products take alone, with the same shapes and dtype, back to back.
-``step / matmul`` is the distance to that limit: everything else a step does
-(activations, im2col/col2im, Adam, temporaries) is overhead on top of it.
-Steps and matmul runs are timed in turns, so that both see the same load.
+optimizer update) and compares it with the *matmul limit*: the time the
+matrix products that step NEEDS take alone, with the same shapes and dtype,
+back to back (``matmul_needed``). A step needs the forward products, the
+input gradients where they flow into something that learns, and the weight
+gradients of the networks it updates; each step case below lists them.
+``step / matmul_needed`` is the distance to that limit: everything else
+(activations, im2col/col2im, Adam, temporaries, products whose result is
+unused) is overhead on top of it. The old limit, every product the step's
+code path runs in full, is kept beside it as ``matmul_all``. Steps and both
+matmul runs are timed in turns, so that all three see the same load.
+
+Rates: a 2048^3 float32 product measured in the same run is the BLAS
+``peak`` (GFLOP/s); each step's ``gflops_needed`` (2MKN summed over its
+needed products, per second of step) is reported as a share of it. A
+table lists every conv layer of the DCGAN and CNN cases with its product
+shapes, the products' rate alone and the layer's (``--no-convs``: left out).
+
+``--skip-ab`` times the GAN steps with ``Layer.input_grad_only`` disabled
+(old: every weight gradient computed) and enabled (new), in turns in one
+process, three runs, with the load average beside each.
 
 Also: forward/backward of the convolution layers at the article's DCGAN
 shapes, Adam's update cost per million parameters, and the environment
@@ -16,8 +31,8 @@ before it (tracemalloc's peak over one step, numpy buffers included) plus
 the work buffers that layers and optimizers keep and reuse between steps
 (``workspace_mb``, allocated by earlier steps). ``model_mb`` is the
 parameters plus the activations of the step's largest pass (every layer's
-output; a GAN's D at batch 2B), and ``peak_ratio`` = peak_mb / model_mb. Timings are medians over repeated steps after a
-warm-up; the spread is the interquartile range. Nothing here is asserted:
+output; a GAN's D at batch 2B), and ``peak_ratio`` = peak_mb / model_mb.
+Timings are medians over repeated steps after a warm-up; the spread is the interquartile range. Nothing here is asserted:
 numbers vary with the machine and its load.
 """
 from __future__ import annotations
@@ -60,37 +75,125 @@ def environment() -> dict:
 
 
 # ------------------------------------------------- the matmuls of a model
-def layer_matmuls(layer, batch: int) -> tuple[list, list]:
-    """(forward, backward) lists of matmul shapes (M, K, N) meaning (M, K) @ (K, N)."""
-    if isinstance(layer, Sequential):
-        fwd, bwd = [], []
-        for child in layer.layers:
-            f, b = layer_matmuls(child, batch)
-            fwd += f
-            bwd += b
-        return fwd, bwd
+def _leaf_products(layer, batch: int) -> tuple[list, list, list]:
+    """(forward, weight-gradient, input-gradient) products of one layer: shapes
+    (M, K, N) meaning (M, K) @ (K, N). Layers without products give empty lists."""
     if isinstance(layer, Dense):
         m = batch * int(np.prod(layer.input_shape[:-1]))
         k, n = layer.input_shape[-1], layer.units
-        return [(m, k, n)], [(k, m, n), (m, n, k)]  # y = xW; dW = x^T dy; dx = dy W^T
+        return [(m, k, n)], [(k, m, n)], [(m, n, k)]  # y = xW; dW = x^T dy; dx = dy W^T
     # Convolutions work on cols^T (C*kh*kw, Ho*Wo*N) (see layers/conv.py).
     if isinstance(layer, Conv2D):
         c, (f, ho, wo) = layer.input_shape[0], layer.output_shape
         m, k = batch * ho * wo, c * layer.kernel_size[0] * layer.kernel_size[1]
-        return [(f, k, m)], [(f, m, k), (k, f, m)]  # y = W cols; dW = dY cols^T; dcols = W^T dY
+        return [(f, k, m)], [(f, m, k)], [(k, f, m)]  # y = W cols; dW = dY cols^T; dcols = W^T dY
     if isinstance(layer, Conv2DTranspose):
         c, h, w = layer.input_shape
         m, k = batch * h * w, layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
-        return [(k, c, m)], [(c, m, k), (c, k, m)]  # cols = W^T X; dW = X dcols^T; dX = W dcols
-    return [], []
+        return [(k, c, m)], [(c, m, k)], [(c, k, m)]  # cols = W^T X; dW = X dcols^T; dX = W dcols
+    return [], [], []
+
+
+def _double_backward_products(layer, batch: int) -> list:
+    """The products of a Dense's or Conv2D's ``backward_backward`` (WGAN-GP, R1)."""
+    if not isinstance(layer, (Dense, Conv2D)):
+        return []
+    (fwd,), (wgrad,), _ = _leaf_products(layer, batch)
+    if isinstance(layer, Dense):
+        return [fwd, wgrad]                            # dL/d(dy) = V W; dL/dW = V^T dY
+    f, k, m = fwd
+    return [(m, k, f), wgrad]                          # dL/d(dy) = V_cols W^T; dL/dW = dY^T V_cols
+
+
+def layer_matmuls(layer, batch: int) -> tuple[list, list]:
+    """(forward, backward) lists of matmul shapes (M, K, N) meaning (M, K) @ (K, N): every
+    product a layer's full backward runs (dW, then dx, per layer)."""
+    fwd, bwd = [], []
+    for leaf in _layers(layer):
+        f, w, x = _leaf_products(leaf, batch)
+        fwd += f
+        bwd += w + x
+    return fwd, bwd
+
+
+def forward_products(net, batch: int) -> list:
+    """The forward pass's products."""
+    return [p for leaf in _layers(net) for p in _leaf_products(leaf, batch)[0]]
+
+
+def weight_grads(net, batch: int) -> list:
+    """dW of every layer: needed for a network the step updates."""
+    return [p for leaf in _layers(net) for p in _leaf_products(leaf, batch)[1]]
+
+
+def input_grads(net, batch: int, into_input: bool) -> list:
+    """dx of every layer after the first one with products, and the first's too if
+    ``into_input``: only then does the gradient flow out into something that learns."""
+    per_layer = [_leaf_products(leaf, batch)[2] for leaf in _layers(net)]
+    per_layer = [x for x in per_layer if x]
+    return [p for i, x in enumerate(per_layer) if i > 0 or into_input for p in x]
+
+
+def double_backward(net, batch: int) -> list:
+    """The products of ``net.backward_backward`` beyond its (input-gradient) backward sweep."""
+    return [p for leaf in _layers(net) for p in _double_backward_products(leaf, batch)]
 
 
 def gan_step_matmuls(model, batch: int) -> list:
-    """The products of GAN.train_step: D step (G forward, D on 2B), then G step."""
+    """Every product GAN.train_step ran before ``input_grad_only``: D step (G forward, D on 2B), then G step."""
     g_f, g_b = layer_matmuls(model.G, batch)
     d2_f, d2_b = layer_matmuls(model.D, 2 * batch)
     d_f, d_b = layer_matmuls(model.D, batch)
     return g_f + d2_f + d2_b + g_f + d_f + d_b + g_b
+
+
+def gan_step_needed(model, batch: int) -> list:
+    """The products GAN.train_step needs (also DCGAN's):
+
+    D step, on real + fake (2B):  G forward (the fakes, B); D forward; D's dW;
+        D's dx inside D (not into the images: nothing before D learns here).
+    G step (B):  G forward; D forward; D's dx, all of them (dL/d(fake) flows into G),
+        no D dW (D is not updated); G's dW; G's dx inside G (not into z).
+    """
+    g, d = model.G, model.D
+    return (forward_products(g, batch)
+            + forward_products(d, 2 * batch) + weight_grads(d, 2 * batch) + input_grads(d, 2 * batch, False)
+            + forward_products(g, batch) + forward_products(d, batch) + input_grads(d, batch, True)
+            + weight_grads(g, batch) + input_grads(g, batch, False))
+
+
+def wgan_step_matmuls(model, batch: int) -> list:
+    """Every product WGANGP.train_step ran before ``input_grad_only``: n_critic critic steps
+    (G forward; critic on 2B; the penalty: forward, backward, and ``backward_backward``,
+    whose first sweep is a second backward), then the G step."""
+    g_f, g_b = layer_matmuls(model.G, batch)
+    c2_f, c2_b = layer_matmuls(model.D, 2 * batch)
+    c_f, c_b = layer_matmuls(model.D, batch)
+    critic = g_f + c2_f + c2_b + c_f + c_b + c_b + double_backward(model.D, batch)
+    return model.n_critic * critic + g_f + c_f + c_b + g_b
+
+
+def wgan_step_needed(model, batch: int) -> list:
+    """The products WGANGP.train_step needs:
+
+    n_critic critic steps, each:  G forward (B); critic forward, dW and dx inside it on
+        real + fake (2B); the penalty on x_hat (B): critic forward, every dx (the
+        gradient g_i is the penalty's input), then the double backward's own products
+        (dL/d(dy) and dL/dW per layer). Its upstream sweep recomputes g: not needed.
+    G step (B):  G forward; critic forward; every critic dx; G's dW and dx inside G.
+    """
+    g, c = model.G, model.D
+    critic = (forward_products(g, batch)
+              + forward_products(c, 2 * batch) + weight_grads(c, 2 * batch) + input_grads(c, 2 * batch, False)
+              + forward_products(c, batch) + input_grads(c, batch, True) + double_backward(c, batch))
+    return (model.n_critic * critic
+            + forward_products(g, batch) + forward_products(c, batch) + input_grads(c, batch, True)
+            + weight_grads(g, batch) + input_grads(g, batch, False))
+
+
+def gflop(shapes: list) -> float:
+    """2 M K N summed over the products, in GFLOP."""
+    return sum(2.0 * m * k * n for m, k, n in shapes) / 1e9
 
 
 def matmul_runner(shapes: list):
@@ -126,18 +229,18 @@ def _timeit(step, n_steps: int, warmup: int = 3) -> np.ndarray:
     return times * 1e3
 
 
-def _timeit_alternating(step, other, n_steps: int, warmup: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """ms of ``step`` and of ``other``, timed in turns: step, other, step, other, ..."""
+def _timeit_turns(fns: list, n_steps: int, warmup: int = 3) -> list:
+    """ms of each function, timed in turns: f0, f1, ..., f0, f1, ... (one array per function)."""
     for _ in range(warmup):
-        step()
-        other()
-    times = np.empty((n_steps, 2))
+        for fn in fns:
+            fn()
+    times = np.empty((n_steps, len(fns)))
     for i in range(n_steps):
-        for j, fn in enumerate((step, other)):
+        for j, fn in enumerate(fns):
             start = time.perf_counter()
             fn()
             times[i, j] = time.perf_counter() - start
-    return times[:, 0] * 1e3, times[:, 1] * 1e3
+    return [times[:, j] * 1e3 for j in range(len(fns))]
 
 
 def _peak_mb(step) -> float:
@@ -169,77 +272,188 @@ def model_mb(passes) -> float:
     return total / 2**20
 
 
-def step_cases(dcgan_width: float) -> list:
-    """(name, batch, step function, matmul shapes) for every benchmarked training step."""
+def step_cases(dcgan_width: float, only=None) -> list:
+    """One dict per benchmarked training step: name, batch, step (a function), ``needed``
+    (the products the step needs, listed next to each case), ``all`` (every product its
+    code runs with every weight gradient computed), passes and optimizers (for memory).
+    ``only``: build just these cases (None: all)."""
     rng = np.random.default_rng(0)
     cases = []
 
-    gan = build_model("gan", rng=np.random.default_rng(1))
-    x_gan = rng.uniform(-1, 1, (64, 784)).astype(DTYPE)
-    cases.append(("mlp_gan", 64, lambda: gan.train_step(x_gan), gan_step_matmuls(gan, 64),
-                  [(gan.G, 64), (gan.D, 128)], [gan.opt_g, gan.opt_d]))
+    def want(name):
+        return only is None or name in only
 
-    vae = VAE(latent_dim=20, hidden=(512, 256), rng=np.random.default_rng(2))
-    x_vae = rng.uniform(0, 1, (128, 28, 28)).astype(DTYPE)
-    enc_f, enc_b = layer_matmuls(vae.encoder, 128)
-    dec_f, dec_b = layer_matmuls(vae.decoder, 128)
-    cases.append(("vae", 128, lambda: vae.train_step(x_vae), enc_f + dec_f + dec_b + enc_b,
-                  [(vae.encoder, 128), (vae.decoder, 128)], [vae.optimizer]))
+    if want("mlp_gan"):
+        gan = build_model("gan", rng=np.random.default_rng(1))
+        x_gan = rng.uniform(-1, 1, (64, 784)).astype(DTYPE)
+        cases.append({"name": "mlp_gan", "batch": 64, "step": lambda: gan.train_step(x_gan), "model": gan,
+                      "needed": gan_step_needed(gan, 64),      # see gan_step_needed
+                      "all": gan_step_matmuls(gan, 64),
+                      "passes": [(gan.G, 64), (gan.D, 128)], "optimizers": [gan.opt_g, gan.opt_d]})
+
+    if want("vae"):
+        vae = VAE(latent_dim=20, hidden=(512, 256), rng=np.random.default_rng(2))
+        x_vae = rng.uniform(0, 1, (128, 28, 28)).astype(DTYPE)
+        enc, dec = vae.encoder, vae.decoder
+        enc_f, enc_b = layer_matmuls(enc, 128)
+        dec_f, dec_b = layer_matmuls(dec, 128)
+        cases.append({"name": "vae", "batch": 128, "step": lambda: vae.train_step(x_vae), "model": vae,
+                      # encoder and decoder forward; both are updated: every dW; every dx
+                      # except the encoder's first (into the images)
+                      "needed": (forward_products(enc, 128) + forward_products(dec, 128)
+                                 + weight_grads(dec, 128) + input_grads(dec, 128, True)
+                                 + weight_grads(enc, 128) + input_grads(enc, 128, False)),
+                      "all": enc_f + dec_f + dec_b + enc_b,
+                      "passes": [(enc, 128), (dec, 128)], "optimizers": [vae.optimizer]})
 
     x_img = rng.uniform(-1, 1, (64, 1, 28, 28)).astype(DTYPE)
     for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
+        if not want(name):
+            continue
         dc = DCGAN(width=width, rng=np.random.default_rng(3))
-        cases.append((name, 64, (lambda m: lambda: m.train_step(x_img))(dc), gan_step_matmuls(dc, 64),
-                      [(dc.G, 64), (dc.D, 128)], [dc.opt_g, dc.opt_d]))
+        cases.append({"name": name, "batch": 64, "step": (lambda m: lambda: m.train_step(x_img))(dc), "model": dc,
+                      "needed": gan_step_needed(dc, 64),       # see gan_step_needed
+                      "all": gan_step_matmuls(dc, 64),
+                      "passes": [(dc.G, 64), (dc.D, 128)], "optimizers": [dc.opt_g, dc.opt_d]})
 
-    cnn = cnn_classifier(np.random.default_rng(4))
-    opt, loss = Adam(cnn, lr=1e-3), SparseCategoricalCrossentropy()
-    x_cnn = rng.uniform(0, 1, (128, 1, 28, 28)).astype(DTYPE)
-    y_cnn = rng.integers(0, 10, 128)
+    if want("wgan_gp"):
+        wgan = build_model("wgan-gp", rng=np.random.default_rng(6))
+        x_w = rng.uniform(-1, 1, (64, 784)).astype(DTYPE)
+        cases.append({"name": "wgan_gp", "batch": 64, "step": lambda: wgan.train_step(x_w), "model": wgan,
+                      "needed": wgan_step_needed(wgan, 64),    # see wgan_step_needed
+                      "all": wgan_step_matmuls(wgan, 64),
+                      "passes": [(wgan.G, 64), (wgan.D, 128)], "optimizers": [wgan.opt_g, wgan.opt_d]})
 
-    def cnn_step():
-        loss.forward(cnn.forward(x_cnn), y_cnn)
-        cnn.backward(loss.backward())
-        opt.step()
-    f, b = layer_matmuls(cnn, 128)
-    cases.append(("cnn", 128, cnn_step, f + b, [(cnn, 128)], [opt]))
+    if want("cnn"):
+        cnn = cnn_classifier(np.random.default_rng(4))
+        opt, loss = Adam(cnn, lr=1e-3), SparseCategoricalCrossentropy()
+        x_cnn = rng.uniform(0, 1, (128, 1, 28, 28)).astype(DTYPE)
+        y_cnn = rng.integers(0, 10, 128)
 
-    # Lesson 16's diffusion U-Net (its width, its batch): one step of the denoising loss.
-    ddpm = build_diffusion("ddpm", rng=np.random.default_rng(5))
-    x_ddpm = rng.uniform(-1, 1, (32, 784)).astype(DTYPE)
-    leaves = Sequential(leaf_layers(ddpm.net))                    # the U-Net's layers, for shapes and memory
-    f, b = layer_matmuls(leaves, 32)
-    cases.append(("unet", 32, lambda: ddpm.train_step(x_ddpm), f + b, [(leaves, 32)], [ddpm.optimizer]))
+        def cnn_step():
+            loss.forward(cnn.forward(x_cnn), y_cnn)
+            cnn.backward(loss.backward())
+            opt.step()
+        f, b = layer_matmuls(cnn, 128)
+        cases.append({"name": "cnn", "batch": 128, "step": cnn_step, "model": cnn,
+                      # forward, every dW, every dx but the first layer's (into the images)
+                      "needed": forward_products(cnn, 128) + weight_grads(cnn, 128) + input_grads(cnn, 128, False),
+                      "all": f + b, "passes": [(cnn, 128)], "optimizers": [opt]})
+
+    if want("unet"):
+        # Lesson 16's diffusion U-Net (its width, its batch): one step of the denoising loss.
+        ddpm = build_diffusion("ddpm", rng=np.random.default_rng(5))
+        x_ddpm = rng.uniform(-1, 1, (32, 784)).astype(DTYPE)
+        leaves = Sequential(leaf_layers(ddpm.net))                # the U-Net's layers, for shapes and memory
+        f, b = layer_matmuls(leaves, 32)
+        cases.append({"name": "unet", "batch": 32, "step": lambda: ddpm.train_step(x_ddpm), "model": ddpm,
+                      # approximately: forward, every dW, every dx but the first listed layer's
+                      # (the U-Net's skip connections and time embedding are not traced here)
+                      "needed": f + weight_grads(leaves, 32) + input_grads(leaves, 32, False),
+                      "all": f + b, "passes": [(leaves, 32)], "optimizers": [ddpm.optimizer]})
     return cases
 
 
-STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "cnn", "unet")
+STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "wgan_gp", "cnn", "unet")
+SKIP_AB_NAMES = ("mlp_gan", "dcgan_lesson", "dcgan_full", "wgan_gp")
 
 
-def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES) -> list:
+def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of one large square float32 product, n^3 (the BLAS's best case), median of ``repeats``."""
+    return gflop([(n, n, n)]) / (time_matmuls([(n, n, n)], repeats) / 1e3)
+
+
+def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float | None = None) -> list:
     results = []
-    for name, batch, step, shapes, passes, optimizers in step_cases(dcgan_width):
-        if name not in only:
-            continue
-        # Steps and their matmuls alternate, so that on a shared machine both
-        # see the same load and their ratio stays meaningful.
-        run_matmuls = matmul_runner(shapes)
-        ms, mm = _timeit_alternating(step, run_matmuls, n_steps)
-        median, matmul_ms = float(np.median(ms)), float(np.median(mm))
+    for case in step_cases(dcgan_width, only):
+        name, batch, step = case["name"], case["batch"], case["step"]
+        # Steps and their matmuls alternate, so that on a shared machine all three
+        # see the same load and their ratios stay meaningful.
+        ms, needed_ms, all_ms = _timeit_turns([step, matmul_runner(case["needed"]), matmul_runner(case["all"])],
+                                              n_steps)
+        median, needed, every = float(np.median(ms)), float(np.median(needed_ms)), float(np.median(all_ms))
         q1, q3 = np.percentile(ms, [25, 75])
+        rate = gflop(case["needed"]) / (median / 1e3)
         results.append({
             "name": name, "batch": batch, "ms_median": median, "ms_iqr": [float(q1), float(q3)],
-            "matmul_ms": matmul_ms, "matmul_ratio": median / matmul_ms,
+            "matmul_needed_ms": needed, "matmul_needed_ratio": median / needed,
+            "matmul_all_ms": every, "matmul_all_ratio": median / every,
+            "products_needed": len(case["needed"]), "products_all": len(case["all"]),
+            "gflop_needed": gflop(case["needed"]), "gflops_needed": rate,
+            "share_of_peak": rate / peak if peak else None,
             "images_per_s": batch / median * 1e3,
             "s_per_epoch_bundled": BUNDLED_TRAIN / batch * median / 1e3,
             "s_per_epoch_full": FULL_TRAIN / batch * median / 1e3,
-            "matmuls": len(shapes),
+            "load_1min": os.getloadavg()[0],
+            "needed_shapes": [list(p) for p in case["needed"]],
         })
-        work = workspace_mb([net for net, _ in passes], optimizers)
-        peak, model = _peak_mb(step) + work, model_mb(passes)
-        results[-1].update({"peak_mb": peak, "workspace_mb": work, "model_mb": model, "peak_ratio": peak / model})
-        print(f"  {name:<13} {median:8.1f} ms  (IQR {q1:.1f}-{q3:.1f})  matmul {matmul_ms:7.1f} ms  "
-              f"ratio {median / matmul_ms:4.2f}", flush=True)
+        work = workspace_mb([net for net, _ in case["passes"]], case["optimizers"])
+        peak_mb, model = _peak_mb(step) + work, model_mb(case["passes"])
+        results[-1].update({"peak_mb": peak_mb, "workspace_mb": work, "model_mb": model,
+                            "peak_ratio": peak_mb / model})
+        share = f"  {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of peak" if peak else ""
+        print(f"  {name:<13} {median:8.1f} ms  (IQR {q1:.1f}-{q3:.1f})  needed {needed:7.1f} ms  "
+              f"ratio {median / needed:4.2f}  (all {every:7.1f} ms, ratio {median / every:4.2f}){share}", flush=True)
+    return results
+
+
+def bench_skip_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=SKIP_AB_NAMES) -> list:
+    """Step ms with ``input_grad_only`` disabled (old) and enabled (new), timed in turns, ``runs`` times."""
+    from .layers import base
+    results = []
+    for case in step_cases(dcgan_width, only):
+        step = case["step"]
+
+        def old():
+            base.SKIP_PARAM_GRADS = False
+            try:
+                step()
+            finally:
+                base.SKIP_PARAM_GRADS = True
+        for run in range(runs):
+            load = os.getloadavg()[0]
+            old_ms, new_ms = _timeit_turns([old, step], n_steps)
+            o, n = float(np.median(old_ms)), float(np.median(new_ms))
+            results.append({"name": case["name"], "run": run + 1, "old_ms": o, "new_ms": n, "new_over_old": n / o,
+                            "faster": 1 - n / o, "load_1min": load})
+            print(f"  {case['name']:<13} run {run + 1}: old {o:8.1f} ms  new {n:8.1f} ms  new/old {n / o:5.3f}  "
+                  f"({1 - n / o:+.1%} faster)  load {load:.2f}", flush=True)
+    return results
+
+
+def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
+    """Every conv layer of the DCGAN cases and the lesson-03 CNN: its product shapes
+    (forward, dW, dx), their GFLOP/s alone, and the layer's forward + full backward GFLOP/s
+    (the same products' flops over the layer's time), at the batch the step runs it
+    (G and the CNN at the step's batch, D at 2B, its D-step batch)."""
+    rng = np.random.default_rng(0)
+    nets = []
+    for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
+        if name in only:
+            dc = DCGAN(width=width, rng=np.random.default_rng(3))
+            nets += [(name, "G", dc.G, 64), (name, "D", dc.D, 128)]
+    if "cnn" in only:
+        nets.append(("cnn", "", cnn_classifier(np.random.default_rng(4)), 128))
+    results = []
+    for case, part, net, batch in nets:
+        for i, layer in enumerate(_layers(net)):
+            if not isinstance(layer, (Conv2D, Conv2DTranspose)):
+                continue
+            f, w, x = _leaf_products(layer, batch)
+            shapes = f + w + x
+            products_ms = time_matmuls(shapes, repeats)
+            inp = rng.standard_normal((batch,) + layer.input_shape).astype(DTYPE)
+
+            def run(layer=layer, inp=inp):
+                y = layer.forward(inp)
+                layer.backward(np.ones_like(y))
+            layer_ms = float(np.median(_timeit(run, repeats, warmup=1)))
+            kind = "Conv2DTranspose" if isinstance(layer, Conv2DTranspose) else "Conv2D"
+            label = f"{case} {part}{i} {kind} {layer.input_shape[0]}->{layer.output_shape[0]} " \
+                    f"{layer.input_shape[1]}->{layer.output_shape[1]} batch {batch}"
+            results.append({"case": case, "layer": label, "batch": batch, "shapes": [list(p) for p in shapes],
+                            "products_ms": products_ms, "products_gflops": gflop(shapes) / (products_ms / 1e3),
+                            "layer_ms": layer_ms, "layer_gflops": gflop(shapes) / (layer_ms / 1e3)})
     return results
 
 
@@ -285,31 +499,57 @@ def main(argv=None) -> int:
     parser.add_argument("--dcgan-width", type=float, default=DEFAULT_CONFIGS["dcgan"]["width"])
     parser.add_argument("--only", default=",".join(STEP_NAMES), help="comma-separated steps to time")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer micro-benchmarks")
+    parser.add_argument("--no-convs", action="store_true", help="skip the per-conv-layer GFLOP/s table")
+    parser.add_argument("--peak-n", type=int, default=2048, help="size n of the n^3 product that measures the peak")
+    parser.add_argument("--skip-ab", action="store_true",
+                        help="also time the GAN steps without and with input_grad_only, in turns (3 runs)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be positive")
 
     env = environment()
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
-    print("training steps (float32):")
     only = tuple(args.only.split(","))
     unknown = set(only) - set(STEP_NAMES)
     if unknown:
         parser.error(f"--only: unknown steps {sorted(unknown)}; choose from {','.join(STEP_NAMES)}")
-    steps = bench_steps(args.steps, args.dcgan_width, only)
+    peak = peak_gflops(args.peak_n)
+    print(f"peak: a {args.peak_n}^3 float32 product runs at {peak:.1f} GFLOP/s (load {os.getloadavg()[0]:.2f})")
+    print("training steps (float32):")
+    steps = bench_steps(args.steps, args.dcgan_width, only, peak)
+    skip_ab = bench_skip_ab(args.steps, args.dcgan_width, only=[n for n in SKIP_AB_NAMES if n in only]) \
+        if args.skip_ab else []
+    convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only)
     layers = [] if args.no_layers else bench_layers(args.steps)
+    peak_after = peak_gflops(args.peak_n)
 
-    print(f"\n{'step':<14}{'batch':>6}{'ms (median)':>12}{'IQR ms':>14}{'matmul ms':>11}{'ratio':>7}"
-          f"{'img/s':>9}{'s/epoch 4.5k':>13}{'s/epoch 60k':>12}{'peak MB':>9}{'model MB':>10}{'peak/model':>11}")
+    print(f"\n{'step':<14}{'batch':>6}{'ms (median)':>12}{'IQR ms':>14}{'needed ms':>10}{'ratio':>7}"
+          f"{'all ms':>9}{'ratio':>7}{'GFLOP/s':>9}{'of peak':>8}{'img/s':>9}{'s/ep 4.5k':>10}{'s/ep 60k':>9}"
+          f"{'peak MB':>9}{'model MB':>10}{'peak/model':>11}")
     for r in steps:
         iqr = f"{r['ms_iqr'][0]:.1f}-{r['ms_iqr'][1]:.1f}"
-        print(f"{r['name']:<14}{r['batch']:>6}{r['ms_median']:>12.1f}{iqr:>14}{r['matmul_ms']:>11.1f}"
-              f"{r['matmul_ratio']:>7.2f}{r['images_per_s']:>9,.0f}{r['s_per_epoch_bundled']:>13.1f}"
-              f"{r['s_per_epoch_full']:>12.1f}{r['peak_mb']:>9.1f}{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
+        print(f"{r['name']:<14}{r['batch']:>6}{r['ms_median']:>12.1f}{iqr:>14}{r['matmul_needed_ms']:>10.1f}"
+              f"{r['matmul_needed_ratio']:>7.2f}{r['matmul_all_ms']:>9.1f}{r['matmul_all_ratio']:>7.2f}"
+              f"{r['gflops_needed']:>9.1f}{r['share_of_peak']:>8.0%}{r['images_per_s']:>9,.0f}"
+              f"{r['s_per_epoch_bundled']:>10.1f}{r['s_per_epoch_full']:>9.1f}{r['peak_mb']:>9.1f}"
+              f"{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
     if steps:
-        print("(peak MB: one step's peak allocation plus the reused work buffers; model MB: parameters plus "
-              "the activations of the largest pass)")
-    print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
+        print("(needed: the products the step needs, listed beside each case in aigc_np/bench.py; all: every "
+              "product with every weight gradient computed, the old limit; GFLOP/s counts needed products "
+              f"only; peak {peak:.1f} GFLOP/s before the steps, {peak_after:.1f} after; peak MB: one step's "
+              "peak allocation plus the reused work buffers; model MB: parameters plus the activations of "
+              "the largest pass)")
+    if convs:
+        print(f"\n{'conv layer':<52}{'products (M, K, N): fwd, dW, dx':<52}{'ms':>7}{'GFLOP/s':>9}"
+              f"{'layer ms':>10}{'GFLOP/s':>9}")
+        for r in convs:
+            shapes = ", ".join("x".join(map(str, p)) for p in r["shapes"])
+            print(f"{r['layer']:<52}{shapes:<52}{r['products_ms']:>7.2f}{r['products_gflops']:>9.1f}"
+                  f"{r['layer_ms']:>10.2f}{r['layer_gflops']:>9.1f}")
+        print("(products: the three alone, back to back; layer: forward + full backward, the same flops "
+              "over the layer's time)")
+    if layers:
+        print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
     for r in layers:
         if "forward_ms" in r:
             print(f"{r['name']:<36}{r['forward_ms']:>8.2f}{r['forward_matmul_ms']:>8.2f}"
@@ -319,7 +559,8 @@ def main(argv=None) -> int:
     if args.json:
         from .io import atomic_write
         with atomic_write(args.json, "w") as f:
-            json.dump({"env": env, "steps": steps, "layers": layers}, f, indent=2)
+            json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "skip_ab": skip_ab,
+                       "convs": convs, "layers": layers}, f, indent=2)
         print(f"\nwrote {args.json}")
     return 0
 

@@ -92,6 +92,12 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter in place from the current gradients."""
         params, grads = self.model.params, self.model.grads
+        stale = self.model.stale_layers() if hasattr(self.model, "stale_layers") else []
+        if stale:
+            raise ValueError(f"{self.name}: the gradients of {', '.join(stale[:3])}"
+                             f"{' and others' if len(stale) > 3 else ''} are stale: their last backward "
+                             "ran inside input_grad_only(), which skips weight gradients; run a full "
+                             "backward before step()")
         if params.keys() != grads.keys():
             raise ValueError(f"{self.name}: params and grads have different keys: "
                              f"{sorted(params)} vs {sorted(grads)}")

@@ -3,21 +3,28 @@ import json
 
 import numpy as np
 
-from aigc_np.bench import gan_step_matmuls, layer_matmuls, main, model_mb
+from collections import Counter
+
+from aigc_np.bench import (gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb, step_cases,
+                           wgan_step_matmuls, wgan_step_needed)
 from aigc_np.layers import Conv2D, Dense, ReLU, Sequential
 from aigc_np.models.registry import build_model
 
 
 def test_bench_json_schema(tmp_path):
-    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--json", str(tmp_path / "b.json")]) == 0
+    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--peak-n", "256",
+                 "--json", str(tmp_path / "b.json")]) == 0
     result = json.loads((tmp_path / "b.json").read_text())
-    assert set(result) == {"env", "steps", "layers"}
+    assert set(result) == {"env", "peak_gflops", "steps", "skip_ab", "convs", "layers"}
     (step,) = result["steps"]
     assert step["name"] == "vae"
-    for key in ("ms_median", "matmul_ms", "matmul_ratio", "images_per_s", "peak_mb", "model_mb", "peak_ratio"):
+    for key in ("ms_median", "matmul_needed_ms", "matmul_needed_ratio", "matmul_all_ms", "matmul_all_ratio",
+                "gflops_needed", "share_of_peak", "images_per_s", "peak_mb", "model_mb", "peak_ratio"):
         assert step[key] > 0, key
     assert step["workspace_mb"] >= 0
-    assert abs(step["matmul_ratio"] - step["ms_median"] / step["matmul_ms"]) < 1e-9
+    assert abs(step["matmul_needed_ratio"] - step["ms_median"] / step["matmul_needed_ms"]) < 1e-9
+    assert abs(step["matmul_all_ratio"] - step["ms_median"] / step["matmul_all_ms"]) < 1e-9
+    assert len(step["needed_shapes"]) == step["products_needed"] < step["products_all"]
     assert abs(step["peak_ratio"] - step["peak_mb"] / step["model_mb"]) < 1e-9
 
 
@@ -42,3 +49,19 @@ def test_model_mb_counts_parameters_and_every_layer_output():
     params = (5 * 7 + 7 + 7 * 3 + 3) * 4                    # float32
     activations = 10 * (7 + 7 + 3) * 4                       # batch 10
     assert abs(model_mb([(net, 10)]) - (params + activations) / 2**20) < 1e-12
+
+
+def test_needed_products_are_the_listed_subset_of_all_products():
+    rng = np.random.default_rng(0)
+    gan = build_model("gan", rng=rng)
+    # D step: G fwd (5) + D on 2B: fwd 4, dW 4, dx inside D 3; G step: G fwd 5, D fwd 4, every D dx 4,
+    # G dW 5, dx inside G 4 -- no D dW in the G step, no dx into the images or into z
+    assert len(gan_step_needed(gan, 64)) == 5 + 4 + 4 + 3 + 5 + 4 + 4 + 5 + 4
+    wgan = build_model("wgan-gp", rng=rng)
+    # per critic step: G fwd 5, critic on 2B 3 + 3 + 2, penalty fwd 3, dx 3, double backward 2 x 3
+    assert len(wgan_step_needed(wgan, 64)) == 5 * (5 + 3 + 3 + 2 + 3 + 3 + 6) + 5 + 3 + 3 + 5 + 4
+    assert len(wgan_step_matmuls(wgan, 64)) == 5 * (5 + 3 + 6 + 3 + 6 + 6 + 6) + 5 + 3 + 6 + 10
+    for case in step_cases(0.25, only=("mlp_gan", "vae", "dcgan_lesson", "wgan_gp", "cnn")):
+        needed, every = Counter(case["needed"]), Counter(case["all"])
+        assert needed and not needed - every, case["name"]          # a sub-multiset of every product
+        assert gflop(case["needed"]) < gflop(case["all"])

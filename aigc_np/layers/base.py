@@ -12,14 +12,27 @@ A layer is an object with
 * ``params`` / ``grads`` -- dicts of named arrays with identical keys and shapes.
 * ``train()`` / ``eval()`` -- explicit modes; only Dropout and
   BatchNormalization behave differently in them.
+* ``with net.input_grad_only():`` -- inside the block, ``backward`` still
+  returns dL/dx but skips the weight-gradient products (``param_grads`` is
+  False in every layer of ``net``). For a network that a step backpropagates
+  *through* without updating it, e.g. D in a GAN's generator step. The grads
+  it skipped keep their old values and are marked stale, and an optimizer
+  refuses to step on them until a full backward has run.
 
 Batch axis first. Images are NCHW: (batch, channels, height, width).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+# False makes ``input_grad_only`` do nothing, so every backward computes every
+# gradient: the code path before the skip existed (tests and ``make bench``
+# compare the two).
+SKIP_PARAM_GRADS = True
 
 
 def as_shape(shape) -> tuple:
@@ -41,6 +54,10 @@ class Layer:
     example_args: dict = {}
     example_input_shape: tuple = (4,)
     example_batch: int = 3
+    # Does backward compute dL/dparam? False only inside ``input_grad_only``.
+    param_grads: bool = True
+    # True if the last backward skipped the weight gradients (set by _check_grad).
+    grads_stale: bool = False
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__
@@ -125,6 +142,62 @@ class Layer:
         """Random generators this layer draws from in ``forward`` (for replay)."""
         return []
 
+    # ------------------------------------------------ input gradient only
+    def sublayers(self) -> list:
+        """Every layer nested inside this one (found in its attributes, and in
+        lists, tuples and dicts of them), depth first; not this layer itself."""
+        found, seen = [], {id(self)}
+
+        def visit(value):
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    found.append(value)
+                    visit(list(vars(value).values()))
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    visit(item)
+            elif isinstance(value, dict):
+                visit(list(value.values()))
+
+        visit(list(vars(self).values()))
+        return found
+
+    @contextmanager
+    def input_grad_only(self):
+        """Inside ``with layer.input_grad_only():`` backward computes dL/dx only.
+
+        Every layer in ``self`` skips its weight-gradient products (dW = X^T dY
+        and the like), which are most of a backward pass's cost besides dx. Use
+        it on a network whose parameters the step does not update: a GAN's
+        generator step needs dL/d(fake) from D, not D's weight gradients. The
+        skipped grads keep their old values and are marked stale
+        (``stale_layers``), so an optimizer step on them raises.
+        """
+        if not SKIP_PARAM_GRADS:
+            yield self
+            return
+        # vars: only layers that own their grads dict (not Sequential's merged view)
+        saved = [(layer, layer.param_grads, vars(layer).get("grads")) for layer in [self, *self.sublayers()]]
+        for layer, _, grads in saved:
+            layer.param_grads = False
+            if grads is not None:
+                # A backward that assigns grads anyway (one that does not read
+                # param_grads) writes into this copy, so the real ones stay untouched.
+                layer.grads = dict(grads)
+        try:
+            yield self
+        finally:
+            for layer, flag, grads in saved:
+                layer.param_grads = flag
+                if grads is not None:
+                    layer.grads = grads
+
+    def stale_layers(self) -> list[str]:
+        """Names of the layers (this one or nested) whose grads are stale: their
+        last backward ran inside ``input_grad_only``."""
+        return [layer.name for layer in [self, *self.sublayers()] if layer.grads_stale and layer.params]
+
     # --------------------------------------------------------------- compute
     def __call__(self, x):
         return self.forward(x)
@@ -205,6 +278,9 @@ class Layer:
         """Validate the upstream gradient against the cached output shape."""
         if self._cache is None:
             raise ValueError(f"{self.name}: backward called before forward")
+        # Every backward (and backward_backward) starts here, so this is where a
+        # layer records whether the grads it is about to assign are skipped.
+        self.grads_stale = not self.param_grads
         if not isinstance(dy, np.ndarray):
             raise TypeError(f"{self.name}: expected dy as a numpy.ndarray, got {type(dy).__name__}")
         expected = self._out_shape_cached

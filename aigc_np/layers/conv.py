@@ -467,7 +467,7 @@ class Conv2D(_ConvBase):
         xp = self._cache                                                     # (C, Hp, Wp, N)
         f, ho, wo = self.output_shape
         n = dy.shape[0]
-        if self.use_bias:
+        if self.use_bias and self.param_grads:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
         w_mat = self.params["W"].reshape(f, -1)                              # (F, C*kh*kw)
         dy_chwn = _to_chwn(dy)                                               # (F, Ho, Wo, N)
@@ -475,17 +475,23 @@ class Conv2D(_ConvBase):
         dxp = np.zeros_like(xp)
         # One block of output rows at a time, as in forward: its columns are
         # rebuilt from xp, used for dW, then overwritten by the block's dcols.
+        # Without weight gradients (input_grad_only) the columns are not needed.
         for i0, i1 in self._row_blocks(ho, n, w_mat.shape[1], wo):
             rows = self._window_rows(i0, i1)
-            cols = self._im2col(xp, i0, i1)                                  # (C*kh*kw, rows*Wo*N)
             dy_mat = dy_chwn[:, i0:i1].reshape(f, -1)                        # (F, rows*Wo*N)
+            if self.param_grads:
+                cols = self._im2col(xp, i0, i1)                              # (C*kh*kw, rows*Wo*N)
+            else:
+                cols = self._buffer("cols", (w_mat.shape[1], dy_mat.shape[1]))  # only a place for dcols
             # BEGIN EXERCISE 4: Conv2D backward
             # Hint: with this block's dy as a matrix dY (F, rows*Wo*N), laid out like y in forward: dW += dY @ cols^T, and col2im(W^T @ dY) adds the block's dx onto the padded rows it came from (out=dxp[:, rows]).
-            dw += dy_mat @ cols.T
+            if self.param_grads:  # (inside input_grad_only() cols is not the windows: skip dW)
+                dw += dy_mat @ cols.T
             dx_cols = np.matmul(w_mat.T, dy_mat, out=cols)                  # cols is used up: reuse it
             col2im_chwn(dx_cols, dxp[:, rows].shape, self.kernel_size, self.strides, out=dxp[:, rows])
             # END EXERCISE 4
-        self.grads["W"] = dw.reshape(self.params["W"].shape)
+        if self.param_grads:
+            self.grads["W"] = dw.reshape(self.params["W"].shape)
         return _from_chwn(self._crop_chwn(dxp))
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
@@ -639,9 +645,11 @@ class Conv2DTranspose(_ConvBase):
         for i0, i1 in self._row_blocks(h, n, w_mat.shape[1], w):
             dy_cols = self._im2col(dyp, i0, i1)                             # (F*kh*kw, rows*W*N)
             x_mat = x_chwn[:, i0:i1].reshape(c, -1)                         # (C, rows*W*N)
-            dw += x_mat @ dy_cols.T
+            if self.param_grads:                                            # False in input_grad_only()
+                dw += x_mat @ dy_cols.T
             np.matmul(w_mat, dy_cols, out=dx[:, i0:i1].reshape(c, -1))     # a view of dx
-        self.grads["W"] = dw.reshape(self.params["W"].shape)
-        if self.use_bias:
+        if self.param_grads:
+            self.grads["W"] = dw.reshape(self.params["W"].shape)
+        if self.use_bias and self.param_grads:
             self.grads["b"] = dy.sum(axis=(0, 2, 3))
         return _from_chwn(dx)

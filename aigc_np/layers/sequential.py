@@ -129,15 +129,16 @@ class Sequential(Layer):
         layer's grads. An x-term that is exactly zero stays None: a stack of
         only Dense/Conv2D/Flatten/ReLU-like layers has no x-terms, and sweep 2
         costs nothing. Needs a ``forward`` first; it reruns the backward sweep
-        once to recover each layer's upstream gradient g_k. No parameter changes.
+        once, input gradients only, to recover each layer's upstream gradient g_k. No parameter changes.
         """
         if not isinstance(d_dx, np.ndarray):
             raise TypeError(f"{self.name}: expected d_dx as a numpy.ndarray, got {type(d_dx).__name__}")
         upstream = []                                  # upstream[k] = g_k, the dy layer k's backward got
         g = dy
-        for layer in reversed(self.layers):
-            upstream.append(g)
-            g = layer.backward(g)
+        with self.input_grad_only():                   # the sweeps below assign every weight gradient
+            for layer in reversed(self.layers):
+                upstream.append(g)
+                g = layer.backward(g)
         upstream.reverse()
         if d_dx.shape != g.shape:
             raise ValueError(f"{self.name}: expected d_dx of shape {g.shape} (the input shape), got {d_dx.shape}")

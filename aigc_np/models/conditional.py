@@ -236,7 +236,8 @@ class ConditionalGAN(GAN):
         n = len(x_real)
         d_loss = self.discriminator_loss(x_real, labels, self.sample_z(n), self.sample_labels(n))
         self.opt_d.step()
-        g_loss = self.generator_loss(self.sample_z(n), self.sample_labels(n))
+        with self.D.input_grad_only():     # G's step needs dL/d(fake) from D, not D's weight gradients
+            g_loss = self.generator_loss(self.sample_z(n), self.sample_labels(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()

@@ -161,7 +161,8 @@ class GAN(Model):
         gamma = self.r1_weight * self.r1_every            # lazy R1: k times the weight, 1/k as often
         logits = self.D.forward(x_real)
         ones = np.ones_like(logits)
-        g = self.D.backward(ones)
+        with self.D.input_grad_only():                    # g only; backward_backward assigns D's grads
+            g = self.D.backward(ones)
         rows = g.reshape(len(g), -1)
         value = 0.5 * gamma * float(np.mean(np.sum(rows * rows, axis=1)))
         if backward:
@@ -184,8 +185,10 @@ class GAN(Model):
     def generator_loss(self, z) -> float:
         """Non-saturating L_G = -log D(G(z)); backward through D into G's gradients.
 
-        D's backward also writes D's gradients as a side effect; they are
-        simply never applied (only opt_g steps after this).
+        Only G's gradients are applied after this (opt_g steps), so
+        ``train_step`` runs it inside ``D.input_grad_only()``: D's backward
+        then gives dL/d(fake) and skips D's weight gradients. (Called on its
+        own, D's backward also writes D's gradients, which are never applied.)
         """
         # BEGIN EXERCISE 9: the GAN generator step
         # Hint: z -> G -> D -> BCE with target 1 ("real") for the fakes; backward through D gives dL/d(fake images), which G.backward takes.
@@ -202,7 +205,8 @@ class GAN(Model):
         n = len(x_real)
         d_loss = self.discriminator_loss(x_real, self.sample_z(n))
         self.opt_d.step()
-        g_loss = self.generator_loss(self.sample_z(n))
+        with self.D.input_grad_only():     # G's step needs dL/d(fake) from D, not D's weight gradients
+            g_loss = self.generator_loss(self.sample_z(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()

@@ -118,7 +118,8 @@ class WGANGP(GAN):
         """
         scores = self.D.forward(x_hat)
         ones = np.ones_like(scores)
-        g = self.D.backward(ones)
+        with self.D.input_grad_only():          # g only; backward_backward assigns the critic's grads
+            g = self.D.backward(ones)
         g_rows = g.reshape(len(g), -1)
         norms = np.sqrt(np.sum(g_rows * g_rows, axis=1))
         value = self.gp_weight * float(np.mean((norms - 1.0) ** 2))
@@ -160,8 +161,9 @@ class WGANGP(GAN):
     def generator_loss(self, z) -> float:
         """L_G = -mean D(G(z)); backward through the critic into G's grads.
 
-        The critic's backward also overwrites the critic's grads; they are
-        never applied (only opt_g steps after this).
+        Only G's gradients are applied after this, so ``train_step`` runs it
+        inside ``critic.input_grad_only()``: the critic's backward gives
+        dL_G/d(samples) and skips the critic's weight gradients.
         """
         samples = self.G.forward(z)
         scores = self.D.forward(samples)
@@ -184,7 +186,8 @@ class WGANGP(GAN):
             totals["d_loss"] += terms["critic_loss"]
             totals["w_dist"] += terms["w_dist"]
             totals["gp"] += terms["gp"]
-        g_loss = self.generator_loss(self.sample_z(n))
+        with self.D.input_grad_only():     # G's step needs dL/d(samples), not the critic's weight gradients
+            g_loss = self.generator_loss(self.sample_z(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()
