@@ -181,3 +181,38 @@ def test_a_backward_that_ignores_the_flag_still_leaves_the_real_grads_untouched(
         dx = layer.backward(np.ones((2, 3)))
     assert np.array_equal(dx, np.ones((2, 3))) and layer.grads["w"] is real and not real.any()
     assert layer.stale_layers() == ["Scale"]
+
+
+# ------------------------------------------------ no input gradient at all
+@pytest.mark.parametrize("first", ["dense", "nested"])
+def test_backward_without_input_grad_assigns_the_same_grads_and_returns_none(first):
+    """Sequential.backward(dy, input_grad=False): D's step on data and detached fakes needs
+    D's weight gradients but not dL/dx, so the first Dense skips dY W^T. Every grad is
+    bit-identical to a full backward's, and the flag is restored afterwards."""
+    from aigc_np.layers import LeakyReLU, Sequential
+    rng = np.random.default_rng(0)
+    inner = [Dense(6), LeakyReLU(0.2)]
+    layers = [Sequential(inner), Dense(1)] if first == "nested" else inner + [Dense(1)]
+    net = Sequential(layers, input_shape=(5,), rng=rng, dtype=np.float64)
+    x = rng.standard_normal((4, 5))
+    dy = rng.standard_normal((4, 1))
+    net.forward(x)
+    dx = net.backward(dy)
+    full = {k: g.copy() for k, g in net.grads.items()}
+    assert dx is not None and net.backward(dy, input_grad=False) is None
+    for k, g in net.grads.items():
+        assert np.array_equal(g, full[k]), k
+    assert all(layer.input_grad for layer in [net, *net.sublayers()])
+    assert np.array_equal(net.backward(dy), dx)
+
+
+def test_without_the_skip_switch_backward_still_returns_none_but_computes_dx(monkeypatch):
+    from aigc_np.layers import Sequential
+    rng = np.random.default_rng(1)
+    net = Sequential([Dense(3)], input_shape=(2,), rng=rng, dtype=np.float64)
+    net.forward(rng.standard_normal((2, 2)))
+    monkeypatch.setattr(base, "SKIP_PARAM_GRADS", False)
+    calls = []
+    real = Dense.backward
+    monkeypatch.setattr(Dense, "backward", lambda self, dy: calls.append(self.input_grad) or real(self, dy))
+    assert net.backward(np.ones((2, 3)), input_grad=False) is None and calls == [True]

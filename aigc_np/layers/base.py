@@ -58,6 +58,9 @@ class Layer:
     param_grads: bool = True
     # True if the last backward skipped the weight gradients (set by _check_grad).
     grads_stale: bool = False
+    # Is dL/dx wanted? False only while a Sequential runs ``backward(dy, input_grad=False)``
+    # on its first layer; a layer may then skip the product and return None (Dense does).
+    input_grad: bool = True
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__

@@ -62,7 +62,7 @@ class Dense(Layer):
     def backward(self, dy):
         dy = self._check_grad(dy)
         # BEGIN EXERCISE 1: Dense backward
-        # Hint: with X and dY flattened to rows, dW = X^T dY, db = the column sums of dY, dx = dY W^T.
+        # Hint: with X and dY flattened to rows, dW = X^T dY, db = the column sums of dY, dx = dY W^T (None when not self.input_grad).
         if self.param_grads:  # False inside input_grad_only(): dx alone is wanted
             x = self._cache
             rows_x = x.reshape(-1, x.shape[-1])
@@ -70,6 +70,8 @@ class Dense(Layer):
             self.grads["W"] = rows_x.T @ rows_dy
             if "b" in self.grads:
                 self.grads["b"] = rows_dy.sum(axis=0)
+        if not self.input_grad:  # False only for a Sequential's first layer when dx is unwanted
+            return None
         return dy @ self.params["W"].T
         # END EXERCISE 1
 

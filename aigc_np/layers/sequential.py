@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import base
 from .base import Layer, as_shape
 
 
@@ -102,10 +103,30 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
+    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx through the stack, every layer assigning its grads on the way.
+
+        ``input_grad=False``: the caller has no use for dL/dx (a step that
+        updates this network on inputs nothing upstream learns from, such as
+        D's step on real and detached fake images). The first layer is then
+        asked to skip its input-gradient product (Dense skips dY W^T, the
+        largest product a step would throw away) and None is returned.
+        """
+        first, *rest = self.layers
+        for layer in reversed(rest):
             dy = layer.backward(dy)
-        return dy
+        if input_grad or not base.SKIP_PARAM_GRADS:
+            dx = first.backward(dy)
+            return dx if input_grad else None
+        first.input_grad = False
+        try:
+            if isinstance(first, Sequential):
+                first.backward(dy, input_grad=False)
+            else:
+                first.backward(dy)
+        finally:
+            first.input_grad = True
+        return None
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward through the stack (see ``Layer.backward_backward``).

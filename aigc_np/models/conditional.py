@@ -208,7 +208,7 @@ class ConditionalGAN(GAN):
         logits = self.D.forward(np.concatenate(inputs))
         groups = float(len(inputs))
         loss = groups * self.bce.forward(logits, np.concatenate(targets).astype(logits.dtype))
-        self.D.backward(self.bce.backward(groups))  # dL/d(D's input) is not needed: nothing before D learns here
+        self.D.backward(self.bce.backward(groups), input_grad=False)  # nothing before D learns here
         return loss
 
     def generator_loss(self, z, labels) -> float:

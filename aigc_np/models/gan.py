@@ -140,7 +140,7 @@ class GAN(Model):
         targets = np.concatenate([np.full((len(x_real), 1), 1.0 - self.label_smoothing),
                                   np.zeros((len(fake), 1))]).astype(logits.dtype)
         loss = 2.0 * self.bce.forward(logits, targets)
-        self.D.backward(self.bce.backward(2.0))
+        self.D.backward(self.bce.backward(2.0), input_grad=False)   # nothing upstream learns from D's input here
         if self.r1_weight and self.opt_d.t % self.r1_every == 0:   # t: D steps taken so far
             bce_grads = {k: g.copy() for k, g in self.D.grads.items()}
             loss += self.r1_penalty(x_real)                 # assigns R1's gradients ...

@@ -146,7 +146,7 @@ class WGANGP(GAN):
         w_dist = float(np.mean(scores[:n_real]) - np.mean(scores[n_real:]))
         d_scores = np.concatenate([np.full((n_real,) + scores.shape[1:], -1.0 / n_real),
                                    np.full((len(x_fake),) + scores.shape[1:], 1.0 / len(x_fake))])
-        self.D.backward(d_scores.astype(scores.dtype))
+        self.D.backward(d_scores.astype(scores.dtype), input_grad=False)   # the inputs are data and detached fakes
         wasserstein_grads = {k: g.copy() for k, g in self.D.grads.items()}
         gp = self.penalty(eps * x_real + (1 - eps) * x_fake)   # assigns the penalty's gradients
         for k, g in self.D.grads.items():
