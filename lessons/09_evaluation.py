@@ -3,7 +3,7 @@
 Looking at a grid of samples is where evaluation starts, not where it ends.
 The article's pipeline asks for *content evaluation*: quality, diversity and
 consistency, measured, so that training can be steered by numbers. This
-lesson scores the four models of lessons 04-08 with the metrics in
+lesson scores the models of lessons 04-08 and 16 with the metrics in
 `aigc_np.metrics`, each next to its real-data baseline; breaks a generator on
 purpose (mode collapse) to see which metric notices; and shows why a GAN's
 losses cannot tell you when to stop training, while the Frechet distance can.
@@ -61,8 +61,9 @@ CHECKPOINTS = {
     "VAE": "out/05_vae/latent20/best.npz",
     "GAN": "out/07_gan_mnist/best.npz",
     "DCGAN": "out/08_dcgan/run/best.npz",
+    "DDPM": "out/16_diffusion_mnist/ddpm/last.npz",
 }
-KIND = {"AE": "ae", "VAE": "vae", "GAN": "gan", "DCGAN": "dcgan"}
+KIND = {"AE": "ae", "VAE": "vae", "GAN": "gan", "DCGAN": "dcgan", "DDPM": "ddpm"}
 
 
 def get_model(name):
@@ -72,9 +73,10 @@ def get_model(name):
         model, meta = load_model(path)
         return model, f"{path} (epoch {meta['epoch']})"
     kind = KIND[name]
-    epochs = 1 if args.quick else {"ae": 10, "vae": 20, "gan": 20, "dcgan": 5}[kind]
+    epochs = 1 if args.quick else {"ae": 10, "vae": 20, "gan": 20, "dcgan": 5, "ddpm": 2}[kind]
     print(f"  {path} not found: training {name} for {epochs} epochs here")
-    model = build_model(kind, rng=np.random.default_rng(args.seed))
+    tiny = {"width": 4, "groups": 2, "T": 100, "steps": 3} if args.quick and kind == "ddpm" else None
+    model = build_model(kind, tiny, rng=np.random.default_rng(args.seed))
     train(model, prepare_images(kind, data.x_train), epochs=epochs, batch_size=64,
           rng=np.random.default_rng(args.seed + 1), label=f"{name} ",
           max_steps_per_epoch=10 if args.quick else None)
@@ -176,7 +178,7 @@ for ax, (title, key, base) in zip(axes, [("Frechet distance", "fd", real_row["fd
                                          ("Inception score", "inception_score", real_row["inception_score"]),
                                          ("precision", "precision", real_row["precision"]),
                                          ("recall", "recall", real_row["recall"])]):
-    ax.bar(names, [results[n][key] for n in names], color=["C0", "C1", "C2", "C3", "C7"])
+    ax.bar(names, [results[n][key] for n in names], color=["C0", "C1", "C2", "C3", "C4", "C7"])
     ax.axhline(base, color="k", ls="--", lw=1, label="real data")
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=30)

@@ -199,6 +199,44 @@ def test_mlp_denoiser_gradients_wrt_every_parameter_and_x():
         assert rel_error(analytic[k], numerical_gradient(f, p)) <= TOL, k
 
 
+# ------------------------------------------------------------ v-prediction
+@settings(max_examples=20, deadline=None)
+@given(t=st.integers(0, 999), kind=st.sampled_from(["linear", "cosine"]), seed=st.integers(0, 2**16))
+def test_v_holds_eps_and_x0_and_its_x0_error_is_never_amplified(t, kind, seed):
+    """v = sqrt(ab) eps - sqrt(1 - ab) x_0 gives back eps (and x_0) exactly, and an error dv in v
+    moves the x_0 it implies by sqrt(1 - ab) dv: never more than dv (eps: dv / sqrt(ab))."""
+    s, rng = NoiseSchedule(kind, 1000), np.random.default_rng(seed)
+    x0, eps, dv = rng.standard_normal((3, 4, 6))
+    x_t, _ = s.q_sample(x0, t, eps=eps)
+    v = s.v_target(x0, eps, np.full(4, t))
+    np.testing.assert_allclose(s.eps_from_v(x_t, t, v), eps, rtol=1e-7, atol=1e-7)
+    x0_from = lambda vv: s.predict_x0(x_t, t, s.eps_from_v(x_t, t, vv))  # noqa: E731
+    if s.alpha_bar[t] > 1e-6:   # predict_x0 divides by sqrt(ab): exact enough away from ab = 0
+        np.testing.assert_allclose(x0_from(v), x0, rtol=1e-6, atol=1e-6)
+        moved = x0_from(v + 1e-3 * dv) - x0_from(v)
+        np.testing.assert_allclose(moved, -np.sqrt(1 - s.alpha_bar[t]) * 1e-3 * dv, rtol=1e-4, atol=1e-9)
+
+
+def test_v_loss_is_the_mean_squared_v_error_and_its_gradient_is_checked():
+    rng = np.random.default_rng(0)
+    net = MLPDenoiser(hidden=5, depth=2, emb_dim=4, rng=rng, dtype=np.float64)
+    model = Diffusion(net, NoiseSchedule("cosine", 50), (2,), ema=0, prediction="v", rng=rng)
+    x0, eps, t = rng.standard_normal((3, 2)), rng.standard_normal((3, 2)), np.array([2, 25, 49])
+    f = lambda: model.loss(x0, t=t, eps=eps)  # noqa: E731
+    x_t, _ = model.schedule.q_sample(x0, t, eps=eps)
+    pred = net.forward(x_t, t.astype(float))
+    assert f() == pytest.approx(np.mean((pred - model.schedule.v_target(x0, eps, t)) ** 2), rel=1e-12)
+    analytic = {k: g.copy() for k, g in net.grads.items()}
+    from aigc_np.gradcheck import numerical_gradient
+    for k, p in net.params.items():
+        assert rel_error(analytic[k], numerical_gradient(f, p)) <= TOL, k
+    # Sampling turns the network's v into eps: predict_eps = eps_from_v(x_t, t, v_theta).
+    np.testing.assert_allclose(model.predict_eps(x_t[:1], 25), model.schedule.eps_from_v(
+        x_t[:1], 25, net.forward(x_t[:1], np.array([25.0]))), rtol=1e-12)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        Diffusion(net, NoiseSchedule("cosine", 50), (2,), prediction="x0")
+
+
 def test_param_counts_from_the_arguments_match_the_built_networks():
     for width, n_classes in ((4, 0), (6, 10), (32, 0)):
         net = UNet((1, 28, 28), width=width, groups=2, n_classes=n_classes)

@@ -22,6 +22,19 @@ and sampling runs the process backwards from x_{T-1} ~ N(0, I): DDPM one
 step at a time with fresh noise (T network calls), DDIM along a short
 subsequence of S << T steps, deterministically (eta = 0) or not.
 
+What the network predicts. eps is the classic target, but turning it into
+an image divides by sqrt(alpha_bar_t): at the noisiest steps (alpha_bar
+near 0) a small error in eps becomes a huge error in the predicted x_0, and
+a DDIM sampler that jumps from there in a few steps cannot recover. The
+"velocity" v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans &
+Ho 2022) is the same information in a better-conditioned form:
+
+    eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v,
+    x_0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v,
+
+so an error in v reaches x_0 scaled by sqrt(1 - alpha_bar_t) <= 1, never
+amplified. Near t = 0, v is about eps; near t = T, it is about -x_0.
+
 Classifier-free guidance: one network learns both eps(x, t, y) (draw digit
 y) and eps(x, t, null) (draw any digit), by replacing the label by a "null"
 class with probability p_uncond in training. At sampling time
@@ -41,11 +54,12 @@ from ..optimizers import Adam
 from .base import Model
 from .conditional import check_labels, split_labels
 
-__all__ = ["SCHEDULES", "NoiseSchedule", "linear_betas", "cosine_betas", "guided_eps", "ddim_timesteps",
+__all__ = ["SCHEDULES", "PREDICTIONS", "NoiseSchedule", "linear_betas", "cosine_betas", "guided_eps", "ddim_timesteps",
            "Diffusion"]
 
 SCHEDULES = ("linear", "cosine")
 SAMPLERS = ("ddim", "ddpm")
+PREDICTIONS = ("eps", "v")
 
 
 # ------------------------------------------------------------------ schedules
@@ -117,6 +131,17 @@ class NoiseSchedule:
             eps = rng.standard_normal(x0.shape).astype(x0.dtype)
         ab = self.alpha_bar[t]
         return self._per_example(np.sqrt(ab), x0) * x0 + self._per_example(np.sqrt(1.0 - ab), x0) * eps, eps
+
+    def v_target(self, x0, eps, t):
+        """v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0, per example; t (N,) ints."""
+        t = self._timesteps(t, len(x0))
+        ab = self.alpha_bar[t]
+        return self._per_example(np.sqrt(ab), x0) * eps - self._per_example(np.sqrt(1.0 - ab), x0) * x0
+
+    def eps_from_v(self, x_t, t: int, v):
+        """The noise a v-prediction implies at one timestep t: eps = sqrt(1 - ab_t) x_t + sqrt(ab_t) v."""
+        ab = float(self.alpha_bar[t])
+        return (np.sqrt(1.0 - ab) * x_t + np.sqrt(ab) * v).astype(x_t.dtype)
 
     def predict_x0(self, x_t, t: int, eps, clip: bool = False):
         """x_0 as the network sees it: x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t).
@@ -201,6 +226,8 @@ class Diffusion(Model):
         lr: Adam's learning rate; ema: decay of the weight average that samples
             (0: sample with the trained weights).
         clip: clamp predicted x_0 to [-1, 1] while sampling (images).
+        prediction: what the network is trained to output, "eps" (the noise;
+            the simple loss) or "v" (see the module docstring).
         rng: draws t, eps and the label drops in training.
 
     ``parts`` are "denoiser" (the network that samples: the EMA copy if ema > 0)
@@ -208,7 +235,10 @@ class Diffusion(Model):
     """
 
     def __init__(self, denoiser, schedule: NoiseSchedule, data_shape, n_classes: int = 0, p_uncond: float = 0.1,
-                 lr: float = 2e-4, ema: float = 0.999, clip: bool = True, rng: np.random.Generator | None = None):
+                 lr: float = 2e-4, ema: float = 0.999, clip: bool = True, prediction: str = "eps",
+                 rng: np.random.Generator | None = None):
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"Diffusion: prediction must be one of {list(PREDICTIONS)}, got {prediction!r}")
         if not 0.0 <= p_uncond < 1.0:
             raise ValueError(f"Diffusion: p_uncond must be in [0, 1), got {p_uncond}")
         if not 0.0 <= ema < 1.0:
@@ -216,6 +246,7 @@ class Diffusion(Model):
         self.net, self.schedule = denoiser, schedule
         self.data_shape, self.n_classes = tuple(data_shape), int(n_classes)
         self.p_uncond, self.clip, self.ema_decay = float(p_uncond), bool(clip), float(ema)
+        self.prediction = prediction
         self.rng = np.random.default_rng(0) if rng is None else rng
         self.optimizer = Adam(denoiser, lr=lr)
         self.net_ema = None
@@ -245,7 +276,7 @@ class Diffusion(Model):
 
     # ------------------------------------------------------------ training
     def loss(self, x0, labels=None, t=None, eps=None, drop=None) -> float:
-        """The simple loss mean ||eps_theta(x_t, t, y) - eps||^2; forward and backward.
+        """The simple loss mean ||eps_theta(x_t, t, y) - eps||^2 (or with v and v_theta); forward and backward.
 
         x0 (N, *data_shape); labels (N,) for a conditional model. t (N,)
         ints, eps like x0 and drop (N,) bools (labels replaced by null) are
@@ -258,8 +289,9 @@ class Diffusion(Model):
         if labels is not None:
             drop = self.rng.random(n) < self.p_uncond if drop is None else np.asarray(drop, dtype=bool)
             labels = np.where(drop, self.n_classes, labels)
+        target = eps if self.prediction == "eps" else self.schedule.v_target(x0, eps, t)
         pred = self.net.forward(x_t, t.astype(x0.dtype), labels)
-        diff = pred - eps
+        diff = pred - target
         self.net.backward((2.0 / diff.size) * diff)
         return float(np.mean(diff * diff))
 
@@ -299,10 +331,13 @@ class Diffusion(Model):
         n = len(x_t)
         times = np.full(n, t, dtype=x_t.dtype)
         if labels is None or guidance == 0:
-            return net.forward(x_t, times, labels)
-        both = net.forward(np.concatenate([x_t, x_t]), np.concatenate([times, times]),
-                           np.concatenate([labels, np.full(n, self.n_classes)]))
-        return guided_eps(both[:n], both[n:], guidance)
+            out = net.forward(x_t, times, labels)
+        else:
+            both = net.forward(np.concatenate([x_t, x_t]), np.concatenate([times, times]),
+                               np.concatenate([labels, np.full(n, self.n_classes)]))
+            # eps is affine in v with the same x_t, so guiding v is guiding eps.
+            out = guided_eps(both[:n], both[n:], guidance)
+        return out if self.prediction == "eps" else self.schedule.eps_from_v(x_t, t, out)
 
     def sample(self, n: int, rng: np.random.Generator, sampler: str = "ddim", steps: int | None = None,
                eta: float = 0.0, labels=None, guidance: float = 0.0, batch_size: int = 250,

@@ -18,7 +18,7 @@ __all__ = ["DIFFUSION_KINDS", "DIFFUSION_CONFIGS", "build_diffusion", "param_cou
            "generate_diffusion_images"]
 
 _COMMON = {"T": 1000, "schedule": "cosine", "width": 16, "groups": 8, "lr": 1e-3, "ema": 0.999, "clip": True,
-           "steps": 20}
+           "prediction": "v", "steps": 20}
 DIFFUSION_CONFIGS = {
     # steps: DDIM's default number of sampling steps (S << T); guidance: the default w. A guided
     # step costs two U-Net calls, so the cddpm takes half the steps: the same time per sample.
@@ -63,7 +63,8 @@ def build_diffusion(kind: str, config: dict | None = None, rng: np.random.Genera
     rng = np.random.default_rng(0) if rng is None else rng
     net = UNet(IMAGE_SHAPE, width=cfg["width"], groups=cfg["groups"], n_classes=cfg["n_classes"], rng=rng)
     model = Diffusion(net, NoiseSchedule(cfg["schedule"], cfg["T"]), IMAGE_SHAPE, n_classes=cfg["n_classes"],
-                      p_uncond=cfg.get("p_uncond", 0.1), lr=cfg["lr"], ema=cfg["ema"], clip=cfg["clip"], rng=rng)
+                      p_uncond=cfg.get("p_uncond", 0.1), lr=cfg["lr"], ema=cfg["ema"], clip=cfg["clip"],
+                      prediction=cfg["prediction"], rng=rng)
     model.kind, model.config = kind, cfg
     return model
 
