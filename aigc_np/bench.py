@@ -260,7 +260,8 @@ def workspace_mb(nets, optimizers) -> float:
     """Work buffers kept between steps: conv layers' ``_workspace``, optimizers' ``_work``."""
     arrays = [a for net in nets for layer in _layers(net) for a in getattr(layer, "_workspace", {}).values()]
     arrays += [o._work for o in optimizers if getattr(o, "_work", None) is not None]
-    return sum(a.nbytes for a in arrays) / 2**20
+    unique = {id(a): a for a in arrays}                     # the conv layers share one workspace
+    return sum(a.nbytes for a in unique.values()) / 2**20
 
 
 def model_mb(passes) -> float:

@@ -34,6 +34,7 @@ MARKS = {
     "test_conv.py::test_backward_twice_is_identical[<lambda>0]": (4,),
     "test_conv.py::test_blocks_of_one_row_give_the_same_results[Conv2D]": (4,),
     "test_conv.py::test_conv2d_gradcheck": (4,),
+    "test_conv.py::test_conv_layers_share_one_workspace_and_interleaving_them_changes_nothing": (4,),
     "test_conv.py::test_conv2d_matches_loop_reference": (4,),
     "test_conv.py::test_dcgan_shape_chain_at_article_sizes": (4,),
     "test_conv.py::test_float32_in_float32_out[<lambda>0]": (4,),

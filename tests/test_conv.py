@@ -538,3 +538,22 @@ def test_bad_build_shapes():
             cls(2, 3).forward(np.zeros((1, 1, 8, 8)))
     with pytest.raises(ValueError, match="Conv2DTranspose.*crops the whole output"):
         Conv2DTranspose(2, 3, padding=2).build((1, 1, 1), rng)
+
+
+def test_conv_layers_share_one_workspace_and_interleaving_them_changes_nothing():
+    """One block buffer serves every conv layer: a layer uses it only inside a call, so running
+    another layer between a layer's forward and its backward gives the same gradients."""
+    rng = np.random.default_rng(0)
+    a, b = Conv2D(3, 3, padding="same"), Conv2DTranspose(2, 3, strides=2, padding="same")
+    a.build((2, 6, 6), rng, np.float64)
+    b.build((3, 4, 4), rng, np.float64)
+    assert a._workspace is b._workspace
+    x, xb = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((2, 3, 4, 4))
+    dy, dyb = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 2, 8, 8))
+    a.forward(x)
+    alone = a.backward(dy), a.grads["W"].copy()
+    a.forward(x)
+    b.forward(xb)
+    b.backward(dyb)          # b fills the shared buffer between a's forward and backward
+    np.testing.assert_array_equal(a.backward(dy), alone[0])
+    np.testing.assert_array_equal(a.grads["W"], alone[1])

@@ -39,9 +39,10 @@ a row block are a contiguous range, as the batch axis is last), build that
 block's columns, use them and drop them. A Conv2D caches its padded input
 and rebuilds the columns in backward (an im2col costs far less than the
 matmuls that use it); a Conv2DTranspose caches its input, which is all its
-backward needs. Each layer keeps one block-sized buffer for the columns
+backward needs. All conv layers share one block-sized buffer for the columns
 (``_buffer``), because filling warm memory is faster than filling freshly
-allocated pages. (What these choices cost and save: docs/performance.md.)
+allocated pages, and one buffer for the whole network keeps the memory a
+layer's blocks save from coming back as a buffer per layer. (What these choices cost and save: docs/performance.md.)
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ __all__ = ["Conv2D", "Conv2DTranspose", "im2col", "col2im", "im2col_chwn", "col2
 # Blocks of a few MB keep each matmul large (hundreds of columns or more) and the
 # step's peak memory small; a whole cols can be 40 MB in the article's DCGAN.
 BLOCK_BYTES = 2 * 2**20
+# The reused block buffers, {(name, dtype): flat array}, shared by every conv layer.
+_WORKSPACE: dict = {}
 
 
 # ---------------------------------------------------------------------------
@@ -307,7 +310,7 @@ class _ConvBase(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self._pads = None  # ((top, bottom), (left, right)), set by build
-        self._workspace: dict[str, np.ndarray] = {}  # reused block buffers (see ``_buffer``)
+        self._workspace = _WORKSPACE  # the block buffers every conv layer shares (see ``_buffer``)
 
     def _pad_chwn(self, x: np.ndarray) -> np.ndarray:
         """x (N, C, H, W) zero-padded by ``self._pads``, as a new (C, Hp, Wp, N) array.
@@ -333,13 +336,16 @@ class _ConvBase(Layer):
 
     def _buffer(self, name: str, shape: tuple) -> np.ndarray:
         """A work array of ``shape`` whose contents are garbage: a view of the
-        flat buffer ``self._workspace[name]``, kept between calls and grown to
-        the largest block seen (at most about BLOCK_BYTES). Filling a warm
-        buffer is several times faster than filling freshly allocated pages."""
+        flat buffer ``self._workspace[(name, dtype)]``, kept between calls and
+        grown to the largest block seen (at most about BLOCK_BYTES). Filling a
+        warm buffer is several times faster than filling freshly allocated
+        pages. One buffer serves every conv layer: a layer uses it only inside
+        one forward or backward call, and layers run one at a time."""
         size = int(np.prod(shape))
-        buf = self._workspace.get(name)
-        if buf is None or buf.size < size or buf.dtype != self.dtype:
-            buf = self._workspace[name] = np.empty(size, dtype=self.dtype)
+        key = (name, self.dtype.str)
+        buf = self._workspace.get(key)
+        if buf is None or buf.size < size:
+            buf = self._workspace[key] = np.empty(size, dtype=self.dtype)
         return buf[:size].reshape(shape)
 
     def _window_rows(self, start: int, stop: int) -> slice:
