@@ -192,27 +192,23 @@ print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], vae.re
 # %%
 mu_val, logvar_val = (a.astype(np.float64) for a in vae.encode(x_val))
 first = {d: int(np.flatnonzero(y_val == d)[0]) for d in range(10)}
-pairs = [(1, 0), (2, 7), (3, 8), (4, 9), (5, 6), (7, 1)]
-steps = np.linspace(0, 1, 10)[:, None]
-rows = []
-for a, b in pairs:
-    ia, ib = first[a], first[b]
-    path = (1 - steps) * mu_val[ia] + steps * mu_val[ib]
-    rows += [x_val[ia], *vae.decode(path.astype(np.float32)), x_val[ib]]
-print("saved", save_image_grid(np.array(rows), os.path.join(args.out, "interpolation.png"), nrow=12,
+ia = np.array([first[d] for d in (1, 2, 3, 4, 5, 7)])  # from these digits ...
+ib = np.array([first[d] for d in (0, 7, 8, 9, 6, 1)])  # ... to these
+t = np.linspace(0, 1, 10)[None, :, None]
+paths = (1 - t) * mu_val[ia][:, None] + t * mu_val[ib][:, None]  # (6 pairs, 10 steps, LATENT)
+between = vae.decode(paths.reshape(-1, LATENT).astype(np.float32)).reshape(6, 10, 28, 28)
+rows = np.concatenate([x_val[ia][:, None], between, x_val[ib][:, None]], axis=1)  # originals at both ends
+print("saved", save_image_grid(rows.reshape(-1, 28, 28), os.path.join(args.out, "interpolation.png"), nrow=12,
                                title="interpolating between posterior means"))
 kl_per_dim = 0.5 * np.mean(mu_val ** 2 + np.exp(logvar_val) - logvar_val - 1, axis=0)
 order = np.argsort(kl_per_dim)[::-1]
 print("KL per latent dimension (nats, validation mean):", np.round(kl_per_dim[order], 2))
 print(f"active dimensions (KL > 0.1 nats): {int(np.sum(kl_per_dim > 0.1))} of {LATENT}")
-base = mu_val[first[8]]
-values = np.linspace(-3, 3, 11)
-traversal = []
-for dim in order[:min(10, LATENT)]:
-    zs = np.repeat(base[None], len(values), axis=0)
-    zs[:, dim] = values
-    traversal.append(vae.decode(zs.astype(np.float32)))
-print("saved", save_image_grid(np.concatenate(traversal), os.path.join(args.out, "traversals.png"), nrow=11,
+top, values = order[:min(10, LATENT)], np.linspace(-3, 3, 11)
+zs = np.tile(mu_val[first[8]], (len(top), len(values), 1))  # (dimensions, 11 values, LATENT): the "8" everywhere
+zs[np.arange(len(top)), :, top] = values                      # row i sweeps dimension top[i]
+traversal = vae.decode(zs.reshape(-1, LATENT).astype(np.float32))
+print("saved", save_image_grid(traversal, os.path.join(args.out, "traversals.png"), nrow=11,
                                title="one latent dimension per row (most active first), from -3 to +3"))
 
 # %% [markdown]
