@@ -29,13 +29,20 @@ def lesson_parser(doc: str, out: str, threads: str = "auto") -> argparse.Argumen
     return parser
 
 
-def parse_lesson_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+def parse_lesson_args(parser: argparse.ArgumentParser, argv=None, by_recipe: bool = False) -> argparse.Namespace:
     """Parse (ignoring unknown arguments), set and print the BLAS threads, move a --quick
-    run's default folder to out/quick/..., and create the folder."""
+    run's default folder to out/quick/..., and create the folder.
+
+    by_recipe: the parser has --recipe; a recipe other than "default" gets its own default
+    folder, OUT_NAME, so that comparing recipes never overwrites the lesson's run.
+    """
     args = parser.parse_known_args(argv)[0]
     print(apply_threads(args.threads))
-    if args.quick and args.out == parser.get_default("out"):
+    default = args.out == parser.get_default("out")
+    if args.quick and default:
         args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
+    if by_recipe and args.recipe != "default" and default:
+        args.out += f"_{args.recipe}"
     os.makedirs(args.out, exist_ok=True)
     return args
 
