@@ -28,7 +28,8 @@ from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import DCGAN
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import plot_history, plt, save_figure, save_image_grid, save_labelled_grid
-from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_fresh
+from aigc_np.quality import (SampleScorer, describe_scores, describe_sets, epoch_score_fn, meets_target, plot_scores,
+                             score_fresh)
 from aigc_np.training import load_checkpoint, train
 
 # Small matrices: one BLAS thread is as fast as two, and far faster on a busy machine.
@@ -39,10 +40,8 @@ parser.add_argument("--width", type=float, help="override G's channel multiplier
 args = parse_lesson_args(parser, by_recipe=True)  # --recipe article writes to out/08_dcgan_article
 r = recipe("dcgan", args.recipe)
 config, schedule = dict(r["config"]), dict(r["train"])
-if args.epochs:
-    schedule["epochs"] = args.epochs
-if args.width:
-    config["width"] = args.width
+schedule["epochs"] = args.epochs or schedule["epochs"]  # the options override the recipe
+config["width"] = args.width or config["width"]
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
 
@@ -80,11 +79,10 @@ convT.build((3, 7, 7), rng, np.float64)
 convT.params["W"][...] = conv.params["W"]         # Conv2D's W is (out, in, 5, 5); ConvT's (in, out, 5, 5)
 x_small, y_small = rng.standard_normal((1, 2, 14, 14)), rng.standard_normal((1, 3, 7, 7))
 conv.params["b"][...] = 0.0
-lhs = np.sum(conv.forward(x_small) * y_small)
-rhs = np.sum(x_small * convT.forward(y_small))
 print(f"Conv2D (1, 2, 14, 14) -> {conv.forward(x_small).shape};  Conv2DTranspose (1, 3, 7, 7) -> "
       f"{convT.forward(y_small).shape}")
-print(f"<conv(x), y> = {lhs:.6f},  <x, convT(y)> = {rhs:.6f}  (the same map, transposed)")
+print(f"<conv(x), y> = {np.sum(conv.forward(x_small) * y_small):.6f},  "
+      f"<x, convT(y)> = {np.sum(x_small * convT.forward(y_small)):.6f}  (the same map, transposed)")
 
 stamp = Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, kernel_initializer="zeros")
 stamp.build((1, 7, 7), rng, np.float64)
@@ -142,10 +140,9 @@ del article
 # %% [markdown]
 # We train it narrower (a full-width step costs ~15x more): G at width 0.5,
 # whose capacity limits how clean the digits are, D at 0.25, slower to learn
-# 4,500 images by heart. Lesson 07's lazy R1 penalty replaces Dropout (via
-# Conv2D's double backward, lesson 10); lr G 4e-4 / D 8e-4, a quarter after
-# 75% of the epochs: the registry's "default" recipe (`--recipe article` for
-# the article's). The recipes tried are in docs/experiments.md.
+# 4,500 images by heart; lesson 07's lazy R1 penalty (Conv2D's double backward,
+# lesson 10) instead of Dropout; lr G 4e-4 / D 8e-4, a quarter after 75% of the
+# epochs: the registry's "default" (`--recipe article`: the article's). Tried: docs/experiments.md.
 
 # %%
 model = build_model("dcgan", config, rng=np.random.default_rng(args.seed))  # the config goes into checkpoints
@@ -155,11 +152,9 @@ print(model.summary())
 
 # %% [markdown]
 # ## 4. Training
-# Lesson 07's game (`GAN.train_step`) with new networks (tests/test_dcgan.py
-# checks both players' gradients, R1 included). Every second epoch lesson
-# 07's yardstick scores 1,000 samples: FD to 4,000 real digits in the judge's
-# features, the rarest digit and confidence, each beside real digits'.
-# best.npz keeps the lowest FD among epochs where every digit holds >= 4%.
+# Lesson 07's game (`GAN.train_step`; tests/test_dcgan.py checks both
+# players' gradients, R1 included) and yardstick, every second epoch: best.npz
+# keeps the lowest FD among the epochs where every digit holds >= 4%.
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, model.latent_dim)).astype(np.float32)
@@ -179,12 +174,7 @@ def images_of(m, z):
     return from_tanh(m.sample(z=z)).reshape(-1, 28, 28)
 
 
-def score_epoch(m):
-    s = scorer.score(images_of(m, judge_z))
-    print(f"  {describe_scores(s, scorer.baseline)}")
-    return s
-
-
+score_epoch = epoch_score_fn(scorer, images_of, judge_z)  # scores and prints each judged epoch
 run_dir = os.path.join(args.out, "run")
 epochs = schedule["epochs"]
 decay_after = int(schedule["decay_at"] * epochs) if schedule["decay_at"] < 1 else None
@@ -249,8 +239,7 @@ print_result(args, "08", f"DCGAN, recipe {args.recipe!r}, best epoch {best_epoch
 # * A transposed convolution stamps its kernel once per input pixel: the
 #   transpose (and backward pass) of a convolution; stride 2 grows 7 -> 14 -> 28.
 # * The article's Keras DCGAN maps layer for layer onto aigc_np.
-# * Judge GANs by their samples, and keep the epoch with the lowest FD among
-#   those that keep every digit: a criterion that rejects mode collapse.
+# * Keep the epoch with the lowest FD among those that keep every digit.
 #
 # ## Suggested extensions
 # 1. `--width 0.25` against 0.5: the best epoch's scores and the seconds per epoch.
