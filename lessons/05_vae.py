@@ -248,10 +248,10 @@ print(f"judge on {n_judge} prior samples of the 2-D VAE: per digit "
       f"{np.round(scores2['class_fractions'] * 100).astype(int)} %")
 
 print_result(args, "05", f"VAE 784-400-{LATENT}, validation negative ELBO {-final['val_elbo']:.1f} "
-      f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "
-      f"summed over pixels, {len(x_val)} validation images, one z per image) after {args.epochs} epochs "
-      f"in {train_seconds:.0f} s of training ({time.perf_counter() - lesson_start:.0f} s for the lesson); "
-      f"latent-2 VAE {-history2[-1]['val_elbo']:.1f} after {epochs_2d} epochs; {data.source}",
+             f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "
+             f"summed over pixels, {len(x_val)} validation images, one z per image) after {args.epochs} epochs "
+             f"in {train_seconds:.0f} s of training ({time.perf_counter() - lesson_start:.0f} s for the lesson); "
+             f"latent-2 VAE {-history2[-1]['val_elbo']:.1f} after {epochs_2d} epochs; {data.source}",
              f"python lessons/05_vae.py --seed {args.seed}")
 
 # %% [markdown]

@@ -236,11 +236,11 @@ print("saved", plot_curves({"good run": curve(log, "modes"), "collapse run (G lr
                            ylabel="modes with >= 5% of samples", title="mode coverage during training"))
 
 print_result(args, "06", f"good GAN covers {good_cov['modes_covered']}/8 modes after {args.steps} steps "
-      f"(per-mode share of 1,000 samples {good_cov['fractions'].min():.1%} to {good_cov['fractions'].max():.1%}, "
-      f"target >= 5% each; {good_cov['off_mode']:.1%} between blobs; std {STD}); collapse run "
-      f"(lr_g 3e-3, lr_d 3e-4) covers {collapse_cov['modes_covered']}/8 at the end and at most {best_collapse}/8 "
-      f"at any check; strong-D run ({D_STEPS} D steps per G step, lr {LR} both) covers "
-      f"{strong_cov['modes_covered']}/8 at the end; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"(per-mode share of 1,000 samples {good_cov['fractions'].min():.1%} to "
+             f"{good_cov['fractions'].max():.1%}, target >= 5% each; {good_cov['off_mode']:.1%} between blobs; "
+             f"std {STD}); collapse run (lr_g 3e-3, lr_d 3e-4) covers {collapse_cov['modes_covered']}/8 at the end "
+             f"and at most {best_collapse}/8 at any check; strong-D run ({D_STEPS} D steps per G step, lr {LR} both) covers "
+             f"{strong_cov['modes_covered']}/8 at the end; {time.perf_counter() - lesson_start:.0f} s for the lesson",
              f"python lessons/06_gan_2d_toy.py --seed {args.seed}")
 
 # %% [markdown]

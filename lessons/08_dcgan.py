@@ -228,9 +228,9 @@ print("saved", save_figure(fig, os.path.join(args.out, "class_histogram.png")))
 met = meets_target(final, scorer.baseline)
 total_seconds = time.perf_counter() - lesson_start
 print_result(args, "08", f"DCGAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
-      f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
-      f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
-      f"{describe_sets(more)}; {data.source}; total time {total_seconds / 60:.1f} min",
+             f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
+             f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
+             f"{describe_sets(more)}; {data.source}; total time {total_seconds / 60:.1f} min",
              f"python lessons/08_dcgan.py --seed {args.seed}"
              + (f" --recipe {args.recipe}" if args.recipe != "default" else ""))
 

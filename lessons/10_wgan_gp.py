@@ -236,9 +236,9 @@ mnist_text = (f"; MNIST at {args.budget_seconds:.0f} s each: plain GAN FD {g['fd
               f"WGAN-GP FD {w['fd']:.1f}, {w['classes_covered']}/10 classes, {w['confident']:.0%} confident "
               f"({w['steps']} steps); real-data FD baseline {g['fd_real_baseline']:.1f}")
 print_result(args, "10", f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D steps per G step, {args.steps} "
-      f"G steps: {names[0]} covers {a[names[0]]['modes_covered']}/8, {names[1]} covers "
-      f"{a[names[1]]['modes_covered']}/8 (per-mode {a[names[1]]['fractions'].min():.1%} to "
-      f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each)" + mnist_text
+             f"G steps: {names[0]} covers {a[names[0]]['modes_covered']}/8, {names[1]} covers "
+             f"{a[names[1]]['modes_covered']}/8 (per-mode {a[names[1]]['fractions'].min():.1%} to "
+             f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each)" + mnist_text
              + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson",
              f"python lessons/10_wgan_gp.py --seed {args.seed}"
              + ("" if args.quick else f" --budget-seconds {args.budget_seconds:g}"))

@@ -224,11 +224,10 @@ ax.set(xticks=range(10), xlabel="requested digit", ylabel="judge accuracy", ylim
 ax.legend(fontsize=8, loc="lower right")
 print("saved", save_figure(fig, os.path.join(args.out, "per_digit_accuracy.png")))
 
-total_seconds = time.perf_counter() - lesson_start
 summary = "; ".join(f"{r['kind']} {r['accuracy']:.1%} (best epoch {r['best_epoch']} of {r['epochs']}, "
                     f"training {r['seconds']:.0f} s)" for r in results)
 print_result(args, "11", f"judge accuracy on the requested labels, {n_judge:,} fresh samples "
-      f"(target >= 90%): {summary}; lesson {total_seconds:.0f} s; {data.source}",
+             f"(target >= 90%): {summary}; lesson {time.perf_counter() - lesson_start:.0f} s; {data.source}",
              f"python lessons/11_conditional.py --model {args.model} --seed {args.seed}")
 
 # %% [markdown]
