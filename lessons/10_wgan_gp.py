@@ -3,12 +3,9 @@
 Lesson 06 broke a GAN twice: a G faster than D gathers every sample in one
 hopping clump, and a D with 5 steps per G step makes G drop blobs for good.
 In WGAN-GP (Gulrajani et al. 2017) the discriminator becomes a *critic*
-with a linear output that estimates the Wasserstein distance between data
-and samples, kept 1-Lipschitz by a penalty on the norm of its input gradient.
-That penalty is a loss on a *gradient*: training it needs a "double
-backward", written by hand for every critic layer and proven numerically
-(tests/test_double_backward.py, tests/test_wgan_gp.py).
-
+whose linear output estimates the Wasserstein distance between data and
+samples, kept 1-Lipschitz by a penalty on its input gradient: a loss on a
+*gradient*, whose training needs a hand-written "double backward".
 Part A plays on lesson 06's ring of 8 Gaussians; Part B on MNIST, scored
 with lesson 09's metrics against a plain GAN trained for the same wall-clock time.
 
@@ -231,15 +228,14 @@ print("saved", save_figure(fig, os.path.join(args.out, "mnist_plain_vs_wgan_gp.p
 a = {name: cov for name, (_, cov, _) in toy.items()}
 names = list(a)
 g, w = mnist_results["plain GAN"], mnist_results["WGAN-GP"]
-mnist_text = (f"; MNIST at {args.budget_seconds:.0f} s each: plain GAN FD {g['fd']:.1f}, "
-              f"{g['classes_covered']}/10 classes, {g['confident']:.0%} confident ({g['steps']} steps) vs "
-              f"WGAN-GP FD {w['fd']:.1f}, {w['classes_covered']}/10 classes, {w['confident']:.0%} confident "
-              f"({w['steps']} steps); real-data FD baseline {g['fd_real_baseline']:.1f}")
 print_result(args, "10", f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D steps per G step, {args.steps} "
              f"G steps: {names[0]} covers {a[names[0]]['modes_covered']}/8, {names[1]} covers "
              f"{a[names[1]]['modes_covered']}/8 (per-mode {a[names[1]]['fractions'].min():.1%} to "
-             f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each)" + mnist_text
-             + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each); MNIST at {args.budget_seconds:.0f} s "
+             f"each: plain GAN FD {g['fd']:.1f}, {g['classes_covered']}/10 classes, {g['confident']:.0%} confident "
+             f"({g['steps']} steps) vs WGAN-GP FD {w['fd']:.1f}, {w['classes_covered']}/10 classes, "
+             f"{w['confident']:.0%} confident ({w['steps']} steps); real-data FD baseline "
+             f"{g['fd_real_baseline']:.1f}; {time.perf_counter() - lesson_start:.0f} s for the lesson",
              f"python lessons/10_wgan_gp.py --seed {args.seed}"
              + ("" if args.quick else f" --budget-seconds {args.budget_seconds:g}"))
 
