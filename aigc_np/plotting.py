@@ -16,7 +16,8 @@ import numpy as np  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 
-__all__ = ["image_grid", "save_image_grid", "save_figure", "plot_curves", "plt"]
+__all__ = ["image_grid", "save_image_grid", "save_figure", "plot_curves", "plt", "originals_over_reconstructions",
+           "save_labelled_grid", "plot_codes", "plot_history"]
 
 
 def image_grid(images: np.ndarray, nrow: int = 10, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -78,3 +79,65 @@ def plot_curves(curves: dict, path, xlabel: str = "epoch", ylabel: str = "", tit
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def originals_over_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, per_row: int = 10) -> np.ndarray:
+    """Interleave rows for a grid: ``per_row`` originals, their reconstructions, the next ``per_row``, ...
+
+    originals, reconstructions: (N, ...) with N a multiple of per_row; returns (2N, ...).
+    """
+    shape = (-1, per_row) + originals.shape[1:]
+    pairs = np.stack([originals.reshape(shape), reconstructions.reshape(shape)], axis=1)
+    return pairs.reshape((-1,) + originals.shape[1:])
+
+
+def save_labelled_grid(images: np.ndarray, path, nrow: int, figsize, title: str, rows: dict | None = None,
+                       cols: dict | None = None, xlabel: str | None = None, ylabel: str | None = None) -> str:
+    """Save a grid of images (N, H, W) in [0, 1] whose axes name some rows and columns.
+
+    rows, cols: {index: tick label} for the rows / columns of the grid that get a label
+    (None: no ticks on that axis), e.g. the z value or the epoch each row shows.
+    """
+    images = np.asarray(images)
+    h, w = images.shape[-2:]
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.imshow(image_grid(images, nrow=nrow), cmap="gray", vmin=0, vmax=1)
+    # the centre of cell i is at i (H + 1) + H // 2: cells are H pixels plus one of padding
+    ax.set_xticks([i * (w + 1) + w // 2 for i in cols], list(cols.values())) if cols else ax.set_xticks([])
+    ax.set_yticks([i * (h + 1) + h // 2 for i in rows], list(rows.values())) if rows else ax.set_yticks([])
+    ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    return save_figure(fig, path)
+
+
+def plot_codes(codes: np.ndarray, labels: np.ndarray, path, title: str, xlabel: str = "z1", ylabel: str = "z2",
+               circles=()) -> str:
+    """Scatter 2-D codes (N, 2) coloured by digit label (N,), with a colour bar; ``circles``:
+    radii of dashed circles around 0 (then the axes are drawn to the same scale)."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+    for radius in circles:
+        ax.add_patch(plt.Circle((0, 0), radius, fill=False, ls="--", lw=0.8, color="gray"))
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    if len(circles):
+        ax.set_aspect("equal")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return save_figure(fig, path)
+
+
+def plot_history(history: list, series: dict, path, x: str = "epoch", **options) -> str:
+    """:func:`plot_curves` of a training history (one dict per epoch or step, as ``train`` returns).
+
+    series: {legend name: the row's key, or a function of a row}, e.g.
+    ``{"D loss": "d_loss", "-ELBO": lambda r: -r["elbo"]}``; the x values are each row's ``x``.
+    Rows without a series' key are skipped for that series. options go to :func:`plot_curves`.
+    """
+    curves = {}
+    for name, key in series.items():
+        value = key if callable(key) else (lambda row, k=key: row[k])
+        rows = history if callable(key) else [row for row in history if key in row]
+        curves[name] = ([row[x] for row in rows], [value(row) for row in rows])
+    return plot_curves(curves, path, xlabel=options.pop("xlabel", x), **options)

@@ -32,7 +32,8 @@ from .judge import load_judge
 from .metrics import feature_statistics, frechet_distance, judge_outputs, precision_recall
 
 __all__ = ["SampleScorer", "MIN_DIGIT_SHARE", "FD_TARGET_RATIO", "CONFIDENT_TARGET", "meets_target",
-           "describe_scores", "score_sets", "describe_sets", "plot_scores"]
+           "describe_scores", "score_sets", "describe_sets", "plot_scores", "score_fresh",
+           "epoch_score_fn"]
 
 MIN_DIGIT_SHARE = 0.04
 FD_TARGET_RATIO = 1.5
@@ -149,3 +150,27 @@ def plot_scores(history: list, baseline: dict, path) -> str:
     for ax in axes:
         ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def score_fresh(generate, scorer: SampleScorer, seed: int, n_sets: int, latent_dim: int = 100):
+    """Judge a chosen epoch on samples it was not chosen on: one set of ``scorer.n`` fresh z from
+    ``seed``, then ``n_sets`` more sets from ``seed + 1`` (:func:`score_sets`).
+
+    generate: ``z (n, latent_dim) -> images (n, 28, 28) in [0, 1]``.
+    Returns (the first set's images, their :meth:`SampleScorer.score`, the sets' scores).
+    """
+    z = np.random.default_rng(seed).standard_normal((scorer.n, latent_dim)).astype(np.float32)
+    images = generate(z)
+    scores = scorer.score(images)
+    more_z = np.random.default_rng(seed + 1).standard_normal((n_sets, scorer.n, latent_dim)).astype(np.float32)
+    return images, scores, score_sets(generate, more_z, scorer)
+
+
+def epoch_score_fn(scorer: SampleScorer, images_of, z):
+    """A ``score_fn`` for :func:`aigc_np.training.train`: ``model -> scorer.score(images_of(model, z))``,
+    printing each judged epoch's line beside the real digits' (:func:`describe_scores`)."""
+    def score_fn(model):
+        scores = scorer.score(images_of(model, z))
+        print(f"  {describe_scores(scores, scorer.baseline)}")
+        return scores
+    return score_fn

@@ -36,7 +36,8 @@ from .io import atomic_write, remove_stale_parts
 from .plotting import save_image_grid
 from .progress import Progress, RunClock
 
-__all__ = ["train", "resume", "TrainingDiverged", "save_checkpoint", "load_checkpoint", "optimizers_of"]
+__all__ = ["train", "resume", "spaced_rows", "TrainingDiverged", "save_checkpoint", "load_checkpoint",
+           "optimizers_of"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -211,3 +212,10 @@ def resume(model, x, *, epochs: int, rng: np.random.Generator, out_dir: str, **o
                        for row in csv.DictReader(f)][: metadata["epoch"]]
     return train(model, x, epochs=epochs, rng=rng, out_dir=out_dir, start_epoch=metadata["epoch"] + 1,
                  history=history, **options)
+
+
+def spaced_rows(history: list, n: int = 10) -> list:
+    """About ``n`` evenly spaced rows of ``history``, always with the first and the last:
+    what a lesson prints of a long run."""
+    keep = set(range(0, len(history), max(1, len(history) // n))) | {len(history) - 1}
+    return [history[i] for i in sorted(keep)]

@@ -27,9 +27,10 @@ import numpy as np
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.judge import judge_scores, load_judge
 from aigc_np.models.registry import build_model, recipe
-from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
+from aigc_np.plotting import (image_grid, originals_over_reconstructions, plot_codes, plot_curves, plt, save_figure,
+                              save_image_grid)
 from aigc_np.threads import apply_threads
-from aigc_np.training import train
+from aigc_np.training import spaced_rows, train
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
@@ -103,14 +104,7 @@ print(f"untrained: {ae.reconstruction_loss(x_val):.1f} nats/image on validation 
 
 
 # %%
-def originals_over_reconstructions(originals, reconstructions, per_row=10):
-    """Interleave rows: 10 originals, their 10 reconstructions, the next 10, ..."""
-    shape = (-1, per_row) + originals.shape[1:]
-    pairs = np.stack([originals.reshape(shape), reconstructions.reshape(shape)], axis=1)
-    return pairs.reshape((-1,) + originals.shape[1:])
-
-
-shown = x_val[:50]
+shown = x_val[:50]  # in each grid, a row of 10 of them above their reconstructions
 run_dir = os.path.join(args.out, "run")
 start = time.perf_counter()
 history = train(ae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
@@ -119,8 +113,7 @@ history = train(ae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["bat
                 score_fn=lambda m: {"val_recon": m.reconstruction_loss(x_val)},
                 best_key="val_recon", higher_is_better=False, label="AE ")
 train_seconds = time.perf_counter() - start
-for i in sorted(set(range(0, len(history), max(1, len(history) // 10))) | {len(history) - 1}):
-    row = history[i]
+for row in spaced_rows(history):
     print(f"  epoch {row['epoch']:3d}: train {row['loss']:6.1f}  validation {row['val_recon']:6.1f} nats/image")
 val_recon = history[-1]["val_recon"]
 print(f"trained {args.epochs} epochs in {train_seconds:.1f} s; run folder {run_dir}")
@@ -154,13 +147,8 @@ print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], ae.rec
 # %%
 codes = ae.encode(x_val).astype(np.float64)
 train_codes = ae.encode(x_train).astype(np.float64)
-fig, ax = plt.subplots(figsize=(6.5, 5.5))
-points = ax.scatter(codes[:, 0], codes[:, 1], c=y_val, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
-fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-ax.set_xlabel("z1")
-ax.set_ylabel("z2")
-ax.set_title("autoencoder: 2-D codes of the validation digits")
-print("saved", save_figure(fig, os.path.join(args.out, "latent_scatter.png")))
+print("saved", plot_codes(codes, y_val, os.path.join(args.out, "latent_scatter.png"),
+                          title="autoencoder: 2-D codes of the validation digits"))
 print(f"training codes span z1 in [{train_codes[:, 0].min():.1f}, {train_codes[:, 0].max():.1f}], "
       f"z2 in [{train_codes[:, 1].min():.1f}, {train_codes[:, 1].max():.1f}]")
 

@@ -1,10 +1,10 @@
 """Lesson 05: the variational autoencoder (VAE): an autoencoder you can sample.
 
-Lesson 04's codes landed in an arbitrary, gappy region, so a random code
-decoded to the same digit over and over. In a VAE (Kingma & Welling 2014) the
-encoder outputs a Gaussian cloud of codes and the loss pulls every cloud
-towards N(0, I), so a draw from N(0, I) decodes to a new digit. The loss, the
-negative ELBO, bounds an image's negative log-likelihood in nats.
+Lesson 04's random codes decoded to one digit over and over. In a VAE
+(Kingma & Welling 2014) the encoder outputs a Gaussian cloud of codes and the
+loss pulls every cloud towards N(0, I), so a draw from N(0, I) decodes to a
+new digit. The loss, the negative ELBO, bounds an image's negative
+log-likelihood in nats.
 
 Run:  python lessons/05_vae.py [--quick] [--epochs 100] [--out out/05_vae]
 """
@@ -13,7 +13,6 @@ Run:  python lessons/05_vae.py [--quick] [--epochs 100] [--out out/05_vae]
 # As in lesson 04: pixels in [0, 1], a fixed 4,500 / 500 split, seeded randomness.
 
 # %%
-import argparse
 import os
 import time
 from statistics import NormalDist
@@ -23,36 +22,28 @@ import numpy as np
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.judge import judge_scores, load_judge
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
 from aigc_np.models.registry import build_model, recipe
-from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
-from aigc_np.threads import apply_threads
-from aigc_np.training import train
+from aigc_np.plotting import (originals_over_reconstructions, plot_codes, plot_history, save_image_grid,
+                              save_labelled_grid)
+from aigc_np.training import spaced_rows, train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/05_vae")
 RECIPE = recipe("vae")  # the registry's VAE recipe, the one `python -m aigc_np train vae` uses
 parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"], help="epochs for the latent-20 VAE")
-parser.add_argument("--epochs-2d", type=int, default=30, help="epochs for the latent-2 VAE")
-parser.add_argument("--latent-dim", type=int, default=20)
-parser.add_argument("--out", default="out/05_vae", help="folder for figures and training runs")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
+LATENT, epochs_2d = RECIPE["config"]["latent_dim"], 30  # the latent-20 VAE, and section 9's latent-2 run
 
 data = load_dataset(seed=args.seed)
 print("data:", data.source)
 x_train, x_val, y_val = to_unit(data.x_train), to_unit(data.x_val), data.y_val
 n_judge = 1000
 if args.quick:
-    x_train, args.epochs, args.epochs_2d, n_judge = x_train[:512], 2, 1, 100
+    x_train, args.epochs, epochs_2d, n_judge = x_train[:512], 2, 1, 100
 print(f"train {x_train.shape}, validation {x_val.shape}")
 
 # %% [markdown]
@@ -65,7 +56,7 @@ print(f"train {x_train.shape}, validation {x_val.shape}")
 # The networks are PyTorch's reference VAE: 784 -> 400 -> (20 + 20), 20 -> 400 -> 784.
 
 # %%
-vae = build_model("vae", {**RECIPE["config"], "latent_dim": args.latent_dim}, rng=np.random.default_rng(args.seed))
+vae = build_model("vae", RECIPE["config"], rng=np.random.default_rng(args.seed))
 print(vae.summary())
 print(f"{vae.num_params():,} parameters")
 
@@ -120,10 +111,9 @@ print(f"KL closed form {closed:.4f} nats, Monte Carlo {np.mean(np.sum(log_q - lo
 #     loss = -ELBO = BCE(decoder(z), x) summed over the 784 pixels   (z = mu + sigma eps)
 #                  + 0.5 sum_j (mu_j^2 + exp(logvar_j) - logvar_j - 1).
 #
-# One z per image estimates the expectation: noisy but unbiased. Every number
-# below (`VAE.elbo`): continuous pixels, terms summed over pixels and latent
-# dimensions, the mean over the 500 validation images, one fixed z each: a
-# reproducible score, not a true log-likelihood (nor binarized MNIST's 85-100).
+# One z per image estimates the expectation: noisy but unbiased. We report
+# `VAE.elbo` on the validation images with one fixed z each: reproducible, not
+# a true log-likelihood (nor comparable with binarized MNIST's 85-100).
 # `VAE.loss` splits dL/dz into mu and logvar (`reparameterize_backward`), adds
 # the KL gradients and goes back through the encoder. Checked on a tiny float64 VAE:
 
@@ -142,7 +132,7 @@ print(f"gradcheck VAE loss, {len(errors)} parameter tensors: max relative error 
 # validation ELBO (best.npz keeps the highest) and 100 fixed prior draws are decoded.
 
 # %%
-fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, args.latent_dim)).astype(np.float32)
+fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, LATENT)).astype(np.float32)
 
 
 def validation_scores(model):
@@ -150,15 +140,14 @@ def validation_scores(model):
     return {"val_elbo": e["elbo"], "val_recon": e["recon"], "val_kl": e["kl"]}
 
 
-run_dir = os.path.join(args.out, f"latent{args.latent_dim}")
+run_dir = os.path.join(args.out, f"latent{LATENT}")
 start = time.perf_counter()
 history = train(vae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
                 rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, value_range=(0.0, 1.0),
                 grid_fn=lambda m: m.sample(z=fixed_z), score_fn=validation_scores, best_key="val_elbo",
-                label=f"VAE-{args.latent_dim} ")
+                label=f"VAE-{LATENT} ")
 train_seconds = time.perf_counter() - start
-for i in sorted(set(range(0, len(history), max(1, len(history) // 10))) | {len(history) - 1}):
-    row = history[i]
+for row in spaced_rows(history):
     print(f"  epoch {row['epoch']:3d}: train -ELBO {row['loss']:6.1f}   validation -ELBO {-row['val_elbo']:6.1f} "
           f"= recon {row['val_recon']:6.1f} + KL {row['val_kl']:5.1f}")
 final = history[-1]
@@ -166,34 +155,31 @@ best = max(history, key=lambda r: r["val_elbo"])
 print(f"trained {args.epochs} epochs in {train_seconds:.1f} s; best validation -ELBO {-best['val_elbo']:.1f} "
       f"at epoch {best['epoch']}; run folder {run_dir}")
 
-epochs = [r["epoch"] for r in history]
-print("saved", plot_curves({"train -ELBO (mean over the epoch)": (epochs, [r["loss"] for r in history]),
-                            "validation -ELBO (end of epoch)": (epochs, [-r["val_elbo"] for r in history])},
-                           os.path.join(args.out, "elbo_curve.png"), ylabel="nats / image", logy=True,
-                           title=f"VAE 784-400-{args.latent_dim}: negative ELBO"))
-print("saved", plot_curves({"validation reconstruction": (epochs, [r["val_recon"] for r in history]),
-                            "validation KL": (epochs, [r["val_kl"] for r in history])},
-                           os.path.join(args.out, "recon_kl_curve.png"), ylabel="nats / image", logy=True,
-                           title="the two terms of the negative ELBO"))
+print("saved", plot_history(history, {"train -ELBO (mean over the epoch)": "loss",
+                                      "validation -ELBO (end of epoch)": lambda r: -r["val_elbo"]},
+                             os.path.join(args.out, "elbo_curve.png"), ylabel="nats / image", logy=True,
+                             title=f"VAE 784-400-{LATENT}: negative ELBO"))
+print("saved", plot_history(history, {"validation reconstruction": "val_recon", "validation KL": "val_kl"},
+                             os.path.join(args.out, "recon_kl_curve.png"), ylabel="nats / image", logy=True,
+                             title="the two terms of the negative ELBO"))
 
 # %% [markdown]
 # ## 7. New digits from the prior, and reconstructions
-# Draw z ~ N(0, I), decode, and get digits nobody wrote (the decoder's
-# Bernoulli *means*, hence smooth). The judge of lesson 03 labels them
-# (lesson 04's autoencoder gave one digit over and over). Then reconstruct:
-# encode, take mu (no noise), decode; twenty numbers keep far more than two.
+# Draw z ~ N(0, I) and decode: digits nobody wrote (the decoder's Bernoulli
+# *means*, hence smooth), which the judge of lesson 03 labels. Then
+# reconstruct: encode, take mu (no noise), decode; 20 numbers keep far more than 2.
 
 # %%
 print("saved", save_image_grid(vae.sample(z=fixed_z), os.path.join(args.out, "samples.png"),
-                               title=f"100 samples from the prior, latent {args.latent_dim}"))
+                               title=f"100 samples from the prior, latent {LATENT}"))
 judge = load_judge()
-sample_scores = judge_scores(vae.sample(z=rng.standard_normal((n_judge, args.latent_dim)).astype(np.float32)),
+sample_scores = judge_scores(vae.sample(z=rng.standard_normal((n_judge, LATENT)).astype(np.float32)),
                              judge)
 print(f"judge on {n_judge} prior samples: confident {sample_scores['confident']:.1%}, digits present "
       f"{sample_scores['classes_covered']}/10, rarest digit {sample_scores['min_class_fraction']:.1%}, "
       f"per digit {np.round(sample_scores['class_fractions'] * 100).astype(int)} %")
-pairs_of_rows = np.stack([x_val[:40].reshape(4, 10, 28, 28), vae.reconstruct(x_val[:40]).reshape(4, 10, 28, 28)], 1)
-print("saved", save_image_grid(pairs_of_rows.reshape(-1, 28, 28), os.path.join(args.out, "reconstructions.png"),
+print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], vae.reconstruct(x_val[:40])),
+                               os.path.join(args.out, "reconstructions.png"),
                                title="validation digits (odd rows) and reconstructions (even rows)"))
 
 # %% [markdown]
@@ -206,27 +192,23 @@ print("saved", save_image_grid(pairs_of_rows.reshape(-1, 28, 28), os.path.join(a
 # %%
 mu_val, logvar_val = (a.astype(np.float64) for a in vae.encode(x_val))
 first = {d: int(np.flatnonzero(y_val == d)[0]) for d in range(10)}
-pairs = [(1, 0), (2, 7), (3, 8), (4, 9), (5, 6), (7, 1)]
-steps = np.linspace(0, 1, 10)[:, None]
-rows = []
-for a, b in pairs:
-    ia, ib = first[a], first[b]
-    path = (1 - steps) * mu_val[ia] + steps * mu_val[ib]
-    rows += [x_val[ia], *vae.decode(path.astype(np.float32)), x_val[ib]]
-print("saved", save_image_grid(np.array(rows), os.path.join(args.out, "interpolation.png"), nrow=12,
+ia = np.array([first[d] for d in (1, 2, 3, 4, 5, 7)])  # from these digits ...
+ib = np.array([first[d] for d in (0, 7, 8, 9, 6, 1)])  # ... to these
+t = np.linspace(0, 1, 10)[None, :, None]
+paths = (1 - t) * mu_val[ia][:, None] + t * mu_val[ib][:, None]  # (6 pairs, 10 steps, LATENT)
+between = vae.decode(paths.reshape(-1, LATENT).astype(np.float32)).reshape(6, 10, 28, 28)
+rows = np.concatenate([x_val[ia][:, None], between, x_val[ib][:, None]], axis=1)  # originals at both ends
+print("saved", save_image_grid(rows.reshape(-1, 28, 28), os.path.join(args.out, "interpolation.png"), nrow=12,
                                title="interpolating between posterior means"))
 kl_per_dim = 0.5 * np.mean(mu_val ** 2 + np.exp(logvar_val) - logvar_val - 1, axis=0)
 order = np.argsort(kl_per_dim)[::-1]
 print("KL per latent dimension (nats, validation mean):", np.round(kl_per_dim[order], 2))
-print(f"active dimensions (KL > 0.1 nats): {int(np.sum(kl_per_dim > 0.1))} of {args.latent_dim}")
-base = mu_val[first[8]]
-values = np.linspace(-3, 3, 11)
-traversal = []
-for dim in order[:min(10, args.latent_dim)]:
-    zs = np.repeat(base[None], len(values), axis=0)
-    zs[:, dim] = values
-    traversal.append(vae.decode(zs.astype(np.float32)))
-print("saved", save_image_grid(np.concatenate(traversal), os.path.join(args.out, "traversals.png"), nrow=11,
+print(f"active dimensions (KL > 0.1 nats): {int(np.sum(kl_per_dim > 0.1))} of {LATENT}")
+top, values = order[:min(10, LATENT)], np.linspace(-3, 3, 11)
+zs = np.tile(mu_val[first[8]], (len(top), len(values), 1))  # (dimensions, 11 values, LATENT): the "8" everywhere
+zs[np.arange(len(top)), :, top] = values                      # row i sweeps dimension top[i]
+traversal = vae.decode(zs.reshape(-1, LATENT).astype(np.float32))
+print("saved", save_image_grid(traversal, os.path.join(args.out, "traversals.png"), nrow=11,
                                title="one latent dimension per row (most active first), from -3 to +3"))
 
 # %% [markdown]
@@ -242,46 +224,35 @@ print("saved", save_image_grid(np.concatenate(traversal), os.path.join(args.out,
 # %%
 vae2 = build_model("vae", {**RECIPE["config"], "latent_dim": 2}, rng=np.random.default_rng(args.seed))
 start2 = time.perf_counter()
-history2 = train(vae2, x_train, epochs=args.epochs_2d, batch_size=RECIPE["train"]["batch_size"],
+history2 = train(vae2, x_train, epochs=epochs_2d, batch_size=RECIPE["train"]["batch_size"],
                  rng=np.random.default_rng(args.seed + 1), out_dir=os.path.join(args.out, "latent2"),
                  score_fn=validation_scores, best_key="val_elbo", label="VAE-2 ")
-print(f"latent-2 VAE: validation -ELBO {-history2[-1]['val_elbo']:.1f} nats/image after {args.epochs_2d} epochs "
+print(f"latent-2 VAE: validation -ELBO {-history2[-1]['val_elbo']:.1f} nats/image after {epochs_2d} epochs "
       f"({time.perf_counter() - start2:.1f} s)")
 
 quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.01, 0.99, 20)])
 z1, z2 = np.meshgrid(quantiles, quantiles[::-1])  # z2 grows upwards, like a plot's y axis
 manifold = vae2.decode(np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32))
-fig, ax = plt.subplots(figsize=(8.5, 8.5))
-ax.imshow(image_grid(manifold, nrow=20), cmap="gray", vmin=0, vmax=1)
-ticks = np.arange(0, 20, 3)
-ax.set_xticks(ticks * 29 + 14, [f"{q:.2f}" for q in quantiles[ticks]])
-ax.set_yticks(ticks * 29 + 14, [f"{q:.2f}" for q in quantiles[::-1][ticks]])
-ax.set(xlabel="z1", ylabel="z2", title="2-D VAE: decoded manifold at normal quantiles 0.01 ... 0.99")
-print("saved", save_figure(fig, os.path.join(args.out, "manifold_2d.png")))
-
+ticks = {i: f"{quantiles[i]:.2f}" for i in range(0, 20, 3)}
+print("saved", save_labelled_grid(manifold, os.path.join(args.out, "manifold_2d.png"), nrow=20, figsize=(8.5, 8.5),
+                                  title="2-D VAE: decoded manifold at normal quantiles 0.01 ... 0.99", cols=ticks,
+                                  rows={i: f"{quantiles[::-1][i]:.2f}" for i in ticks}, xlabel="z1", ylabel="z2"))
 mu2, _ = vae2.encode(x_val)
-fig, ax = plt.subplots(figsize=(6.5, 5.5))
-points = ax.scatter(mu2[:, 0], mu2[:, 1], c=y_val, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
-for radius in (1, 2, 3):
-    ax.add_patch(plt.Circle((0, 0), radius, fill=False, ls="--", lw=0.8, color="gray"))
-fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-ax.set(aspect="equal", xlabel="z1 (posterior mean)", ylabel="z2 (posterior mean)",
-       title="2-D VAE: validation codes (circles: 1, 2, 3 prior std)")
-print("saved", save_figure(fig, os.path.join(args.out, "latent_scatter_2d.png")))
+print("saved", plot_codes(mu2, y_val, os.path.join(args.out, "latent_scatter_2d.png"), circles=(1, 2, 3),
+                          title="2-D VAE: validation codes (circles: 1, 2, 3 prior std)",
+                          xlabel="z1 (posterior mean)", ylabel="z2 (posterior mean)"))
 inside = np.mean(np.all(np.abs(mu2) <= quantiles[-1], axis=1))
 print(f"{inside:.0%} of the validation codes lie inside the manifold's square |z| <= {quantiles[-1]:.2f}")
 scores2 = judge_scores(vae2.sample(z=rng.standard_normal((n_judge, 2)).astype(np.float32)), judge)
 print(f"judge on {n_judge} prior samples of the 2-D VAE: per digit "
       f"{np.round(scores2['class_fractions'] * 100).astype(int)} %")
 
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 05: VAE 784-400-{args.latent_dim}, validation negative ELBO {-final['val_elbo']:.1f} "
-      f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "
-      f"summed over pixels, {len(x_val)} validation images, one z per image) after {args.epochs} epochs "
-      f"in {train_seconds:.0f} s of training ({time.perf_counter() - lesson_start:.0f} s for the lesson); "
-      f"latent-2 VAE {-history2[-1]['val_elbo']:.1f} after {args.epochs_2d} epochs; {data.source}. "
-      f"Reproduce: python lessons/05_vae.py --seed {args.seed}"
-      + (" --quick" if args.quick else ""))
+print_result(args, "05", f"VAE 784-400-{LATENT}, validation negative ELBO {-final['val_elbo']:.1f} "
+             f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "
+             f"summed over pixels, {len(x_val)} validation images, one z per image) after {args.epochs} epochs "
+             f"in {train_seconds:.0f} s of training ({time.perf_counter() - lesson_start:.0f} s for the lesson); "
+             f"latent-2 VAE {-history2[-1]['val_elbo']:.1f} after {epochs_2d} epochs; {data.source}",
+             f"python lessons/05_vae.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

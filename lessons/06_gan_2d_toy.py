@@ -18,45 +18,35 @@ Run:  python lessons/06_gan_2d_toy.py [--quick] [--steps 4000] [--out out/06_gan
 # none. Target: each of the 8 blobs holds at least 5% of 1,000 samples.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
-from aigc_np.layers import Dense, LeakyReLU, Sequential, sigmoid
+from aigc_np.layers import sigmoid
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import GAN
-from aigc_np.plotting import plot_curves, plt, save_figure
-from aigc_np.threads import apply_threads
-from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
+from aigc_np.plotting import plot_curves, plot_history
+from aigc_np.toy import mode_coverage, ring_of_gaussians
+from aigc_np.toy_gan import plot_game_snapshots, ring_players, train_on_ring
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/06_gan_2d_toy")
 parser.add_argument("--steps", type=int, default=4000, help="training steps (one D and one G update each)")
-parser.add_argument("--batch-size", type=int, default=128)
-parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of both players")
-parser.add_argument("--std", type=float, default=0.05, help="standard deviation of each blob")
-parser.add_argument("--out", default="out/06_gan_2d_toy", help="folder for figures")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
+args = parse_lesson_args(parser)
 if args.quick:
     args.steps = 300
-os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
 
-MODES, RADIUS, LATENT = 8, 2.0, 2
-real = ring_of_gaussians(1000, np.random.default_rng(args.seed + 100), std=args.std)
-real_cov = mode_coverage(real, std=args.std)
+LATENT, STD, BATCH, LR = 2, 0.05, 128, 1e-3  # LR: Adam's, both players
+real = ring_of_gaussians(1000, np.random.default_rng(args.seed + 100), std=STD)
+real_cov = mode_coverage(real, std=STD)
 print(f"real data: {len(real)} points; per blob "
       + " ".join(f"{f:.1%}" for f in real_cov["fractions"]) + f"; between blobs {real_cov['off_mode']:.1%}")
 
 # %% [markdown]
 # ## 2. The two players
-# Small MLPs with LeakyReLU(0.2) (D must pass gradient for every input):
+# Small MLPs with LeakyReLU(0.2) (D must pass gradient for every input;
+# `aigc_np.toy_gan.ring_players`):
 #   G: z (2) -> 64 -> 64 -> 2, a *linear* output (the ring reaches radius 2);
 #   D: x (2) -> 64 -> 64 -> 1 logit, D(x) = sigmoid(logit) = P(x is real).
 # Each `GAN.train_step(x_real)` is a D step on
@@ -70,22 +60,19 @@ print(f"real data: {len(real)} points; per blob "
 # %%
 def make_gan(seed, lr_g, lr_d):
     rng = np.random.default_rng(seed)
-    G = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(2)],
-                   input_shape=(LATENT,), rng=rng, name="generator")
-    D = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(1)],
-                   input_shape=(2,), rng=rng, name="discriminator")
+    G, D = ring_players(rng)
     return GAN(G, D, latent_dim=LATENT, rng=rng, lr=lr_g, lr_d=lr_d, beta1=0.5)
 
 
-gan = make_gan(args.seed, args.lr, args.lr)
+gan = make_gan(args.seed, LR, LR)
 print(gan.summary())
 
 # %% [markdown]
 # ## 3. Training: watch the game
-# A fresh real batch, one `train_step`, and every 100 steps 1,000 samples of a
-# *fixed* z: blobs covered, mean D(x) on real and fake points. The game never
-# quite settles, so both learning rates drop to a quarter for the last quarter
-# of the steps (measured in docs/experiments.md, lesson 06).
+# A fresh real batch, one `train_step` (`aigc_np.toy_gan.train_on_ring`), and
+# every 100 steps 1,000 samples of a *fixed* z: blobs covered, mean D(x) on
+# real and fake points. The game never quite settles, so both learning rates
+# drop to a quarter for the last quarter of the steps (docs/experiments.md, lesson 06).
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 7).standard_normal((1000, LATENT)).astype(np.float32)
@@ -106,41 +93,35 @@ def snapshot(model, step):
 
 def train_gan(model, steps, label, snap_at, every=100, d_steps=1):
     """Train ``model``; each step is ``d_steps`` D updates (fresh z each, one real batch) and one G update."""
-    data_rng = np.random.default_rng(args.seed + 1)  # the same real batches for every run
     log, snaps = [], [snapshot(model, 0)] if 0 in snap_at else []
     sums = {"d_loss": 0.0, "g_loss": 0.0}
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        if step == int(0.75 * steps) + 1:  # the last quarter at lr / 4 (both players)
-            model.opt_g.lr /= 4
-            model.opt_d.lr /= 4
-        x_real = ring_of_gaussians(args.batch_size, data_rng, std=args.std)
-        for _ in range(d_steps - 1):  # extra D updates before the usual round
-            model.discriminator_loss(x_real, model.sample_z(len(x_real)))
-            model.opt_d.step()
-        losses = model.train_step(x_real)
+
+    def watch(step, losses):
         for k in sums:
             sums[k] += losses[k]
         if step % every == 0 or step == steps:
             samples = model.sample(z=fixed_z)
-            cov = mode_coverage(samples, std=args.std)
+            cov = mode_coverage(samples, std=STD)
             n = every if step % every == 0 else step % every
             log.append({"step": step, **{k: v / n for k, v in sums.items()},
                         "D(real)": float(d_prob(model, real).mean()), "D(fake)": float(d_prob(model, samples).mean()),
                         "modes": cov["modes_covered"], "fractions": cov["fractions"], "off_mode": cov["off_mode"]})
-            sums = {k: 0.0 for k in sums}
+            sums.update(d_loss=0.0, g_loss=0.0)
             if len(log) % max(1, steps // every // 8) == 0 or step == steps:
                 last = log[-1]
                 print(f"  {label} step {step:5d}: L_D {last['d_loss']:.3f}  L_G {last['g_loss']:.3f}  "
                       f"D(real) {last['D(real)']:.2f}  D(fake) {last['D(fake)']:.2f}  modes covered {last['modes']}/8")
         if step in snap_at:
             snaps.append(snapshot(model, step))
+
+    start = time.perf_counter()  # the same real batches (seed + 1) for every run
+    train_on_ring(model, steps, np.random.default_rng(args.seed + 1), STD, BATCH, d_steps, on_step=watch)
     return log, snaps, time.perf_counter() - start
 
 
 snap_steps = sorted({0, max(1, args.steps // 20), args.steps // 8, args.steps // 4, args.steps // 2, args.steps})
 log, snaps, seconds = train_gan(gan, args.steps, "good", set(snap_steps))
-print(f"trained {args.steps} steps (batch {args.batch_size}) in {seconds:.1f} s")
+print(f"trained {args.steps} steps (batch {BATCH}) in {seconds:.1f} s")
 
 # %% [markdown]
 # ## 4. Pictures of the game
@@ -150,45 +131,25 @@ print(f"trained {args.steps} steps (batch {args.batch_size}) in {seconds:.1f} s"
 # and D flattens towards 1/2 near the data (far away, D is arbitrary).
 
 # %%
-centres = ring_centres(MODES, RADIUS)
-
-
-def plot_snapshots(snaps, path, title):
-    fig, axes = plt.subplots(1, len(snaps), figsize=(2.6 * len(snaps), 2.9))
-    for ax, snap in zip(np.atleast_1d(axes), snaps):
-        cs = ax.contourf(gx, gy, snap["surface"], levels=np.linspace(0, 1, 11), cmap="viridis", alpha=0.8)
-        ax.contour(gx, gy, snap["surface"], levels=[0.5], colors="white", linewidths=0.8)
-        ax.scatter(snap["samples"][:, 0], snap["samples"][:, 1], s=1.5, c="k", alpha=0.5)
-        ax.scatter(centres[:, 0], centres[:, 1], s=25, c="r", marker="x")
-        cov = mode_coverage(snap["samples"], std=args.std)
-        ax.set_title(f"step {snap['step']}: {cov['modes_covered']}/8 modes", fontsize=9)
-        ax.set(xlim=(-grid_lim, grid_lim), ylim=(-grid_lim, grid_lim), aspect="equal", xticks=[], yticks=[])
-    fig.colorbar(cs, ax=axes, fraction=0.015, label="D(x)")
-    fig.suptitle(title, fontsize=10)
-    return save_figure(fig, path)
-
-
-print("saved", plot_snapshots(snaps, os.path.join(args.out, "game_snapshots.png"),
-                              f"GAN on the ring: G and D both at lr {args.lr}"))
-steps_axis = np.array([r["step"] for r in log])
-print("saved", plot_curves({"L_D": (steps_axis, [r["d_loss"] for r in log]),
-                            "L_G": (steps_axis, [r["g_loss"] for r in log]),
-                            "2 log 2 (L_D at equilibrium)": (steps_axis, np.full(len(log), 2 * np.log(2))),
-                            "log 2 (L_G at equilibrium)": (steps_axis, np.full(len(log), np.log(2)))},
-                           os.path.join(args.out, "losses.png"), xlabel="step", ylabel="loss (mean per 100 steps)",
-                           title="the two losses: neither goes to 0"))
-print("saved", plot_curves({"mean D(real)": (steps_axis, [r["D(real)"] for r in log]),
-                            "mean D(fake)": (steps_axis, [r["D(fake)"] for r in log])},
-                           os.path.join(args.out, "d_outputs.png"), xlabel="step", ylabel="D(x)",
-                           title="D's average verdicts stay near 1/2: neither player wins"))
+print("saved", plot_game_snapshots(snaps, gx, gy, STD, os.path.join(args.out, "game_snapshots.png"),
+                                   f"GAN on the ring: G and D both at lr {LR}"))
+print("saved", plot_history(log, {"L_D": "d_loss", "L_G": "g_loss",
+                                  "2 log 2 (L_D at equilibrium)": lambda r: 2 * np.log(2),
+                                  "log 2 (L_G at equilibrium)": lambda r: np.log(2)},
+                             os.path.join(args.out, "losses.png"), x="step", ylabel="loss (mean per 100 steps)",
+                             title="the two losses: neither goes to 0"))
+print("saved", plot_history(log, {"mean D(real)": "D(real)", "mean D(fake)": "D(fake)"},
+                             os.path.join(args.out, "d_outputs.png"), x="step", ylabel="D(x)",
+                             title="D's average verdicts stay near 1/2: neither player wins"))
 
 # %% [markdown]
 # ## 5. Did G cover every mode?
 # 1,000 *fresh* samples (new z, not the fixed ones), counted per blob.
 
 # %%
-final = gan.sample(z=np.random.default_rng(args.seed + 9).standard_normal((1000, LATENT)).astype(np.float32))
-good_cov = mode_coverage(final, std=args.std)
+fresh_z = np.random.default_rng(args.seed + 9).standard_normal((1000, LATENT)).astype(np.float32)
+final = gan.sample(z=fresh_z)
+good_cov = mode_coverage(final, std=STD)
 print("good run, share of 1,000 samples within 3 std of each centre:")
 for k, f in enumerate(good_cov["fractions"]):
     print(f"  mode {k} (angle {45 * k:3d} deg): {f:6.1%}  {'ok' if f >= 0.05 else 'MISSED (< 5%)'}")
@@ -200,18 +161,17 @@ print(f"  between blobs: {good_cov['off_mode']:.1%}   (real data: {real_cov['off
 # Only the learning rates change: G gets 3e-3 and D 3e-4, so G adapts 10x
 # faster than D can respond. G moves *all* its samples to wherever D now
 # believes "real" is most likely -- one spot; by the time D marks it fake, G
-# has jumped to the next. The symptoms: one tight clump hopping from snapshot
-# to snapshot, low coverage while the learning rates are high, and losses as
-# "healthy" as the good run's (near 1.39 and 0.69): the losses do not reveal
-# mode collapse; only the samples do. Once the learning rates drop, G can
-# find its way back (the seeds' results: docs/experiments.md, lesson 06).
+# has jumped to the next: one tight clump hopping from snapshot to snapshot.
+# The losses stay as "healthy" as the good run's (near 1.39 and 0.69): only
+# the samples reveal the collapse. Once the learning rates drop, G can find
+# its way back (the seeds' results: docs/experiments.md, lesson 06).
 
 # %%
 collapse = make_gan(args.seed, lr_g=3e-3, lr_d=3e-4)
 collapse_snap_steps = set(np.linspace(args.steps / 8, args.steps, 8).astype(int).tolist())
 c_log, c_snaps, c_seconds = train_gan(collapse, args.steps, "collapse", collapse_snap_steps)
-print("saved", plot_snapshots(c_snaps, os.path.join(args.out, "collapse_snapshots.png"),
-                              "mode collapse: G at lr 3e-3, D at lr 3e-4 -- one clump hopping around"))
+print("saved", plot_game_snapshots(c_snaps, gx, gy, STD, os.path.join(args.out, "collapse_snapshots.png"),
+                                   "mode collapse: G at lr 3e-3, D at lr 3e-4 -- one clump hopping around"))
 
 
 def clump_angle(samples):
@@ -224,63 +184,64 @@ print(f"collapse run, per snapshot: where the samples' median is, and how far th
       f"(real data: {clump_angle(real)[1]:.2f})")
 for snap in c_snaps:
     angle, spread = clump_angle(snap["samples"])
-    cov = mode_coverage(snap["samples"], std=args.std)
+    cov = mode_coverage(snap["samples"], std=STD)
     print(f"  step {snap['step']:5d}: clump at {angle:5.1f} deg, mean distance to it {spread:.2f}, "
           f"modes covered {cov['modes_covered']}/8")
 print(f"  (the good run's samples: mean distance to their median {clump_angle(final)[1]:.2f})")
 
-c_axis = np.array([r["step"] for r in c_log])
-print("saved", plot_curves({"L_D good run": (steps_axis, [r["d_loss"] for r in log]),
-                            "L_D collapse run": (c_axis, [r["d_loss"] for r in c_log]),
-                            "L_G good run": (steps_axis, [r["g_loss"] for r in log]),
-                            "L_G collapse run": (c_axis, [r["g_loss"] for r in c_log])},
+
+
+def curve(run_log, key):
+    """(steps, values) of one key of a run's log, for plot_curves."""
+    return [r["step"] for r in run_log], [r[key] for r in run_log]
+
+
+def last_quarter(run_log, key):
+    return np.mean([r[key] for r in run_log[-len(run_log) // 4:]])
+
+
+print("saved", plot_curves({"L_D good run": curve(log, "d_loss"), "L_D collapse run": curve(c_log, "d_loss"),
+                            "L_G good run": curve(log, "g_loss"), "L_G collapse run": curve(c_log, "g_loss")},
                            os.path.join(args.out, "collapse_losses.png"), xlabel="step",
                            ylabel="loss (mean per 100 steps)", title="the losses do not reveal the collapse"))
-print(f"mean losses over the last quarter: good run L_D {np.mean([r['d_loss'] for r in log[-len(log) // 4:]]):.2f} "
-      f"L_G {np.mean([r['g_loss'] for r in log[-len(log) // 4:]]):.2f}; collapse run "
-      f"L_D {np.mean([r['d_loss'] for r in c_log[-len(c_log) // 4:]]):.2f} "
-      f"L_G {np.mean([r['g_loss'] for r in c_log[-len(c_log) // 4:]]):.2f}")
-collapse_cov = mode_coverage(collapse.sample(z=np.random.default_rng(args.seed + 9)
-                                             .standard_normal((1000, LATENT)).astype(np.float32)), std=args.std)
+print(f"mean losses over the last quarter: good run L_D {last_quarter(log, 'd_loss'):.2f} "
+      f"L_G {last_quarter(log, 'g_loss'):.2f}; collapse run L_D {last_quarter(c_log, 'd_loss'):.2f} "
+      f"L_G {last_quarter(c_log, 'g_loss'):.2f}")
+collapse_cov = mode_coverage(collapse.sample(z=fresh_z), std=STD)
 best_collapse = max(r["modes"] for r in c_log)
 
 # %% [markdown]
 # ## 7. Breaking it the other way: a discriminator that is too strong
 # Back to lr 1e-3 for both; now D takes 5 updates (fresh z, the same real
-# batch) for every update of G, and stays close to the best discriminator
-# for G's samples. It marks each empty blob "real" only on a small island;
-# between it and G's samples its surface is flat near 0, so G gets no push
-# (Arjovsky and Bottou 2017: a D far ahead gives G poor gradients). The
-# symptom is *mode dropping*: G settles early on some blobs, the others stay
-# empty (no hopping, mostly no recovery), and the blobs it keeps look good.
+# batch) per update of G and stays close to the best D for G's samples. It
+# marks each empty blob "real" only on a small island; between it and G's
+# samples its surface is flat near 0, so G gets no push (Arjovsky and Bottou
+# 2017). The symptom is *mode dropping*: G settles early on some blobs, the
+# others stay empty (no hopping, mostly no recovery), the kept ones look good.
 # Seeds' results: docs/experiments.md; lesson 10 trains WGAN-GP in this setting.
 
 # %%
 D_STEPS = 5  # D updates per G update; WGAN-GP's n_critic in lesson 10
-strong = make_gan(args.seed, args.lr, args.lr)
+strong = make_gan(args.seed, LR, LR)
 s_log, s_snaps, s_seconds = train_gan(strong, args.steps, "strong D", collapse_snap_steps, d_steps=D_STEPS)
-print("saved", plot_snapshots(s_snaps, os.path.join(args.out, "strong_d_snapshots.png"),
-                              f"mode dropping: D takes {D_STEPS} steps per G step (lr {args.lr} both) "
-                              "-- the blobs G misses stay empty"))
-strong_cov = mode_coverage(strong.sample(z=np.random.default_rng(args.seed + 9)
-                                         .standard_normal((1000, LATENT)).astype(np.float32)), std=args.std)
+print("saved", plot_game_snapshots(s_snaps, gx, gy, STD, os.path.join(args.out, "strong_d_snapshots.png"),
+                                   f"mode dropping: D takes {D_STEPS} steps per G step (lr {LR} both) "
+                                   "-- the blobs G misses stay empty"))
+strong_cov = mode_coverage(strong.sample(z=fresh_z), std=STD)
 print(f"strong-D run, share of 1,000 samples per blob: "
       + " ".join(f"{f:.1%}" for f in strong_cov["fractions"]) + f"; between blobs {strong_cov['off_mode']:.1%}")
-s_axis = np.array([r["step"] for r in s_log])
-print("saved", plot_curves({"good run": (steps_axis, [r["modes"] for r in log]),
-                            "collapse run (G lr 10x D lr)": (c_axis, [r["modes"] for r in c_log]),
-                            f"strong-D run ({D_STEPS} D steps per G step)": (s_axis, [r["modes"] for r in s_log])},
+print("saved", plot_curves({"good run": curve(log, "modes"), "collapse run (G lr 10x D lr)": curve(c_log, "modes"),
+                            f"strong-D run ({D_STEPS} D steps per G step)": curve(s_log, "modes")},
                            os.path.join(args.out, "modes_covered.png"), xlabel="step",
                            ylabel="modes with >= 5% of samples", title="mode coverage during training"))
 
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 06: good GAN covers {good_cov['modes_covered']}/8 modes after {args.steps} steps "
-      f"(per-mode share of 1,000 samples {good_cov['fractions'].min():.1%} to {good_cov['fractions'].max():.1%}, "
-      f"target >= 5% each; {good_cov['off_mode']:.1%} between blobs; std {args.std}); collapse run "
-      f"(lr_g 3e-3, lr_d 3e-4) covers {collapse_cov['modes_covered']}/8 at the end and at most {best_collapse}/8 "
-      f"at any check; strong-D run ({D_STEPS} D steps per G step, lr {args.lr} both) covers "
-      f"{strong_cov['modes_covered']}/8 at the end; {time.perf_counter() - lesson_start:.0f} s for the lesson. "
-      f"Reproduce: python lessons/06_gan_2d_toy.py --seed {args.seed}" + (" --quick" if args.quick else ""))
+print_result(args, "06", f"good GAN covers {good_cov['modes_covered']}/8 modes after {args.steps} steps "
+             f"(per-mode share of 1,000 samples {good_cov['fractions'].min():.1%} to "
+             f"{good_cov['fractions'].max():.1%}, target >= 5% each; {good_cov['off_mode']:.1%} between blobs; "
+             f"std {STD}); collapse run (lr_g 3e-3, lr_d 3e-4) covers {collapse_cov['modes_covered']}/8 at the end "
+             f"and at most {best_collapse}/8 at any check; strong-D run ({D_STEPS} D steps per G step, lr {LR} both) covers "
+             f"{strong_cov['modes_covered']}/8 at the end; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"python lessons/06_gan_2d_toy.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

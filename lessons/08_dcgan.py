@@ -17,7 +17,6 @@ The same run from the command line: python -m aigc_np train dcgan --out out/dcga
 # the 4,500 training images, every random number from a seeded generator.
 
 # %%
-import argparse
 import os
 import time
 
@@ -25,35 +24,24 @@ import numpy as np
 
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.layers import Conv2D, Conv2DTranspose
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import DCGAN
 from aigc_np.models.registry import build_model, recipe
-from aigc_np.plotting import image_grid, plot_curves, plt, save_figure, save_image_grid
-from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
-from aigc_np.threads import apply_threads
+from aigc_np.plotting import plot_history, plt, save_figure, save_image_grid, save_labelled_grid
+from aigc_np.quality import (SampleScorer, describe_scores, describe_sets, epoch_score_fn, meets_target, plot_scores,
+                             score_fresh)
 from aigc_np.training import load_checkpoint, train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+# Small matrices: one BLAS thread is as fast as two, and far faster on a busy machine.
+parser = lesson_parser(__doc__, out="out/08_dcgan", threads="1")
 parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
 parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
 parser.add_argument("--width", type=float, help="override G's channel multiplier (1 = the article's)")
-# Small matrices: one BLAS thread is as fast as two, and far faster on a busy machine.
-parser.add_argument("--threads", default="1", help="BLAS threads (auto: 1 on a busy machine, else all)")
-parser.add_argument("--out", default="out/08_dcgan", help="folder for figures and the training run")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-if args.recipe != "default" and args.out == parser.get_default("out"):
-    args.out += f"_{args.recipe}"
-print(apply_threads(args.threads))
+args = parse_lesson_args(parser, by_recipe=True)  # --recipe article writes to out/08_dcgan_article
 r = recipe("dcgan", args.recipe)
 config, schedule = dict(r["config"]), dict(r["train"])
-if args.epochs:
-    schedule["epochs"] = args.epochs
-if args.width:
-    config["width"] = args.width
-os.makedirs(args.out, exist_ok=True)
+schedule["epochs"] = args.epochs or schedule["epochs"]  # the options override the recipe
+config["width"] = args.width or config["width"]
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
 
@@ -91,11 +79,10 @@ convT.build((3, 7, 7), rng, np.float64)
 convT.params["W"][...] = conv.params["W"]         # Conv2D's W is (out, in, 5, 5); ConvT's (in, out, 5, 5)
 x_small, y_small = rng.standard_normal((1, 2, 14, 14)), rng.standard_normal((1, 3, 7, 7))
 conv.params["b"][...] = 0.0
-lhs = np.sum(conv.forward(x_small) * y_small)
-rhs = np.sum(x_small * convT.forward(y_small))
 print(f"Conv2D (1, 2, 14, 14) -> {conv.forward(x_small).shape};  Conv2DTranspose (1, 3, 7, 7) -> "
       f"{convT.forward(y_small).shape}")
-print(f"<conv(x), y> = {lhs:.6f},  <x, convT(y)> = {rhs:.6f}  (the same map, transposed)")
+print(f"<conv(x), y> = {np.sum(conv.forward(x_small) * y_small):.6f},  "
+      f"<x, convT(y)> = {np.sum(x_small * convT.forward(y_small)):.6f}  (the same map, transposed)")
 
 stamp = Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, kernel_initializer="zeros")
 stamp.build((1, 7, 7), rng, np.float64)
@@ -153,29 +140,21 @@ del article
 # %% [markdown]
 # We train it narrower (a full-width step costs ~15x more): G at width 0.5,
 # whose capacity limits how clean the digits are, D at 0.25, slower to learn
-# 4,500 images by heart. Lesson 07's lazy R1 penalty replaces Dropout (via
-# Conv2D's double backward, lesson 10); lr G 4e-4 / D 8e-4, a quarter after
-# 75% of the epochs: the registry's "default" recipe (`--recipe article` for
-# the article's). The recipes tried are in docs/experiments.md.
+# 4,500 images by heart; lesson 07's lazy R1 penalty (Conv2D's double backward,
+# lesson 10) instead of Dropout; lr G 4e-4 / D 8e-4, a quarter after 75% of the
+# epochs: the registry's "default" (`--recipe article`: the article's). Tried: docs/experiments.md.
 
 # %%
-def build_dcgan(seed):
-    """The lesson's DCGAN, through the registry: checkpoints record the config (the CLI rebuilds it)."""
-    return build_model("dcgan", config, rng=np.random.default_rng(seed))
-
-
-model = build_dcgan(args.seed)
+model = build_model("dcgan", config, rng=np.random.default_rng(args.seed))  # the config goes into checkpoints
 print(f"\nthis lesson's model, recipe {args.recipe!r}: {r['about']}; {schedule['epochs']} epochs, "
       f"batch {schedule['batch_size']}" + (f" (G width {config['width']:g})" if args.width else ""))
 print(model.summary())
 
 # %% [markdown]
 # ## 4. Training
-# Lesson 07's game (`GAN.train_step`) with new networks (tests/test_dcgan.py
-# checks both players' gradients, R1 included). Every second epoch lesson
-# 07's yardstick scores 1,000 samples: FD to 4,000 real digits in the judge's
-# features, the rarest digit and confidence, each beside real digits'.
-# best.npz keeps the lowest FD among epochs where every digit holds >= 4%.
+# Lesson 07's game (`GAN.train_step`; tests/test_dcgan.py checks both
+# players' gradients, R1 included) and yardstick, every second epoch: best.npz
+# keeps the lowest FD among the epochs where every digit holds >= 4%.
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, model.latent_dim)).astype(np.float32)
@@ -195,12 +174,7 @@ def images_of(m, z):
     return from_tanh(m.sample(z=z)).reshape(-1, 28, 28)
 
 
-def score_epoch(m):
-    s = scorer.score(images_of(m, judge_z))
-    print(f"  {describe_scores(s, scorer.baseline)}")
-    return s
-
-
+score_epoch = epoch_score_fn(scorer, images_of, judge_z)  # scores and prints each judged epoch
 run_dir = os.path.join(args.out, "run")
 epochs = schedule["epochs"]
 decay_after = int(schedule["decay_at"] * epochs) if schedule["decay_at"] < 1 else None
@@ -220,19 +194,14 @@ print(f"trained {epochs} epochs in {train_seconds:.0f} s ({train_seconds / epoch
 # Then the same 10 z after selected epochs (a row each): blobs, strokes, digits.
 
 # %%
-ep = [r["epoch"] for r in history]
-print("saved", plot_curves({"D loss": (ep, [r["d_loss"] for r in history]),
-                            "G loss": (ep, [r["g_loss"] for r in history])},
-                           os.path.join(args.out, "losses.png"), ylabel="binary cross-entropy",
-                           title="DCGAN losses (mean over each epoch)"))
+print("saved", plot_history(history, {"D loss": "d_loss", "G loss": "g_loss"}, os.path.join(args.out, "losses.png"),
+                             ylabel="binary cross-entropy", title="DCGAN losses (mean over each epoch)"))
 print("saved", plot_scores(history, scorer.baseline, os.path.join(args.out, "judge_scores.png")))
 shown = sorted({e for e in (1, 2, 3, 5, 8, 12, 20, 30, 45, 60) if e <= len(frames)} | {len(frames)})
-fig, ax = plt.subplots(figsize=(7, 0.72 * len(shown) + 0.4))
-ax.imshow(image_grid(np.concatenate([from_tanh(frames[e]) for e in shown]), nrow=10), cmap="gray",
-          vmin=0, vmax=1)
-ax.set_yticks(np.arange(len(shown)) * 29 + 14, [f"epoch {e}" for e in shown])
-ax.set(xticks=[], title="the same 10 z, epoch after epoch")
-print("saved", save_figure(fig, os.path.join(args.out, "evolution.png")))
+print("saved", save_labelled_grid(np.concatenate([from_tanh(frames[e]) for e in shown]),
+                                  os.path.join(args.out, "evolution.png"), nrow=10,
+                                  figsize=(7, 0.72 * len(shown) + 0.4), title="the same 10 z, epoch after epoch",
+                                  rows={i: f"epoch {e}" for i, e in enumerate(shown)}))
 
 # %% [markdown]
 # ## 6. The best epoch, judged
@@ -240,15 +209,11 @@ print("saved", save_figure(fig, os.path.join(args.out, "evolution.png")))
 # `GAN.sample` does), then 10 more sets (one set is good to about 1.3 points).
 
 # %%
-best_model = build_dcgan(args.seed)
+best_model = build_model("dcgan", config, rng=np.random.default_rng(args.seed))
 best_epoch = load_checkpoint(best_model, os.path.join(run_dir, "best.npz"))["epoch"]
-final_z = np.random.default_rng(args.seed + 4).standard_normal((n_judge, 100)).astype(np.float32)
-final_images = images_of(best_model, final_z)
-final = scorer.score(final_images)
-print(f"best epoch {best_epoch}, {n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}")
 n_sets = 2 if args.quick else 10
-more_z = np.random.default_rng(args.seed + 5).standard_normal((n_sets, n_judge, 100)).astype(np.float32)
-more = score_sets(lambda z: images_of(best_model, z), more_z, scorer)
+final_images, final, more = score_fresh(lambda z: images_of(best_model, z), scorer, args.seed + 4, n_sets)
+print(f"best epoch {best_epoch}, {n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}")
 print(f"  {n_sets} more sets of {n_judge:,} fresh samples: {describe_sets(more)}")
 print("saved", save_image_grid(final_images[:100], os.path.join(args.out, "best_samples.png"),
                                title=f"100 samples, best epoch ({best_epoch})"))
@@ -262,21 +227,19 @@ print("saved", save_figure(fig, os.path.join(args.out, "class_histogram.png")))
 
 met = meets_target(final, scorer.baseline)
 total_seconds = time.perf_counter() - lesson_start
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 08: DCGAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
-      f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
-      f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
-      f"{describe_sets(more)}; {data.source}; total time {total_seconds / 60:.1f} min. "
-      f"Reproduce: python lessons/08_dcgan.py --seed {args.seed}"
-      + (f" --recipe {args.recipe}" if args.recipe != "default" else "") + (" --quick" if args.quick else ""))
+print_result(args, "08", f"DCGAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
+             f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
+             f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
+             f"{describe_sets(more)}; {data.source}; total time {total_seconds / 60:.1f} min",
+             f"python lessons/08_dcgan.py --seed {args.seed}"
+             + (f" --recipe {args.recipe}" if args.recipe != "default" else ""))
 
 # %% [markdown]
 # ## Summary
 # * A transposed convolution stamps its kernel once per input pixel: the
 #   transpose (and backward pass) of a convolution; stride 2 grows 7 -> 14 -> 28.
 # * The article's Keras DCGAN maps layer for layer onto aigc_np.
-# * Judge GANs by their samples, and keep the epoch with the lowest FD among
-#   those that keep every digit: a criterion that rejects mode collapse.
+# * Keep the epoch with the lowest FD among those that keep every digit.
 #
 # ## Suggested extensions
 # 1. `--width 0.25` against 0.5: the best epoch's scores and the seconds per epoch.

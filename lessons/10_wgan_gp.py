@@ -3,12 +3,9 @@
 Lesson 06 broke a GAN twice: a G faster than D gathers every sample in one
 hopping clump, and a D with 5 steps per G step makes G drop blobs for good.
 In WGAN-GP (Gulrajani et al. 2017) the discriminator becomes a *critic*
-with a linear output that estimates the Wasserstein distance between data
-and samples, kept 1-Lipschitz by a penalty on the norm of its input gradient.
-That penalty is a loss on a *gradient*: training it needs a "double
-backward", written by hand for every critic layer and proven numerically
-(tests/test_double_backward.py, tests/test_wgan_gp.py).
-
+whose linear output estimates the Wasserstein distance between data and
+samples, kept 1-Lipschitz by a penalty on its input gradient: a loss on a
+*gradient*, whose training needs a hand-written "double backward".
 Part A plays on lesson 06's ring of 8 Gaussians; Part B on MNIST, scored
 with lesson 09's metrics against a plain GAN trained for the same wall-clock time.
 
@@ -81,7 +78,6 @@ Run:  python lessons/10_wgan_gp.py [--quick] [--steps 8000] [--budget-seconds 12
 # Wasserstein term's gradient and adds the penalty's to it, explicitly.
 
 # %%
-import argparse
 import os
 import time
 
@@ -89,85 +85,56 @@ import numpy as np
 
 from aigc_np.data import load_dataset, minibatches, to_tanh, to_unit
 from aigc_np.judge import load_judge
-from aigc_np.layers import Dense, LeakyReLU, Sequential
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.metrics import evaluate_images
-from aigc_np.models import GAN, WGANGP, mlp_critic, mlp_generator
-from aigc_np.models.registry import build_model
+from aigc_np.models import GAN, WGANGP
+from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import image_grid, plt, save_figure
-from aigc_np.threads import apply_threads
-from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
+from aigc_np.toy import mode_coverage, ring_centres
+from aigc_np.toy_gan import ring_players, train_on_ring
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/10_wgan_gp")
 parser.add_argument("--steps", type=int, default=8000, help="toy: generator steps of both runs")
-parser.add_argument("--std", type=float, default=0.05, help="toy: standard deviation of each blob")
 parser.add_argument("--budget-seconds", type=float, default=150.0, help="MNIST: training seconds per model")
-parser.add_argument("--n-eval", type=int, default=1000, help="MNIST: samples scored per model")
-parser.add_argument("--skip-mnist", action="store_true", help="run Part A only")
-parser.add_argument("--out", default="out/10_wgan_gp", help="folder for figures")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick:  # a smoke test, which never overwrites a real run
-    args.steps, args.budget_seconds, args.n_eval = 200, 3.0, 200
-    args.out = args.out.replace("out/", "out/quick/", 1) if args.out == parser.get_default("out") else args.out
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
+STD, n_eval = 0.05, 1000  # the blobs' standard deviation (lesson 06's); MNIST samples scored per model
+if args.quick:
+    args.steps, args.budget_seconds, n_eval = 200, 3.0, 200
 lesson_start = time.perf_counter()
 
 # %% [markdown]
 # ## 3. Part A: the ring of 8 Gaussians
-# Lesson 06's data, networks (2 -> 64 -> 64 -> {2, 1}, LeakyReLU 0.2), batch
-# 128, schedule (lr / 4 for the last quarter) and measurement (a mode holds
-# >= 5% of 1,000 samples within 3 std), in its strong-discriminator setting
+# Lesson 06's data, networks, batch 128, schedule and measurement (a mode
+# holds >= 5% of 1,000 samples; `aigc_np.toy_gan`), in its strong-D setting
 # (section 7): lr 1e-3 for both, 5 D updates per G update on the same real
-# batch. That makes the plain GAN drop modes; for WGAN-GP it is simply its
-# recipe, n_critic = 5 (`WGANGP.train_step`). The two runs differ only in the
-# loss (and WGAN-GP's Adam betas, (0.5, 0.9) instead of (0.5, 0.999)): the
-# plain GAN's non-saturating loss, and WGAN-GP's critic with penalty lambda 10.
-# Both get 8,000 generator steps, twice lesson 06's budget: WGAN-GP's
-# coverage grows slowly.
+# batch. That makes the plain GAN drop modes; for WGAN-GP it is its recipe,
+# n_critic = 5 (`WGANGP.train_step`). The runs differ only in the loss (and
+# WGAN-GP's Adam betas, (0.5, 0.9) instead of (0.5, 0.999)). Both get 8,000
+# generator steps, twice lesson 06's budget: WGAN-GP's coverage grows slowly.
 
 # %%
 LATENT, D_STEPS = 2, 5
-
-
-def toy_players(seed, d_name):
-    rng = np.random.default_rng(seed)
-    G = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(2)],
-                   input_shape=(LATENT,), rng=rng, name="generator")
-    D = Sequential([Dense(64), LeakyReLU(0.2), Dense(64), LeakyReLU(0.2), Dense(1)],
-                   input_shape=(2,), rng=rng, name=d_name)
-    return G, D, rng
+fixed_z = np.random.default_rng(args.seed + 9).standard_normal((1000, LATENT)).astype(np.float32)
 
 
 def toy_run(model, label, steps, d_steps=1):
-    """``steps`` rounds of ``d_steps - 1`` extra D updates plus ``model.train_step`` on one real batch."""
-    data_rng = np.random.default_rng(args.seed + 1)  # the same real batches for every run
-    fixed_z = np.random.default_rng(args.seed + 9).standard_normal((1000, LATENT)).astype(np.float32)
-    start, history = time.perf_counter(), []
-    for step in range(1, steps + 1):
-        if step == int(0.75 * steps) + 1:
-            model.opt_g.lr /= 4
-            model.opt_d.lr /= 4
-        x_real = ring_of_gaussians(128, data_rng, std=args.std)
-        for _ in range(d_steps - 1):
-            model.discriminator_loss(x_real, model.sample_z(len(x_real)))
-            model.opt_d.step()
-        model.train_step(x_real)
+    """Lesson 06's rounds (`aigc_np.toy_gan.train_on_ring`), reporting the modes covered 8 times."""
+    def report(step, losses):
         if step % max(1, steps // 8) == 0 or step == steps:
-            cov = mode_coverage(model.sample(z=fixed_z), std=args.std)
-            history.append((step, cov["modes_covered"]))
+            cov = mode_coverage(model.sample(z=fixed_z), std=STD)
             print(f"  {label} step {step:5d}: modes covered {cov['modes_covered']}/8, "
                   f"{cov['off_mode']:.0%} between blobs")
+
+    start = time.perf_counter()  # the same real batches (seed + 1) for every run
+    train_on_ring(model, steps, np.random.default_rng(args.seed + 1), STD, 128, d_steps, on_step=report)
     samples = model.sample(z=fixed_z)
-    return samples, mode_coverage(samples, std=args.std), time.perf_counter() - start
+    return samples, mode_coverage(samples, std=STD), time.perf_counter() - start
 
 
-G, D, rng = toy_players(args.seed, "discriminator")
-plain = GAN(G, D, latent_dim=LATENT, rng=rng, lr=1e-3, beta1=0.5)
-G, D, rng = toy_players(args.seed, "critic")
-wgan = WGANGP(G, D, LATENT, rng=rng, lr=1e-3, beta1=0.5, beta2=0.9, n_critic=D_STEPS)
+rng = np.random.default_rng(args.seed)
+plain = GAN(*ring_players(rng), latent_dim=LATENT, rng=rng, lr=1e-3, beta1=0.5)
+rng = np.random.default_rng(args.seed)
+wgan = WGANGP(*ring_players(rng, "critic"), LATENT, rng=rng, lr=1e-3, beta1=0.5, beta2=0.9, n_critic=D_STEPS)
 
 toy = {}
 for name, model, d_steps in [(f"plain GAN, {D_STEPS} D steps per G step", plain, D_STEPS),
@@ -194,72 +161,65 @@ for name, (_, cov, _) in toy.items():
     print(f"{name}: per-mode share " + " ".join(f"{f:.1%}" for f in cov["fractions"]))
 
 # %% [markdown]
-# Over seeds 0-9 the plain GAN keeps a few blobs and loses the rest for good
-# on 9 of 10, while WGAN-GP covers all 8 on every seed at 8,000 steps -- slowly
-# (4,000 steps were not enough on every seed), and with a fifth to a third of
-# its samples on the "bridges" between blobs: the critic's surface is smooth
-# (gradient norm ~1), so it pushes less sharply into each blob than a
-# saturating discriminator. The penalty does *not* cure lesson 06's other
-# failure: a G at 10x the critic's learning rate covers 0 of 8 blobs on every
-# seed. A WGAN critic gives good directions only once it is (nearly) trained
-# for G's current samples, which n_critic steps buy; a G that moves 10x
-# faster leaves it behind. The per-seed table, and the variants that did not
-# help (the paper's betas, a fresh real batch per critic step), are in
-# docs/experiments.md (lesson 10).
+# Over seeds 0-9 WGAN-GP covers all 8 blobs, the plain GAN loses some for
+# good on 9 of 10. The critic's surface is smooth (gradient norm ~1), so it
+# pushes less sharply into each blob: more samples lie on the "bridges". It
+# does *not* cure lesson 06's other failure, a G at 10x the critic's rate: a
+# critic gives good directions only once (nearly) trained for G's current
+# samples, and a G that fast leaves it behind. Seeds, variants: docs/experiments.md.
 
 # %% [markdown]
 # ## 5. Part B: MNIST at equal wall-clock time
 # The same seconds for both. The plain GAN: lesson 07's MLP (the article's G
-# and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP: the same G, a
-# 784-512-256-1 LeakyReLU critic, n_critic 5, the paper's Adam (1e-4, betas
-# 0.0 / 0.9); each of its steps costs ~5 critic steps with a double backward,
-# so it makes far fewer G updates. Scores: lesson 09's metrics beside real data.
+# and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP: the registry's
+# recipe (the same G, a 784-512-256-1 critic, section 1's); each of its steps
+# costs ~5 critic steps with a double backward, so it makes far fewer G
+# updates. Scores: lesson 09's metrics beside real data.
 
 # %%
-mnist_results = {}
-if not args.skip_mnist:
-    data = load_dataset(seed=0)
-    x_train = to_tanh(data.x_train).reshape(len(data.x_train), -1)
-    real = to_unit(data.x_val)
-    judge = load_judge()
-    print("MNIST:", data.source, f"{len(x_train)} training images; budget {args.budget_seconds:.0f} s per model")
+data = load_dataset(seed=0)
+x_train = to_tanh(data.x_train).reshape(len(data.x_train), -1)
+real = to_unit(data.x_val)
+judge = load_judge()
+print("MNIST:", data.source, f"{len(x_train)} training images; budget {args.budget_seconds:.0f} s per model")
 
-    def train_for(model, seconds, label, batch_size=64):
-        rng = np.random.default_rng(args.seed + 1)
-        start, steps, epoch = time.perf_counter(), 0, 0
-        while time.perf_counter() - start < seconds:
-            epoch += 1
-            for xb in minibatches(x_train, batch_size=batch_size, rng=rng, drop_last=True):
-                losses = model.train_step(xb)
-                steps += 1
-                if time.perf_counter() - start >= seconds:
-                    break
-            print(f"  {label}: epoch {epoch}, {steps} generator steps, {time.perf_counter() - start:.0f} s, "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
-        return steps, time.perf_counter() - start
 
-    mrng = np.random.default_rng(args.seed + 2)
-    gan_mnist = build_model("gan", {"lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5}, rng=mrng)
-    wrng = np.random.default_rng(args.seed + 3)
-    wgan_mnist = WGANGP(mlp_generator(100, rng=wrng), mlp_critic((512, 256), 784, rng=wrng), 100, rng=wrng)
-    grids = {}
-    for name, model in [("plain GAN", gan_mnist), ("WGAN-GP", wgan_mnist)]:
-        steps, seconds = train_for(model, args.budget_seconds, name)
-        samples = (model.sample(args.n_eval) + 1) / 2
-        r = evaluate_images(samples.reshape(-1, 28, 28), real, judge=judge, seed=args.seed)
-        mnist_results[name] = {**r, "steps": steps, "seconds": seconds}
-        grids[name] = samples[:100].reshape(-1, 28, 28)
-        print(f"{name}: {steps} generator steps in {seconds:.0f} s; FD {r['fd']:.1f} (real baseline "
-              f"{r['fd_real_baseline']:.1f}), classes covered {r['classes_covered']}/10, "
-              f"judge-confident {r['confident']:.1%}")
+def train_for(model, seconds, label, batch_size=64):
+    rng = np.random.default_rng(args.seed + 1)
+    start, steps, epoch = time.perf_counter(), 0, 0
+    while time.perf_counter() - start < seconds:
+        epoch += 1
+        for xb in minibatches(x_train, batch_size=batch_size, rng=rng, drop_last=True):
+            losses = model.train_step(xb)
+            steps += 1
+            if time.perf_counter() - start >= seconds:
+                break
+        print(f"  {label}: epoch {epoch}, {steps} generator steps, {time.perf_counter() - start:.0f} s, "
+              + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+    return steps, time.perf_counter() - start
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
-    for ax, (name, images) in zip(axes, grids.items()):
-        ax.imshow(image_grid(images, nrow=10), cmap="gray", vmin=0, vmax=1)
-        r = mnist_results[name]
-        ax.set_title(f"{name}, {r['seconds']:.0f} s: FD {r['fd']:.1f}, {r['classes_covered']} classes", fontsize=9)
-        ax.axis("off")
-    print("saved", save_figure(fig, os.path.join(args.out, "mnist_plain_vs_wgan_gp.png")))
+
+mrng = np.random.default_rng(args.seed + 2)
+gan_mnist = build_model("gan", {"lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5}, rng=mrng)
+wgan_mnist = build_model("wgan-gp", recipe("wgan-gp")["config"], rng=np.random.default_rng(args.seed + 3))
+grids, mnist_results = {}, {}
+for name, model in [("plain GAN", gan_mnist), ("WGAN-GP", wgan_mnist)]:
+    steps, seconds = train_for(model, args.budget_seconds, name)
+    samples = (model.sample(n_eval) + 1) / 2
+    r = evaluate_images(samples.reshape(-1, 28, 28), real, judge=judge, seed=args.seed)
+    mnist_results[name] = {**r, "steps": steps, "seconds": seconds}
+    grids[name] = samples[:100].reshape(-1, 28, 28)
+    print(f"{name}: {steps} generator steps in {seconds:.0f} s; FD {r['fd']:.1f} (real baseline "
+          f"{r['fd_real_baseline']:.1f}), classes covered {r['classes_covered']}/10, "
+          f"judge-confident {r['confident']:.1%}")
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+for ax, (name, images) in zip(axes, grids.items()):
+    ax.imshow(image_grid(images, nrow=10), cmap="gray", vmin=0, vmax=1)
+    r = mnist_results[name]
+    ax.set_title(f"{name}, {r['seconds']:.0f} s: FD {r['fd']:.1f}, {r['classes_covered']} classes", fontsize=9)
+    ax.axis("off")
+print("saved", save_figure(fig, os.path.join(args.out, "mnist_plain_vs_wgan_gp.png")))
 
 # %% [markdown]
 # ## 6. Results
@@ -267,20 +227,17 @@ if not args.skip_mnist:
 # %%
 a = {name: cov for name, (_, cov, _) in toy.items()}
 names = list(a)
-mnist_text = ""
-if mnist_results:
-    g, w = mnist_results["plain GAN"], mnist_results["WGAN-GP"]
-    mnist_text = (f"; MNIST at {args.budget_seconds:.0f} s each: plain GAN FD {g['fd']:.1f}, "
-                  f"{g['classes_covered']}/10 classes, {g['confident']:.0%} confident ({g['steps']} steps) vs "
-                  f"WGAN-GP FD {w['fd']:.1f}, {w['classes_covered']}/10 classes, {w['confident']:.0%} confident "
-                  f"({w['steps']} steps); real-data FD baseline {g['fd_real_baseline']:.1f}")
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 10: ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D steps per G step, {args.steps} "
-      f"G steps: {names[0]} covers {a[names[0]]['modes_covered']}/8, {names[1]} covers "
-      f"{a[names[1]]['modes_covered']}/8 (per-mode {a[names[1]]['fractions'].min():.1%} to "
-      f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each)" + mnist_text
-      + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson. Reproduce: python lessons/10_wgan_gp.py "
-      f"--seed {args.seed}" + (" --quick" if args.quick else f" --budget-seconds {args.budget_seconds:g}"))
+g, w = mnist_results["plain GAN"], mnist_results["WGAN-GP"]
+print_result(args, "10", f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D steps per G step, {args.steps} "
+             f"G steps: {names[0]} covers {a[names[0]]['modes_covered']}/8, {names[1]} covers "
+             f"{a[names[1]]['modes_covered']}/8 (per-mode {a[names[1]]['fractions'].min():.1%} to "
+             f"{a[names[1]]['fractions'].max():.1%}, target >= 5% each); MNIST at {args.budget_seconds:.0f} s "
+             f"each: plain GAN FD {g['fd']:.1f}, {g['classes_covered']}/10 classes, {g['confident']:.0%} confident "
+             f"({g['steps']} steps) vs WGAN-GP FD {w['fd']:.1f}, {w['classes_covered']}/10 classes, "
+             f"{w['confident']:.0%} confident ({w['steps']} steps); real-data FD baseline "
+             f"{g['fd_real_baseline']:.1f}; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"python lessons/10_wgan_gp.py --seed {args.seed}"
+             + ("" if args.quick else f" --budget-seconds {args.budget_seconds:g}"))
 
 # %% [markdown]
 # ## Summary

@@ -2,11 +2,9 @@
 
 Every generator so far draws a random digit: we can ask for *a* sample, not
 for *the* sample we want. Content made to order needs one more input, the
-thing we ask for. Here it is the class label: a one-hot vector joined to the
-generator's noise and to the discriminator's (or encoder's) input. With it,
-lesson 05's VAE becomes a conditional VAE (Sohn et al. 2015) and lesson 07's
-GAN a conditional GAN (Mirza & Osindero 2014). The judge (lesson 03's CNN)
-then tells us how often a sample really is the digit we asked for.
+class label. With it, lesson 05's VAE becomes a conditional VAE (Sohn et al.
+2015) and lesson 07's GAN a conditional GAN (Mirza & Osindero 2014); the
+judge (lesson 03's CNN) tells how often a sample is the digit asked for.
 
 Run:  python lessons/11_conditional.py [--quick] [--model cgan|cvae|both] [--out out/11_conditional]
 """
@@ -17,7 +15,6 @@ Run:  python lessons/11_conditional.py [--quick] [--model cgan|cvae|both] [--out
 # [-1, 1] (its generator ends in tanh).
 
 # %%
-import argparse
 import os
 import time
 
@@ -27,33 +24,21 @@ from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import load_dataset
 from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.judge import judge_scores, load_judge
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import join, join_backward, one_hot
 from aigc_np.models.registry import build_model, generate_images, prepare_images, recipe
-from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
+from aigc_np.plotting import plot_curves, plot_history, plt, save_figure, save_image_grid
 from aigc_np.quality import SampleScorer, describe_scores
-from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/11_conditional")
 parser.add_argument("--model", choices=["cgan", "cvae", "both"], default="both")
-parser.add_argument("--epochs-cvae", type=int, help="override the registry recipe's epochs")
-parser.add_argument("--epochs-cgan", type=int, help="override the registry recipe's epochs")
-parser.add_argument("--out", default="out/11_conditional", help="folder for figures and training runs")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 lesson_start = time.perf_counter()
 
 data = load_dataset(seed=args.seed)
 print("data:", data.source)
-n_judge = 1000
-if args.quick:
-    n_judge = 200
+n_judge = 200 if args.quick else 1000
 print(f"train {data.x_train.shape} with labels {data.y_train.shape}; "
       f"digit counts {np.bincount(data.y_train, minlength=10).tolist()}")
 
@@ -83,38 +68,33 @@ a, b, dv = rng.standard_normal((4, 5)), one_hot([1, 2, 3, 4], 10, np.float64), r
 da, db = join_backward(dv, a.shape[1])
 print(f"gradcheck join: dL/da {rel_error(da, numerical_gradient(lambda: join(a, b), a, dv)):.1e}, "
       f"dL/dy {rel_error(db, numerical_gradient(lambda: join(a, b), b, dv)):.1e}")
-# Every other gradient (Dense, LeakyReLU, BatchNorm, the BCE, the KL, the
-# reparameterization) is reused unchanged; tests/test_conditional.py checks
-# the whole models in float64 (max relative error <= 1e-6).
+# Every other gradient (Dense, BatchNorm, the BCE, the KL, ...) is reused
+# unchanged; tests/test_conditional.py checks the whole models in float64.
 
 # %% [markdown]
 # ## 3. How we judge a conditional generator
-# We ask for 1,000 samples, 100 of each digit, and let the judge classify
-# them. **Label accuracy** is the share of samples the judge reads as the
-# digit we asked for. It is strict: a blurry digit the judge cannot place
-# counts as wrong, and so does a sharp 1 drawn when a 7 was asked for.
-# (Target: >= 90%.) For scale, the judge on real images with their true
-# labels:
+# We ask for 1,000 samples, 100 of each digit. **Label accuracy** is the
+# share the judge reads as the digit we asked for (target: >= 90%). It is
+# strict: a blurry digit the judge cannot place counts as wrong, and so does
+# a sharp 1 drawn when a 7 was asked for. For scale, real images:
 
 # %%
 judge = load_judge()
 real = judge_scores(data.x_val / 255.0, judge)
 print(f"judge on the {len(data.x_val)} validation images: accuracy {np.mean(real['predictions'] == data.y_val):.1%}")
-judge_labels = np.arange(n_judge) % 10                 # 0, 1, ..., 9, 0, 1, ...: 100 of each digit
 
 
 def label_accuracy(model, n=n_judge, seed=args.seed + 2) -> dict:
     """The judge's accuracy on the requested labels, overall and per digit, from fixed noise."""
-    labels = np.arange(n) % 10
+    labels = np.arange(n) % 10  # 0, 1, ..., 9, 0, 1, ...: 100 of each digit
     images = generate_images(model, n, np.random.default_rng(seed), labels=labels)
     correct = judge_scores(images, judge)["predictions"] == labels
     return {"label_accuracy": float(correct.mean()),
             "per_digit": np.array([correct[labels == k].mean() for k in range(10)]), "images": images}
 
 
-# The cGAN is a GAN: like lessons 07 and 08 it keeps the epoch with the lowest FD
-# among those that keep every digit >= 4% (aigc_np.quality), scored on the same
-# samples; the cVAE keeps the epoch with the best label accuracy.
+# The cGAN keeps, like lessons 07-08, the epoch with the lowest FD among those
+# that keep every digit >= 4% (aigc_np.quality); the cVAE, the best label accuracy.
 scorer = SampleScorer(data, n=n_judge, judge=judge)
 
 
@@ -132,13 +112,13 @@ def score_fn(model):
 grid_labels = np.repeat(np.arange(10), 10)             # row k of a 10 x 10 grid: ten digits k
 
 
-def train_conditional(kind, epochs=None):
+def train_and_report(kind):
     """Train ``kind`` with its registry recipe on labelled batches, judging every few epochs;
-    keep the best epoch (best.npz)."""
+    load the best epoch (best.npz) and report fresh samples: the grid, the judge's label
+    accuracy, the curve. Adds the report to ``results``; returns the model and its history."""
     out = os.path.join(args.out, kind)
     r = recipe(kind)
-    epochs, batch_size = epochs or r["train"]["epochs"], r["train"]["batch_size"]
-    epochs = 2 if args.quick else epochs
+    epochs, batch_size = 2 if args.quick else r["train"]["epochs"], r["train"]["batch_size"]
     model = build_model(kind, r["config"], rng=np.random.default_rng(args.seed))
     x = prepare_images(kind, data.x_train, data.y_train)  # each row: 784 pixels, then 10 one-hot numbers
     print(f"\n{kind}: {model.num_params():,} parameters, labelled batches {x.shape}, {epochs} epochs, "
@@ -154,11 +134,6 @@ def train_conditional(kind, epochs=None):
     seconds = time.perf_counter() - start
     best_epoch = load_checkpoint(model, os.path.join(out, "best.npz"))["epoch"]
     print(f"{kind}: trained {epochs} epochs in {seconds:.0f} s; best judged epoch {best_epoch}")
-    return model, history, seconds, best_epoch
-
-
-def report(kind, model, history, seconds, best_epoch):
-    """Fresh samples from the best epoch: the grid, the judge's label accuracy, the curve."""
     fresh = label_accuracy(model, seed=args.seed + 4)  # new noise: the best epoch was *chosen* on seed + 2
     print(f"{kind}: best epoch {best_epoch}, {n_judge:,} fresh samples: label accuracy "
           f"{fresh['label_accuracy']:.1%}; per digit " + " ".join(f"{d}: {a:.0%}" for d, a in
@@ -173,11 +148,12 @@ def report(kind, model, history, seconds, best_epoch):
                                os.path.join(args.out, f"{kind}_label_accuracy.png"),
                                ylabel=f"judge accuracy, {n_judge:,} samples",
                                title=f"{kind}: does the sample show the requested digit?"))
-    return {"kind": kind, "accuracy": fresh["label_accuracy"], "per_digit": fresh["per_digit"],
-            "seconds": seconds, "best_epoch": best_epoch, "epochs": history[-1]["epoch"]}
+    results.append({"kind": kind, "accuracy": fresh["label_accuracy"], "per_digit": fresh["per_digit"],
+                    "seconds": seconds, "best_epoch": best_epoch, "epochs": history[-1]["epoch"]})
+    return model, history
 
 
-results = []
+results = []  # one report per model trained
 
 # %% [markdown]
 # ## 4. The conditional VAE
@@ -189,18 +165,16 @@ results = []
 # charges for every nat z carries, so z keeps what y does not say: the style
 # (slant, width, stroke). A small code is enough, and it helps: with lesson
 # 05's 20 dimensions, a z from N(0, I) still carries an identity the decoder
-# trusts over y (docs/experiments.md, lesson 11, has the measurements). So:
-# 784+10 -> 400 -> 2+2 and 2+10 -> 400 -> 784, Adam 1e-3, batch 64.
+# trusts over y (docs/experiments.md). So: 784+10 -> 400 -> 2+2 and
+# 2+10 -> 400 -> 784, Adam 1e-3, batch 64.
 
 # %%
 if args.model in ("cvae", "both"):
-    cvae, history, seconds, best = train_conditional("cvae", args.epochs_cvae)
-    results.append(report("cvae", cvae, history, seconds, best))
+    cvae, history = train_and_report("cvae")
 
     # With a 2-D z we can *see* the style space: each column is one z (along
-    # z1), each row one digit, and a style that is wide in one row is wide in
-    # every row: style is shared, identity is y. (A 1 is never wide, so "a
-    # wide 1" has no good answer: those cells are smudges.)
+    # z1), each row one digit; a style wide in one row is wide in every row:
+    # style is shared, identity is y. (A 1 is never wide: those cells smudge.)
     z1 = np.linspace(-2, 2, 10)
     z = np.stack([z1, np.zeros(10)], axis=1).astype(np.float32)
     styles = np.concatenate([cvae.decode(z, np.full(10, k)) for k in range(10)])
@@ -215,30 +189,26 @@ if args.model in ("cvae", "both"):
 #     L_G = -log D(G(z, y'), y')
 #
 # D now answers "is this a real *k*?": a well-drawn 3 labelled 7 is fake to
-# it, so G is pushed to draw what was asked for. The conditioning makes the
-# game easier too: D no longer has to cover all ten digits with one
-# decision boundary, and G cannot collapse onto one digit without D noticing
-# that it ignores the labels.
+# it, so G is pushed to draw what was asked for. It makes the game easier too:
+# D need not cover all ten digits with one decision boundary, and G cannot
+# collapse onto one digit without D noticing that it ignores the labels.
 #
 # One addition makes D read the label from the first step: a *real* image
 # with a *wrong* label is fake too (the "matching-aware" D of Reed et al.
 # 2016), a third term in L_D: - log(1 - D(x, y_wrong)). Without it, D first
-# learns "real or fake" alone and G ignores the labels for many epochs (the
-# measurement: docs/experiments.md). The rest: batch 32, Adam beta1 0.5, lr
-# 2e-4 for G and 4e-4 for D, label smoothing 0.1, Dropout 0.3 in D, an
-# average of G's weights (EMA 0.999), and networks smaller than the article's:
+# learns "real or fake" alone and G ignores the labels for many epochs
+# (docs/experiments.md). The rest is the registry's recipe: batch 32, Adam
+# beta1 0.5, lr G 2e-4 / D 4e-4, label smoothing 0.1, Dropout 0.3 in D, EMA
+# 0.999 of G's weights, and networks smaller than the article's:
 # G [z (100), y (10)] -> 256 -> 512 (BatchNorm) -> 784 (tanh) and
 # D [x (784), y (10)] -> 512 -> 256 -> 1.
 
 # %%
 if args.model in ("cgan", "both"):
-    cgan, history, seconds, best = train_conditional("cgan", args.epochs_cgan)
-    results.append(report("cgan", cgan, history, seconds, best))
-    epochs = [r["epoch"] for r in history]
-    print("saved", plot_curves({"L_D": (epochs, [r["d_loss"] for r in history]),
-                                "L_G": (epochs, [r["g_loss"] for r in history])},
-                               os.path.join(args.out, "cgan_losses.png"), ylabel="loss (epoch mean)",
-                               title="conditional GAN: the two losses"))
+    cgan, history = train_and_report("cgan")
+    print("saved", plot_history(history, {"L_D": "d_loss", "L_G": "g_loss"},
+                                 os.path.join(args.out, "cgan_losses.png"), ylabel="loss (epoch mean)",
+                                 title="conditional GAN: the two losses"))
 
 # %% [markdown]
 # ## 6. Which digits are hard?
@@ -254,14 +224,11 @@ ax.set(xticks=range(10), xlabel="requested digit", ylabel="judge accuracy", ylim
 ax.legend(fontsize=8, loc="lower right")
 print("saved", save_figure(fig, os.path.join(args.out, "per_digit_accuracy.png")))
 
-total_seconds = time.perf_counter() - lesson_start
 summary = "; ".join(f"{r['kind']} {r['accuracy']:.1%} (best epoch {r['best_epoch']} of {r['epochs']}, "
                     f"training {r['seconds']:.0f} s)" for r in results)
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 11: judge accuracy on the requested labels, {n_judge:,} fresh samples "
-      f"(target >= 90%): {summary}; lesson {total_seconds:.0f} s; {data.source}. "
-      f"Reproduce: python lessons/11_conditional.py --model {args.model} --seed {args.seed}"
-      + (" --quick" if args.quick else ""))
+print_result(args, "11", f"judge accuracy on the requested labels, {n_judge:,} fresh samples "
+             f"(target >= 90%): {summary}; lesson {time.perf_counter() - lesson_start:.0f} s; {data.source}",
+             f"python lessons/11_conditional.py --model {args.model} --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary
@@ -270,8 +237,7 @@ print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
 # * The conditional VAE's code keeps only the style, so a 2-D z suffices and
 #   the samples follow the label; the conditional GAN's D judges (image,
 #   label) pairs, which forces G to draw the digit asked for.
-# * The measurement is the judge's accuracy on the requested labels, tracked
-#   during training; we keep the best judged epoch.
+# * The measurement: the judge's accuracy on the requested labels, on fresh samples.
 #
 # ## Suggested extensions
 # 1. An `Embedding` layer instead of the one-hot: a learned (10, d) table

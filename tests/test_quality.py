@@ -5,7 +5,7 @@ import pytest
 
 from aigc_np.data import load_dataset
 from aigc_np.quality import (SELECTION_PENALTY, SampleScorer, describe_scores, describe_sets, meets_target,
-                             score_sets)
+                             epoch_score_fn, score_fresh, score_sets)
 
 N = 200
 
@@ -66,3 +66,26 @@ def test_score_sets_scores_each_set_as_score_does(data, scorer):
     assert result["fd"].shape == (3,)
     assert result["fd"][1] == scorer.score(sets[1])["fd"]
     assert describe_sets(result).startswith("FD ")
+
+
+def test_score_fresh_draws_one_set_from_seed_and_the_others_from_seed_plus_one(data, scorer):
+    images = data.x_train[:4 * N] / 255.0
+
+    def generate(z):
+        # a stand-in generator: the z's first coordinate picks which real images come back
+        return images[np.argsort(z[:, 0])[:N] % len(images)]
+
+    first, scores, more = score_fresh(generate, scorer, seed=3, n_sets=2, latent_dim=5)
+    z = np.random.default_rng(3).standard_normal((N, 5)).astype(np.float32)
+    np.testing.assert_array_equal(first, generate(z))
+    assert scores == scorer.score(first)
+    more_z = np.random.default_rng(4).standard_normal((2, N, 5)).astype(np.float32)
+    assert more["fd"][1] == scorer.score(generate(more_z[1]))["fd"]
+    assert more["fd"].shape == (2,)
+
+
+def test_epoch_score_fn_scores_the_models_images_and_prints_the_line(data, scorer, capsys):
+    images = data.x_train[:N] / 255.0
+    score_fn = epoch_score_fn(scorer, lambda model, z: model[z], np.arange(N))
+    assert score_fn(images) == scorer.score(images)
+    assert capsys.readouterr().out == f"  {describe_scores(scorer.score(images), scorer.baseline)}\n"
