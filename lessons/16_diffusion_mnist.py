@@ -127,7 +127,7 @@ results = {}
 if args.model in ("ddpm", "both"):
     ddpm, history, train_seconds = fit("ddpm")
     print("saved", plot_curves({"simple loss": ([r["epoch"] for r in history], [r["loss"] for r in history])},
-                               os.path.join(args.out, "ddpm_loss.png"), ylabel="mean squared error of eps",
+                               os.path.join(args.out, "ddpm_loss.png"), ylabel=f"mean squared error of {ddpm.prediction}",
                                title="ddpm: the denoising loss per epoch"))
 
     # %% [markdown]
