@@ -70,9 +70,8 @@ class Dense(Layer):
             self.grads["W"] = rows_x.T @ rows_dy
             if "b" in self.grads:
                 self.grads["b"] = rows_dy.sum(axis=0)
-        if not self.input_grad:  # False only for a Sequential's first layer when dx is unwanted
-            return None
-        return dy @ self.params["W"].T
+        # input_grad is False only for a Sequential's first layer when dx is unwanted
+        return dy @ self.params["W"].T if self.input_grad else None
         # END EXERCISE 1
 
     def backward_backward(self, d_dx, dy):
