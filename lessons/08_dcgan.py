@@ -7,7 +7,7 @@ judge, and G grows a 7x7 feature map into a 28x28 digit with *transposed*
 convolutions. This lesson explains that layer, maps the article's Keras code
 onto aigc_np, trains the model and scores it.
 
-Run:  python lessons/08_dcgan.py [--quick] [--epochs 60] [--width 0.5] [--out out/08_dcgan]
+Run:  python lessons/08_dcgan.py [--quick] [--epochs 72] [--width 0.5] [--out out/08_dcgan]
       python lessons/08_dcgan.py --recipe article   (the article's recipe at width 1/4, for comparison)
 The same run from the command line: python -m aigc_np train dcgan --out out/dcgan --threads 1
 """
