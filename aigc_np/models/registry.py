@@ -93,10 +93,10 @@ RECIPES = {
                           "train": {"epochs": 72, "batch_size": 16, "decay_at": 0.75, "eval_every": 2},
                           "about": "lesson 08's recipe: G width 1/2, D width 1/4, LeakyReLU 0.1, lazy R1 "
                                    "instead of Dropout, lr G 4e-4 / D 8e-4, lr / 4 after 75% of the epochs",
-                          "result": "best epoch 58; 1,000 fresh samples: FD 18.1 (real digits 3.5: 5.1x), "
-                                    "rarest digit 8.1%, judge-confident 73.2%; 10 more sets: FD 19.4 (15.5-21.8), "
-                                    "confident 69.7%. The quality target (FD <= 1.5x real, confident >= 80%) "
-                                    "is not met (lesson 08; evaluate best.npz --seed 4)"},
+                          "result": "best epoch 66 of 72; 1,000 fresh samples: FD 14.6 (real digits 3.5: 4.1x), "
+                                    "rarest digit 8.2%, judge-confident 72.5%; 10 more sets: FD 15.3 (13.1-18.3), "
+                                    "confident 70.6%. The quality target (FD <= 1.5x real, confident >= 80%) "
+                                    "is not met (lesson 08)"},
               "article": {"config": {"width": 0.25, "alpha": 0.3, "dropout": 0.3},
                           "train": {"epochs": 60, "batch_size": 64, "eval_every": 2},
                           "about": "the article's recipe (LeakyReLU 0.3, Dropout 0.3, Adam 2e-4 for both, "
