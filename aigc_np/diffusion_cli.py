@@ -21,14 +21,13 @@ from .argtypes import FINITE, _number
 from .checkpoint import load_checkpoint, validate_checkpoint
 from .data import load_dataset, to_unit
 from .io import atomic_write
-from .models.diffusion_registry import (DIFFUSION_KINDS, build_diffusion, generate_diffusion_images,
+from .models.diffusion_registry import (DIFFUSION_KINDS, DIFFUSION_TRAIN, build_diffusion, generate_diffusion_images,
                                         prepare_diffusion_images)
 from .plotting import save_image_grid
 
 __all__ = ["add_diffusion_flags", "check_sampling_flags", "cmd_train_diffusion", "cmd_sample_diffusion",
-           "cmd_evaluate_diffusion", "DIFFUSION_EPOCHS"]
+           "cmd_evaluate_diffusion"]
 
-DIFFUSION_EPOCHS = {"ddpm": 12, "cddpm": 12}  # about 15 min each on 2 loaded cores (lesson 16)
 SAMPLING_FLAGS = ("steps", "sampler", "eta", "guidance")
 
 
@@ -105,7 +104,7 @@ def cmd_train_diffusion(args) -> int:
     data = load_dataset(seed=0)
     conditional = args.kind == "cddpm"
     x = prepare_diffusion_images(args.kind, data.x_train, data.y_train if conditional else None)
-    epochs = args.epochs or (2 if args.quick else DIFFUSION_EPOCHS[args.kind])
+    epochs = args.epochs or (2 if args.quick else DIFFUSION_TRAIN[args.kind]["epochs"])
     n_eval = 20 if args.quick else 1000
     judge, real = load_judge(), to_unit(data.x_val)
 
@@ -119,7 +118,8 @@ def cmd_train_diffusion(args) -> int:
         return out
 
     grid_labels = np.repeat(np.arange(10), 10) if conditional else None
-    options = dict(epochs=epochs, batch_size=args.batch_size or 32, rng=np.random.default_rng(args.seed),
+    batch_size = args.batch_size or DIFFUSION_TRAIN[args.kind]["batch_size"]
+    options = dict(epochs=epochs, batch_size=batch_size, rng=np.random.default_rng(args.seed),
                    out_dir=args.out, value_range=(0.0, 1.0), score_fn=score,
                    best_key="label_accuracy" if conditional else "fd", higher_is_better=conditional,
                    grid_fn=lambda m: generate_diffusion_images(m, 100, np.random.default_rng(args.seed), grid_labels,
