@@ -15,7 +15,7 @@ import numpy as np
 from .classifier import cnn_classifier, predict_proba
 from .io import load_weights
 
-__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "judge_sets", "describe_sets"]
+__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "describe_scores", "judge_sets", "describe_sets"]
 
 JUDGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "judge_cnn.npz")
 
@@ -61,6 +61,13 @@ def judge_scores(images, judge=None, threshold: float = 0.9) -> dict:
             "min_class_fraction": float(fractions.min()),
             "classes_covered": int(np.count_nonzero(fractions)),
             "predictions": labels}
+
+
+def describe_scores(scores: dict) -> str:
+    """One line for the result of ``judge_scores``: confident share, digits present, rarest
+    digit, and every digit's share in whole percent."""
+    return (f"confident {scores['confident']:.1%}, digits present {scores['classes_covered']}/10, rarest digit "
+            f"{scores['min_class_fraction']:.1%}, per digit {np.round(scores['class_fractions'] * 100).astype(int)} %")
 
 
 def judge_sets(generate, z_sets, judge=None, threshold: float = 0.9) -> dict:

@@ -22,7 +22,7 @@ from .losses import softmax
 
 __all__ = ["judge_outputs", "inception_score", "frechet_distance", "feature_statistics",
            "class_histogram", "class_kl", "pairwise_sq_distances", "precision_recall",
-           "nearest_distances", "memorization", "evaluate_images"]
+           "nearest_distances", "memorization", "evaluate_images", "metrics_table"]
 
 FEATURE_LAYER = 10  # judge layers [0, 10) end with Dense(128) + ReLU: the feature vector
 
@@ -210,3 +210,17 @@ def evaluate_images(samples, real_images, train_images=None, judge=None, seed: i
     if train_images is not None:
         result.update(memorization(samples, train_images, real_images))
     return result
+
+
+def metrics_table(rows: dict, columns: list, width: int = 11) -> str:
+    """A plain-text table: one line per row, one right-aligned column per metric.
+
+    rows: {row name: {key: value}}; columns: [(heading, key)]. Floats print with 3 decimals,
+    integers as they are; the first column holds the row names.
+    """
+    header = f"{'model':<{width}}" + "".join(f"{c:>{width}}" for c, _ in columns)
+    lines = [header, "-" * len(header)]
+    for name, row in rows.items():
+        cells = (f"{row[k]:>{width}.3f}" if isinstance(row[k], float) else f"{row[k]:>{width}d}" for _, k in columns)
+        lines.append(f"{name:<{width}}" + "".join(cells))
+    return "\n".join(lines)

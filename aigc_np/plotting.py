@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 __all__ = ["image_grid", "save_image_grid", "save_figure", "plot_curves", "plt", "originals_over_reconstructions",
-           "save_labelled_grid", "plot_codes", "plot_history"]
+           "save_labelled_grid", "plot_codes", "plot_history", "plot_panels", "save_grid_panels"]
 
 
 def image_grid(images: np.ndarray, nrow: int = 10, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -141,3 +141,45 @@ def plot_history(history: list, series: dict, path, x: str = "epoch", **options)
         rows = history if callable(key) else [row for row in history if key in row]
         curves[name] = ([row[x] for row in rows], [value(row) for row in rows])
     return plot_curves(curves, path, xlabel=options.pop("xlabel", x), **options)
+
+
+def plot_panels(panels: list, path, title: str = "", panel_size=(5.0, 3.5)) -> str:
+    """Curves on axes side by side, in one figure saved as PNG.
+
+    panels: one dict per axis: "curves" ({name: (xs, ys)}) and optionally "xlabel", "ylabel",
+    "title", "marker" (e.g. "o": every point marked) and "baseline" ((y, label): a dashed line).
+    An axis with a single curve and no baseline gets no legend.
+    """
+    if not panels:
+        raise ValueError("plot_panels: expected at least one panel, got none")
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]),
+                             constrained_layout=True)
+    for ax, panel in zip(np.atleast_1d(axes), panels):
+        for name, (xs, ys) in panel["curves"].items():
+            ax.plot(xs, ys, marker=panel.get("marker"), label=name)
+        if "baseline" in panel:
+            ax.axhline(panel["baseline"][0], color="k", ls="--", lw=1, label=panel["baseline"][1])
+        ax.set(xlabel=panel.get("xlabel", ""), ylabel=panel.get("ylabel", ""), title=panel.get("title", ""))
+        if len(panel["curves"]) > 1 or "baseline" in panel:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def save_grid_panels(grids: dict, path, nrow: int = 10, across: bool = True, panel_size=(4.0, 4.3)) -> str:
+    """Save one image grid per panel, titled, side by side (``across``) or one above the other.
+
+    grids: {title: images (N, H, W) in [0, 1]}; each panel tiles its images ``nrow`` to a row.
+    """
+    if not grids:
+        raise ValueError("save_grid_panels: expected at least one grid, got none")
+    n = len(grids)
+    shape, size = ((1, n), (panel_size[0] * n, panel_size[1])) if across else ((n, 1), (panel_size[0], panel_size[1] * n))
+    fig, axes = plt.subplots(*shape, figsize=size)
+    for ax, (name, images) in zip(np.atleast_1d(axes), grids.items()):
+        ax.imshow(image_grid(images, nrow=nrow), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    return save_figure(fig, path)

@@ -13,14 +13,15 @@ the samples sharpen instead of wandering.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
 
-from .layers import Dense, LeakyReLU, Sequential
+from .layers import Dense, LeakyReLU, Sequential, sigmoid
 from .toy import mode_coverage, ring_centres, ring_of_gaussians
 
-__all__ = ["ring_players", "train_on_ring", "plot_game_snapshots"]
+__all__ = ["ring_players", "train_on_ring", "d_prob", "watch_game", "plot_game_snapshots", "plot_ring_samples"]
 
 
 def ring_players(rng: np.random.Generator, d_name: str = "discriminator", latent_dim: int = 2):
@@ -57,6 +58,54 @@ def train_on_ring(model, steps: int, rng: np.random.Generator, std: float, batch
             on_step(step, losses)
 
 
+def d_prob(model, x: np.ndarray) -> np.ndarray:
+    """D(x) = sigmoid(logit) (N,): D's probability that each point of x (N, 2) is real."""
+    return sigmoid(model.D.forward(x))[:, 0]
+
+
+def watch_game(model, steps: int, rng: np.random.Generator, std: float, real: np.ndarray, fixed_z: np.ndarray,
+               grid: tuple, snap_at=(), label: str = "", batch_size: int = 128, d_steps: int = 1,
+               every: int = 100) -> tuple[list, list, float]:
+    """:func:`train_on_ring`, watched: every ``every`` rounds a log row, at ``snap_at`` a snapshot.
+
+    A log row holds the mean losses since the last row, the mean D(x) on ``real`` and on the
+    samples of ``fixed_z``, and those samples' mode coverage; about 8 rows are printed. A
+    snapshot ({"step", "samples", "surface"}, for :func:`plot_game_snapshots`) holds the samples of
+    fixed_z and D(x) on ``grid`` = (grid_x, grid_y), a meshgrid; step 0 means before training.
+    Returns (log, snapshots, seconds of training).
+    """
+    grid_points = np.stack([grid[0].ravel(), grid[1].ravel()], axis=1).astype(np.float32)
+
+    def snapshot(step):
+        return {"step": step, "samples": model.sample(z=fixed_z),
+                "surface": d_prob(model, grid_points).reshape(grid[0].shape)}
+
+    log, snaps = [], [snapshot(0)] if 0 in snap_at else []
+    sums = {"d_loss": 0.0, "g_loss": 0.0}
+
+    def watch(step, losses):
+        for k in sums:
+            sums[k] += losses[k]
+        if step % every == 0 or step == steps:
+            samples = model.sample(z=fixed_z)
+            cov = mode_coverage(samples, std=std)
+            n = every if step % every == 0 else step % every
+            log.append({"step": step, **{k: v / n for k, v in sums.items()},
+                        "D(real)": float(d_prob(model, real).mean()), "D(fake)": float(d_prob(model, samples).mean()),
+                        "modes": cov["modes_covered"], "fractions": cov["fractions"], "off_mode": cov["off_mode"]})
+            sums.update(d_loss=0.0, g_loss=0.0)
+            if len(log) % max(1, steps // every // 8) == 0 or step == steps:
+                last = log[-1]
+                print(f"  {label} step {step:5d}: L_D {last['d_loss']:.3f}  L_G {last['g_loss']:.3f}  "
+                      f"D(real) {last['D(real)']:.2f}  D(fake) {last['D(fake)']:.2f}  modes covered {last['modes']}/8")
+        if step in snap_at:
+            snaps.append(snapshot(step))
+
+    start = time.perf_counter()
+    train_on_ring(model, steps, rng, std, batch_size, d_steps, on_step=watch)
+    return log, snaps, time.perf_counter() - start
+
+
 def plot_game_snapshots(snaps: list, grid_x: np.ndarray, grid_y: np.ndarray, std: float, path, title: str) -> str:
     """One panel per snapshot of the game on the ring: D(x) as filled contours with its 0.5 contour
     (white), G's samples (black dots) and the blob centres (red crosses), titled with the step and
@@ -80,4 +129,22 @@ def plot_game_snapshots(snaps: list, grid_x: np.ndarray, grid_y: np.ndarray, std
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
     fig.colorbar(cs, ax=axes, fraction=0.015, label="D(x)")
     fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def plot_ring_samples(panels: dict, path, title: str, lim: float = 3.0) -> str:
+    """One panel per run: its samples (black dots) over the blob centres (red crosses).
+
+    panels: {panel title: samples (N, 2)}. Saves a PNG at ``path`` and returns the path.
+    """
+    from .plotting import plt, save_figure
+
+    centres = ring_centres(8, 2.0)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9))
+    for ax, (name, samples) in zip(np.atleast_1d(axes), panels.items()):
+        ax.scatter(samples[:, 0], samples[:, 1], s=1.5, c="k", alpha=0.5)
+        ax.scatter(centres[:, 0], centres[:, 1], s=30, c="r", marker="x")
+        ax.set_title(name, fontsize=9)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)

@@ -15,13 +15,13 @@ Run:  python lessons/05_vae.py [--quick] [--epochs 100] [--out out/05_vae]
 # %%
 import os
 import time
-from statistics import NormalDist
 
 import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.gradcheck import numerical_gradient, rel_error
-from aigc_np.judge import judge_scores, load_judge
+from aigc_np.judge import describe_scores, judge_scores, load_judge
+from aigc_np.latent import interpolation_rows, normal_manifold, traversal_rows
 from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
@@ -36,15 +36,13 @@ parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"], hel
 args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
-LATENT, epochs_2d = RECIPE["config"]["latent_dim"], 30  # the latent-20 VAE, and section 9's latent-2 run
+LATENT, epochs_2d, n_judge = RECIPE["config"]["latent_dim"], 30, 1000  # section 9 trains a latent-2 VAE
 
 data = load_dataset(seed=args.seed)
-print("data:", data.source)
 x_train, x_val, y_val = to_unit(data.x_train), to_unit(data.x_val), data.y_val
-n_judge = 1000
 if args.quick:
     x_train, args.epochs, epochs_2d, n_judge = x_train[:512], 2, 1, 100
-print(f"train {x_train.shape}, validation {x_val.shape}")
+print("data:", data.source, f"| train {x_train.shape}, validation {x_val.shape}")
 
 # %% [markdown]
 # ## 2. From codes to distributions
@@ -97,8 +95,7 @@ print(f"gradcheck reparameterize: mu {rel_error(dmu, numerical_gradient(z_b, mu_
 # %%
 kl = GaussianKL()
 closed = kl.forward(mu[None], logvar[None])
-sigma = np.exp(0.5 * logvar)
-log_q = -0.5 * (((z - mu) / sigma) ** 2 + np.log(2 * np.pi) + logvar)
+log_q = -0.5 * (((z - mu) / np.exp(0.5 * logvar)) ** 2 + np.log(2 * np.pi) + logvar)  # sigma = exp(logvar / 2)
 log_p = -0.5 * (z ** 2 + np.log(2 * np.pi))
 print(f"KL closed form {closed:.4f} nats, Monte Carlo {np.mean(np.sum(log_q - log_p, axis=1)):.4f}; "
       f"at the prior: {kl.forward(np.zeros((1, 2)), np.zeros((1, 2)))}")
@@ -133,13 +130,7 @@ print(f"gradcheck VAE loss, {len(errors)} parameter tensors: max relative error 
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, LATENT)).astype(np.float32)
-
-
-def validation_scores(model):
-    e = model.elbo(x_val)
-    return {"val_elbo": e["elbo"], "val_recon": e["recon"], "val_kl": e["kl"]}
-
-
+validation_scores = lambda m: {f"val_{k}": v for k, v in m.elbo(x_val).items()}  # noqa: E731  val_elbo, _recon, _kl
 run_dir = os.path.join(args.out, f"latent{LATENT}")
 start = time.perf_counter()
 history = train(vae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
@@ -150,8 +141,7 @@ train_seconds = time.perf_counter() - start
 for row in spaced_rows(history):
     print(f"  epoch {row['epoch']:3d}: train -ELBO {row['loss']:6.1f}   validation -ELBO {-row['val_elbo']:6.1f} "
           f"= recon {row['val_recon']:6.1f} + KL {row['val_kl']:5.1f}")
-final = history[-1]
-best = max(history, key=lambda r: r["val_elbo"])
+final, best = history[-1], max(history, key=lambda r: r["val_elbo"])
 print(f"trained {args.epochs} epochs in {train_seconds:.1f} s; best validation -ELBO {-best['val_elbo']:.1f} "
       f"at epoch {best['epoch']}; run folder {run_dir}")
 
@@ -173,11 +163,8 @@ print("saved", plot_history(history, {"validation reconstruction": "val_recon", 
 print("saved", save_image_grid(vae.sample(z=fixed_z), os.path.join(args.out, "samples.png"),
                                title=f"100 samples from the prior, latent {LATENT}"))
 judge = load_judge()
-sample_scores = judge_scores(vae.sample(z=rng.standard_normal((n_judge, LATENT)).astype(np.float32)),
-                             judge)
-print(f"judge on {n_judge} prior samples: confident {sample_scores['confident']:.1%}, digits present "
-      f"{sample_scores['classes_covered']}/10, rarest digit {sample_scores['min_class_fraction']:.1%}, "
-      f"per digit {np.round(sample_scores['class_fractions'] * 100).astype(int)} %")
+z_judge = rng.standard_normal((n_judge, LATENT)).astype(np.float32)
+print(f"judge on {n_judge} prior samples: {describe_scores(judge_scores(vae.sample(z=z_judge), judge))}")
 print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], vae.reconstruct(x_val[:40])),
                                os.path.join(args.out, "reconstructions.png"),
                                title="validation digits (odd rows) and reconstructions (even rows)"))
@@ -193,11 +180,8 @@ print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], vae.re
 mu_val, logvar_val = (a.astype(np.float64) for a in vae.encode(x_val))
 first = {d: int(np.flatnonzero(y_val == d)[0]) for d in range(10)}
 ia = np.array([first[d] for d in (1, 2, 3, 4, 5, 7)])  # from these digits ...
-ib = np.array([first[d] for d in (0, 7, 8, 9, 6, 1)])  # ... to these
-t = np.linspace(0, 1, 10)[None, :, None]
-paths = (1 - t) * mu_val[ia][:, None] + t * mu_val[ib][:, None]  # (6 pairs, 10 steps, LATENT)
-between = vae.decode(paths.reshape(-1, LATENT).astype(np.float32)).reshape(6, 10, 28, 28)
-rows = np.concatenate([x_val[ia][:, None], between, x_val[ib][:, None]], axis=1)  # originals at both ends
+ib = np.array([first[d] for d in (0, 7, 8, 9, 6, 1)])  # ... to these, in 10 steps, the originals at both ends
+rows = interpolation_rows(vae.decode, mu_val[ia], mu_val[ib], 10, ends=(x_val[ia], x_val[ib]))  # (6, 12, 28, 28)
 print("saved", save_image_grid(rows.reshape(-1, 28, 28), os.path.join(args.out, "interpolation.png"), nrow=12,
                                title="interpolating between posterior means"))
 kl_per_dim = 0.5 * np.mean(mu_val ** 2 + np.exp(logvar_val) - logvar_val - 1, axis=0)
@@ -205,10 +189,8 @@ order = np.argsort(kl_per_dim)[::-1]
 print("KL per latent dimension (nats, validation mean):", np.round(kl_per_dim[order], 2))
 print(f"active dimensions (KL > 0.1 nats): {int(np.sum(kl_per_dim > 0.1))} of {LATENT}")
 top, values = order[:min(10, LATENT)], np.linspace(-3, 3, 11)
-zs = np.tile(mu_val[first[8]], (len(top), len(values), 1))  # (dimensions, 11 values, LATENT): the "8" everywhere
-zs[np.arange(len(top)), :, top] = values                      # row i sweeps dimension top[i]
-traversal = vae.decode(zs.reshape(-1, LATENT).astype(np.float32))
-print("saved", save_image_grid(traversal, os.path.join(args.out, "traversals.png"), nrow=11,
+traversal = traversal_rows(vae.decode, mu_val[first[8]], top, values)  # row i sweeps dimension top[i]
+print("saved", save_image_grid(traversal.reshape(-1, 28, 28), os.path.join(args.out, "traversals.png"), nrow=11,
                                title="one latent dimension per row (most active first), from -3 to +3"))
 
 # %% [markdown]
@@ -216,7 +198,7 @@ print("saved", save_image_grid(traversal, os.path.join(args.out, "traversals.png
 # To *see* the KL term, train with latent_dim = 2 (the article's): the codes
 # form a round cloud of radius ~2-3 with no gaps between digits, and the
 # *manifold* decodes a 20 x 20 grid of z at the normal quantiles 0.01 ... 0.99
-# (Kingma & Welling's figure; `statistics.NormalDist().inv_cdf`, no scipy).
+# (Kingma & Welling's figure; `aigc_np.latent.normal_manifold`).
 # Two numbers give a worse ELBO than 20, and the KL term is only a *pull*:
 # an easy digit can sit in the prior's tail (the 1s), and similar digits
 # overlap in the middle as blends (the judge counts few 1s, many "8"s).
@@ -230,9 +212,7 @@ history2 = train(vae2, x_train, epochs=epochs_2d, batch_size=RECIPE["train"]["ba
 print(f"latent-2 VAE: validation -ELBO {-history2[-1]['val_elbo']:.1f} nats/image after {epochs_2d} epochs "
       f"({time.perf_counter() - start2:.1f} s)")
 
-quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.01, 0.99, 20)])
-z1, z2 = np.meshgrid(quantiles, quantiles[::-1])  # z2 grows upwards, like a plot's y axis
-manifold = vae2.decode(np.stack([z1.ravel(), z2.ravel()], axis=1).astype(np.float32))
+manifold, quantiles = normal_manifold(vae2.decode, 20, 0.01, 0.99)  # z1 to the right, z2 upwards
 ticks = {i: f"{quantiles[i]:.2f}" for i in range(0, 20, 3)}
 print("saved", save_labelled_grid(manifold, os.path.join(args.out, "manifold_2d.png"), nrow=20, figsize=(8.5, 8.5),
                                   title="2-D VAE: decoded manifold at normal quantiles 0.01 ... 0.99", cols=ticks,
@@ -244,8 +224,7 @@ print("saved", plot_codes(mu2, y_val, os.path.join(args.out, "latent_scatter_2d.
 inside = np.mean(np.all(np.abs(mu2) <= quantiles[-1], axis=1))
 print(f"{inside:.0%} of the validation codes lie inside the manifold's square |z| <= {quantiles[-1]:.2f}")
 scores2 = judge_scores(vae2.sample(z=rng.standard_normal((n_judge, 2)).astype(np.float32)), judge)
-print(f"judge on {n_judge} prior samples of the 2-D VAE: per digit "
-      f"{np.round(scores2['class_fractions'] * 100).astype(int)} %")
+print(f"judge on {n_judge} prior samples of the 2-D VAE: {describe_scores(scores2)}")
 
 print_result(args, "05", f"VAE 784-400-{LATENT}, validation negative ELBO {-final['val_elbo']:.1f} "
              f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "

@@ -23,12 +23,11 @@ import time
 
 import numpy as np
 
-from aigc_np.layers import sigmoid
 from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import GAN
 from aigc_np.plotting import plot_curves, plot_history
 from aigc_np.toy import mode_coverage, ring_of_gaussians
-from aigc_np.toy_gan import plot_game_snapshots, ring_players, train_on_ring
+from aigc_np.toy_gan import plot_game_snapshots, ring_players, watch_game
 
 parser = lesson_parser(__doc__, out="out/06_gan_2d_toy")
 parser.add_argument("--steps", type=int, default=4000, help="training steps (one D and one G update each)")
@@ -76,47 +75,14 @@ print(gan.summary())
 
 # %%
 fixed_z = np.random.default_rng(args.seed + 7).standard_normal((1000, LATENT)).astype(np.float32)
-grid_lim = 3.0
-gx, gy = np.meshgrid(np.linspace(-grid_lim, grid_lim, 121), np.linspace(-grid_lim, grid_lim, 121))
-grid_points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+gx, gy = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(-3, 3, 121))  # where D's surface is drawn
 
 
-def d_prob(model, x):
-    """D(x) = sigmoid(logit): D's probability that x is real."""
-    return sigmoid(model.D.forward(x))[:, 0]
-
-
-def snapshot(model, step):
-    return {"step": step, "samples": model.sample(z=fixed_z),
-            "surface": d_prob(model, grid_points).reshape(gx.shape)}
-
-
-def train_gan(model, steps, label, snap_at, every=100, d_steps=1):
-    """Train ``model``; each step is ``d_steps`` D updates (fresh z each, one real batch) and one G update."""
-    log, snaps = [], [snapshot(model, 0)] if 0 in snap_at else []
-    sums = {"d_loss": 0.0, "g_loss": 0.0}
-
-    def watch(step, losses):
-        for k in sums:
-            sums[k] += losses[k]
-        if step % every == 0 or step == steps:
-            samples = model.sample(z=fixed_z)
-            cov = mode_coverage(samples, std=STD)
-            n = every if step % every == 0 else step % every
-            log.append({"step": step, **{k: v / n for k, v in sums.items()},
-                        "D(real)": float(d_prob(model, real).mean()), "D(fake)": float(d_prob(model, samples).mean()),
-                        "modes": cov["modes_covered"], "fractions": cov["fractions"], "off_mode": cov["off_mode"]})
-            sums.update(d_loss=0.0, g_loss=0.0)
-            if len(log) % max(1, steps // every // 8) == 0 or step == steps:
-                last = log[-1]
-                print(f"  {label} step {step:5d}: L_D {last['d_loss']:.3f}  L_G {last['g_loss']:.3f}  "
-                      f"D(real) {last['D(real)']:.2f}  D(fake) {last['D(fake)']:.2f}  modes covered {last['modes']}/8")
-        if step in snap_at:
-            snaps.append(snapshot(model, step))
-
-    start = time.perf_counter()  # the same real batches (seed + 1) for every run
-    train_on_ring(model, steps, np.random.default_rng(args.seed + 1), STD, BATCH, d_steps, on_step=watch)
-    return log, snaps, time.perf_counter() - start
+def train_gan(model, steps, label, snap_at, d_steps=1):
+    """Train and watch (`aigc_np.toy_gan.watch_game`): a log row per 100 steps, snapshots at
+    ``snap_at``; the same real batches (seed + 1) for every run. Returns (log, snaps, seconds)."""
+    return watch_game(model, steps, np.random.default_rng(args.seed + 1), STD, real, fixed_z, (gx, gy), snap_at,
+                      label, BATCH, d_steps)
 
 
 snap_steps = sorted({0, max(1, args.steps // 20), args.steps // 8, args.steps // 4, args.steps // 2, args.steps})
@@ -188,7 +154,6 @@ for snap in c_snaps:
     print(f"  step {snap['step']:5d}: clump at {angle:5.1f} deg, mean distance to it {spread:.2f}, "
           f"modes covered {cov['modes_covered']}/8")
 print(f"  (the good run's samples: mean distance to their median {clump_angle(final)[1]:.2f})")
-
 
 
 def curve(run_log, key):

@@ -18,7 +18,6 @@ Run:  python lessons/09_evaluation.py [--quick] [--n 1000] [--out out/09_evaluat
 # the table says so.
 
 # %%
-import argparse
 import os
 import time
 
@@ -27,24 +26,17 @@ import numpy as np
 from aigc_np.cli import load_model
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.judge import load_judge
-from aigc_np.metrics import class_histogram, evaluate_images, judge_outputs
+from aigc_np.lesson import lesson_parser, parse_lesson_args
+from aigc_np.io import atomic_write
+from aigc_np.metrics import evaluate_images, judge_outputs, metrics_table
 from aigc_np.models.registry import build_model, generate_images, prepare_images
-from aigc_np.plotting import image_grid, plot_curves, plt, save_figure
+from aigc_np.plotting import plot_panels, plt, save_figure, save_grid_panels
 from aigc_np.quality import SampleScorer
-from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/09_evaluation")
 parser.add_argument("--n", type=int, default=1000, help="samples per model")
-parser.add_argument("--out", default="out/09_evaluation")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 if args.quick:
     args.n = min(args.n, 200)
 
@@ -143,34 +135,27 @@ grids["collapsed"] = collapsed[:20]
 # against 4,000 training images, with "rarest" the rarest digit's share.
 
 # %%
-columns = [("FD", "fd"), ("FD train", "fd_train"), ("rarest", "rarest"), ("IS", "inception_score"), ("confident", "confident"), ("covered", "classes_covered"),
-           ("class KL", "class_kl"), ("precision", "precision"), ("recall", "recall"),
-           ("NN dist", "nn_dist_samples")]
-header = f"{'model':<11}" + "".join(f"{c:>11}" for c, _ in columns)
-lines = [header, "-" * len(header)]
+columns = [("FD", "fd"), ("FD train", "fd_train"), ("rarest", "rarest"), ("IS", "inception_score"),
+           ("confident", "confident"), ("covered", "classes_covered"), ("class KL", "class_kl"),
+           ("precision", "precision"), ("recall", "recall"), ("NN dist", "nn_dist_samples")]
 real_row = {"fd": baseline["fd_real_baseline"], "fd_train": scorer.baseline["fd"],
             "rarest": scorer.baseline["min_class"], "inception_score": baseline["inception_score_real"],
             "confident": baseline["confident_real"], "classes_covered": 10,
             "class_kl": baseline["class_kl_real_baseline"], "precision": baseline["precision_real_baseline"],
             "recall": baseline["recall_real_baseline"], "nn_dist_samples": baseline["nn_dist_heldout"]}
-for name, row in list(results.items()) + [("real data", real_row)]:
-    lines.append(f"{name:<11}" + "".join(f"{row[k]:>11.3f}" if isinstance(row[k], float) else f"{row[k]:>11d}"
-                                         for _, k in columns))
-table = "\n".join(lines)
+table = metrics_table({**results, "real data": real_row}, columns)
 print("\n" + table)
 print(f"\nVAE validation ELBO: {results['VAE']['elbo']:.1f} nats/image "
       f"(reconstruction {results['VAE']['recon']:.1f} + KL {results['VAE']['kl']:.1f})")
 for name, row in results.items():
     print(f"  {name}: {row['source']}")
-with open(os.path.join(args.out, "table.txt"), "w") as f:
+with atomic_write(os.path.join(args.out, "table.txt"), "w") as f:
     f.write(table + "\n")
 
-fig, axes = plt.subplots(len(grids), 1, figsize=(10, 1.2 * len(grids)))
-for ax, (name, imgs) in zip(axes, grids.items()):
-    ax.imshow(image_grid(imgs, nrow=20), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(f"{name}: FD {results[name]['fd']:.1f}, {results[name]['classes_covered']} classes", fontsize=9)
-    ax.axis("off")
-print("saved", save_figure(fig, os.path.join(args.out, "samples_side_by_side.png")))
+print("saved", save_grid_panels({f"{name}: FD {results[name]['fd']:.1f}, {results[name]['classes_covered']} classes":
+                                 imgs for name, imgs in grids.items()},
+                                os.path.join(args.out, "samples_side_by_side.png"), nrow=20, across=False,
+                                panel_size=(10, 1.2)))
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
 names = list(results)
@@ -233,22 +218,16 @@ history = train(gan, prepare_images("gan", data.x_train), epochs=epochs, batch_s
                 higher_is_better=False, out_dir=os.path.join(args.out, "gan_run"), label="GAN ",
                 max_steps_per_epoch=10 if args.quick else None)
 ep = [h["epoch"] for h in history]
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.5))
-a1.plot(ep, [h["d_loss"] for h in history], label="D loss")
-a1.plot(ep, [h["g_loss"] for h in history], label="G loss")
-a1.set_title("GAN losses: no sign of when samples are best")
-a1.set_xlabel("epoch")
-a1.legend()
-a2.plot(ep, [h["fd"] for h in history], "C3", label="FD (samples vs real)")
-a2.axhline(scorer.baseline["fd"], color="k", ls="--", lw=1, label="real-data baseline")
-a2.set_title("Frechet distance: lower is better")
-a2.set_xlabel("epoch")
-a2.legend()
-print("saved", save_figure(fig, os.path.join(args.out, "fd_vs_losses.png")))
+print("saved", plot_panels([{"curves": {"D loss": (ep, [h["d_loss"] for h in history]),
+                                        "G loss": (ep, [h["g_loss"] for h in history])},
+                             "xlabel": "epoch", "title": "GAN losses: no sign of when samples are best"},
+                            {"curves": {"FD (samples vs real)": (ep, [h["fd"] for h in history])}, "xlabel": "epoch",
+                             "baseline": (scorer.baseline["fd"], "real-data baseline"),
+                             "title": "Frechet distance: lower is better"}],
+                           os.path.join(args.out, "fd_vs_losses.png"), panel_size=(5.5, 3.5)))
 best_epoch = min(history, key=lambda h: h["selection"])
-print(f"  best FD {best_epoch['fd']:.1f} (rarest digit {best_epoch['min_class']:.1%}) at epoch "
-      f"{best_epoch['epoch']} of {epochs} "
-      f"(saved as {os.path.join(args.out, 'gan_run', 'best.npz')})")
+print(f"  best FD {best_epoch['fd']:.1f} (rarest digit {best_epoch['min_class']:.1%}) at epoch {best_epoch['epoch']} "
+      f"of {epochs} (saved as {os.path.join(args.out, 'gan_run', 'best.npz')})")
 
 print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
       + f"\nRESULT lesson 09: FD against 4,000 training images (real digits {scorer.baseline['fd']:.1f}): "

@@ -89,9 +89,9 @@ from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.metrics import evaluate_images
 from aigc_np.models import GAN, WGANGP
 from aigc_np.models.registry import build_model, recipe
-from aigc_np.plotting import image_grid, plt, save_figure
-from aigc_np.toy import mode_coverage, ring_centres
-from aigc_np.toy_gan import ring_players, train_on_ring
+from aigc_np.plotting import save_grid_panels
+from aigc_np.toy import mode_coverage
+from aigc_np.toy_gan import plot_ring_samples, ring_players, train_on_ring
 
 parser = lesson_parser(__doc__, out="out/10_wgan_gp")
 parser.add_argument("--steps", type=int, default=8000, help="toy: generator steps of both runs")
@@ -147,16 +147,11 @@ for name, model, d_steps in [(f"plain GAN, {D_STEPS} D steps per G step", plain,
 # Red crosses are the blob centres; black dots are 1,000 samples from a fixed z.
 
 # %%
-centres = ring_centres(8, 2.0)
-fig, axes = plt.subplots(1, len(toy), figsize=(3.6 * len(toy), 3.9))
-for ax, (name, (samples, cov, seconds)) in zip(axes, toy.items()):
-    ax.scatter(samples[:, 0], samples[:, 1], s=1.5, c="k", alpha=0.5)
-    ax.scatter(centres[:, 0], centres[:, 1], s=30, c="r", marker="x")
-    ax.set_title(f"{name}\n{cov['modes_covered']}/8 modes, {cov['off_mode']:.0%} between", fontsize=9)
-    ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", xticks=[], yticks=[])
-fig.suptitle(f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D/critic steps per G step, {args.steps} G steps",
-             fontsize=9)
-print("saved", save_figure(fig, os.path.join(args.out, "ring_plain_vs_wgan_gp.png")))
+panels = {f"{name}\n{cov['modes_covered']}/8 modes, {cov['off_mode']:.0%} between": samples
+          for name, (samples, cov, _) in toy.items()}
+print("saved", plot_ring_samples(panels, os.path.join(args.out, "ring_plain_vs_wgan_gp.png"),
+                                 f"ring of 8 Gaussians, lr 1e-3 both, {D_STEPS} D/critic steps per G step, "
+                                 f"{args.steps} G steps"))
 for name, (_, cov, _) in toy.items():
     print(f"{name}: per-mode share " + " ".join(f"{f:.1%}" for f in cov["fractions"]))
 
@@ -213,13 +208,9 @@ for name, model in [("plain GAN", gan_mnist), ("WGAN-GP", wgan_mnist)]:
           f"{r['fd_real_baseline']:.1f}), classes covered {r['classes_covered']}/10, "
           f"judge-confident {r['confident']:.1%}")
 
-fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
-for ax, (name, images) in zip(axes, grids.items()):
-    ax.imshow(image_grid(images, nrow=10), cmap="gray", vmin=0, vmax=1)
-    r = mnist_results[name]
-    ax.set_title(f"{name}, {r['seconds']:.0f} s: FD {r['fd']:.1f}, {r['classes_covered']} classes", fontsize=9)
-    ax.axis("off")
-print("saved", save_figure(fig, os.path.join(args.out, "mnist_plain_vs_wgan_gp.png")))
+print("saved", save_grid_panels({f"{name}, {r['seconds']:.0f} s: FD {r['fd']:.1f}, {r['classes_covered']} classes":
+                                 grids[name] for name, r in mnist_results.items()},
+                                os.path.join(args.out, "mnist_plain_vs_wgan_gp.png")))
 
 # %% [markdown]
 # ## 6. Results

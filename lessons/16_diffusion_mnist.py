@@ -30,7 +30,6 @@ Run:  python lessons/16_diffusion_mnist.py [--quick] [--model ddpm|cddpm|both] [
 # tests/test_diffusion.py proves the whole U-Net's gradient in float64.
 
 # %%
-import argparse
 import os
 import time
 
@@ -40,52 +39,42 @@ from aigc_np.data import load_dataset, to_unit
 from aigc_np.judge import judge_scores, load_judge
 from aigc_np.metrics import evaluate_images
 from aigc_np.models.diffusion import ddim_timesteps
-from aigc_np.models.diffusion_registry import build_diffusion, generate_diffusion_images, prepare_diffusion_images
-from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
-from aigc_np.threads import apply_threads
+from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.models.diffusion_registry import (DIFFUSION_CONFIGS, DIFFUSION_TRAIN, build_diffusion,
+                                               generate_diffusion_images, prepare_diffusion_images)
+from aigc_np.plotting import plot_curves, plot_history, plot_panels, save_image_grid
 from aigc_np.training import train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/16_diffusion_mnist")
 parser.add_argument("--model", choices=["ddpm", "cddpm", "both"], default="both")
-parser.add_argument("--epochs", type=int, default=25, help="training epochs of each model")
-parser.add_argument("--width", type=int, default=16, help="U-Net channels at 28x28")
-parser.add_argument("--batch-size", type=int, default=32)
+parser.add_argument("--epochs", type=int, default=DIFFUSION_TRAIN["ddpm"]["epochs"], help="epochs of each model")
+parser.add_argument("--width", type=int, default=DIFFUSION_CONFIGS["ddpm"]["width"], help="U-Net channels at 28x28")
 parser.add_argument("--prediction", choices=["v", "eps"], default="v", help="what the U-Net predicts (section 2)")
-parser.add_argument("--steps", type=int, help="DDIM sampling steps (default: ddpm 20, cddpm 10)")
-parser.add_argument("--guidance", type=float, default=2.0, help="the cddpm's guidance weight w")
+parser.add_argument("--guidance", type=float, default=DIFFUSION_CONFIGS["cddpm"]["guidance"], help="the cddpm's w")
 parser.add_argument("--n-eval", type=int, default=1000, help="samples for the judge and FD")
 parser.add_argument("--n-sweep", type=int, default=500, help="samples per point of the steps and guidance sweeps")
-parser.add_argument("--out", default="out/16_diffusion_mnist", help="folder for figures and runs")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-config = {"width": args.width, "guidance": args.guidance, "prediction": args.prediction,
-          **({"steps": args.steps} if args.steps else {})}
+args = parse_lesson_args(parser)
+config = {"width": args.width, "guidance": args.guidance, "prediction": args.prediction}
 if args.quick:
     args.epochs, args.n_eval, args.n_sweep = 1, 40, 20
     config = {"width": 4, "groups": 2, "T": 100, "steps": 3, "guidance": args.guidance, "prediction": args.prediction}
-os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
 data = load_dataset(seed=0)
 judge, real, train_real = load_judge(), to_unit(data.x_val), to_unit(data.x_train)
 print("data:", data.source)
+BATCH = DIFFUSION_TRAIN["ddpm"]["batch_size"]  # the registry's, as `python -m aigc_np train ddpm` uses
 
 
 def fit(kind):
     """Train a ``kind`` model (registry config + ours) with the shared loop; last.npz in out/<kind>."""
     model = build_diffusion(kind, {k: v for k, v in config.items() if kind == "cddpm" or k != "guidance"},
                             rng=np.random.default_rng(args.seed + 1))
-    labels = data.y_train if kind == "cddpm" else None
-    x = prepare_diffusion_images(kind, data.x_train, labels)
+    x = prepare_diffusion_images(kind, data.x_train, data.y_train if kind == "cddpm" else None)
     grid_labels = np.repeat(np.arange(10), 2) if kind == "cddpm" else None   # a glance per epoch: 20 digits, 5 steps
     print(f"\n{kind}: U-Net of width {model.net.width}, {model.net.num_params():,} parameters; schedule "
-          f"{model.schedule.kind}, T = {model.schedule.T}; {args.epochs} epochs of batch {args.batch_size}")
+          f"{model.schedule.kind}, T = {model.schedule.T}; {args.epochs} epochs of batch {BATCH}")
     start = time.perf_counter()
-    history = train(model, x, epochs=args.epochs, batch_size=args.batch_size, rng=np.random.default_rng(args.seed),
+    history = train(model, x, epochs=args.epochs, batch_size=BATCH, rng=np.random.default_rng(args.seed),
                     out_dir=os.path.join(args.out, kind), value_range=(0.0, 1.0), label=f"{kind} ",
                     grid_fn=lambda m: generate_diffusion_images(m, 20, np.random.default_rng(3), grid_labels, steps=5),
                     max_steps_per_epoch=3 if args.quick else None)
@@ -126,9 +115,8 @@ def scores(images, labels=None) -> dict:
 results = {}
 if args.model in ("ddpm", "both"):
     ddpm, history, train_seconds = fit("ddpm")
-    print("saved", plot_curves({"simple loss": ([r["epoch"] for r in history], [r["loss"] for r in history])},
-                               os.path.join(args.out, "ddpm_loss.png"), ylabel=f"mean squared error of {ddpm.prediction}",
-                               title="ddpm: the denoising loss per epoch"))
+    print("saved", plot_history(history, {"simple loss": "loss"}, os.path.join(args.out, "ddpm_loss.png"),
+                                ylabel=f"mean squared error of {ddpm.prediction}", title="ddpm: the denoising loss"))
 
     # %% [markdown]
     # ## 3. DDIM: 20 steps instead of 1,000 (the cddpm below: 10 guided steps, as many U-Net calls)
@@ -139,8 +127,7 @@ if args.model in ("ddpm", "both"):
     # at several t for 8 samples (each row one sample, from noise to digit).
 
     # %%
-    start = time.perf_counter()
-    steps = ddpm.config["steps"]
+    start, steps = time.perf_counter(), ddpm.config["steps"]
     images = generate_diffusion_images(ddpm, args.n_eval, np.random.default_rng(args.seed + 7))
     sample_seconds = time.perf_counter() - start
     print(f"ddpm: {args.n_eval:,} samples by DDIM ({steps} steps) in {sample_seconds:.0f} s")
@@ -211,25 +198,20 @@ if args.model in ("cddpm", "both"):
     # precision), but less varied (lower recall) -- and past some w, FD rises.
 
     # %%
-    sweep = {}
+    sweep, sweep_labels = {}, np.arange(args.n_sweep) % 10
     for w in [0.0, 1.0, 3.0, 5.0]:
-        n = args.n_sweep
-        sweep[w] = scores(generate_diffusion_images(cddpm, n, np.random.default_rng(args.seed + 9),
-                                                    np.arange(n) % 10, guidance=w), np.arange(n) % 10)
+        sweep[w] = scores(generate_diffusion_images(cddpm, args.n_sweep, np.random.default_rng(args.seed + 9),
+                                                    sweep_labels, guidance=w), sweep_labels)
         print(f"  w = {w:.0f}: label accuracy {sweep[w]['label_accuracy']:.1%}, FD {sweep[w]['fd']:.2f}, "
               f"precision {sweep[w]['precision']:.2f}, recall {sweep[w]['recall']:.2f}")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     ws = list(sweep)
-    axes[0].plot(ws, [sweep[w]["label_accuracy"] for w in ws], "o-", label="label accuracy")
-    axes[0].plot(ws, [sweep[w]["precision"] for w in ws], "s-", label="precision")
-    axes[0].plot(ws, [sweep[w]["recall"] for w in ws], "^-", label="recall")
-    axes[0].set_xlabel("guidance weight w")
-    axes[0].legend(fontsize=8)
-    axes[1].plot(ws, [sweep[w]["fd"] for w in ws], "o-")
-    axes[1].set_xlabel("guidance weight w")
-    axes[1].set_ylabel("Frechet distance")
-    fig.suptitle("classifier-free guidance: more w, more typical digits, less variety")
-    print("saved", save_figure(fig, os.path.join(args.out, "guidance_sweep.png")))
+    trade = {name: (ws, [sweep[w][key] for w in ws]) for name, key in
+             [("label accuracy", "label_accuracy"), ("precision", "precision"), ("recall", "recall")]}
+    print("saved", plot_panels([{"curves": trade, "xlabel": "guidance weight w", "marker": "o"},
+                                {"curves": {"FD": (ws, [sweep[w]["fd"] for w in ws])}, "xlabel": "guidance weight w",
+                                 "ylabel": "Frechet distance", "marker": "o"}],
+                               os.path.join(args.out, "guidance_sweep.png"), panel_size=(4.5, 3.4),
+                               title="classifier-free guidance: more w, more typical digits, less variety"))
     results["cddpm"]["sweep"] = sweep
 
 parts = []
@@ -243,11 +225,9 @@ if "cddpm" in results:
     parts.append(f"cddpm: label accuracy {r['label_accuracy']:.1%} at w = {args.guidance} and "
                  f"DDIM-{cddpm.config['steps']}, FD {r['fd']:.2f}, {r['train_seconds'] / 60:.1f} min training, "
                  f"{r['sample_seconds']:.0f} s to sample")
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 16: " + "; ".join(parts) + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson. "
-      f"Reproduce: python lessons/16_diffusion_mnist.py --model {args.model} --epochs {args.epochs} "
-      f"--batch-size {args.batch_size} --prediction {args.prediction} --n-sweep {args.n_sweep}"
-      + (" --quick" if args.quick else ""))
+print_result(args, "16", "; ".join(parts) + f"; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"python lessons/16_diffusion_mnist.py --model {args.model} --epochs {args.epochs} "
+             f"--prediction {args.prediction} --n-sweep {args.n_sweep}")
 
 # %% [markdown]
 # ## Summary
