@@ -24,18 +24,18 @@ def mlp_classifier(rng: np.random.Generator, hidden=(256, 128), dtype=np.float32
     return Sequential(layers, input_shape=(28, 28), rng=rng, dtype=dtype, name="mlp")
 
 
-def cnn_classifier(rng: np.random.Generator, width: int = 32, dtype=np.float32) -> Sequential:
+def cnn_classifier(rng: np.random.Generator, width: int = 32, dtype=np.float32, hidden: int = 128) -> Sequential:
     """(N, 1, 28, 28) -> 10 logits.
 
     Conv(w, 5, s2) 28->14, BN, ReLU; Conv(2w, 5, s2) 14->7, BN, ReLU; Flatten;
-    Dropout(0.3); Dense(128), ReLU (the "features" layer the judge reports);
+    Dropout(0.3); Dense(hidden = 128), ReLU (the "features" layer the judge reports);
     Dense(10). Stride-2 convolutions downsample, as in the DCGAN discriminator.
     """
     return Sequential([
         Conv2D(width, 5, strides=2, padding="same", use_bias=False), BatchNormalization(), ReLU(),
         Conv2D(2 * width, 5, strides=2, padding="same", use_bias=False), BatchNormalization(), ReLU(),
         Flatten(), Dropout(0.3),
-        Dense(128, kernel_initializer="he_normal"), ReLU(),
+        Dense(hidden, kernel_initializer="he_normal"), ReLU(),
         Dense(10),
     ], input_shape=(1, 28, 28), rng=rng, dtype=dtype, name="cnn")
 

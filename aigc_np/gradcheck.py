@@ -131,7 +131,7 @@ def rng_replayer(layer):
 
 
 def check_layer(layer, x: np.ndarray, dy: np.ndarray | None = None,
-                rng: np.random.Generator | None = None, h: float = 1e-5) -> dict[str, float]:
+                rng: np.random.Generator | None = None, h: float = 1e-5, check_x: bool = True) -> dict[str, float]:
     """Check ``layer.backward`` against numerical gradients.
 
     Args:
@@ -140,9 +140,10 @@ def check_layer(layer, x: np.ndarray, dy: np.ndarray | None = None,
         dy: upstream gradient, shape of the output; random normal if None.
         rng: generator for ``dy`` (seeded 0 if None).
         h: finite-difference step.
+        check_x: False leaves out the input gradient (for a caller that checks it another way).
 
     Returns:
-        ``{"x": err, "<param>": err, ...}``: the max relative error per tensor.
+        ``{"x": err, "<param>": err, ...}``: the max relative error per tensor (no "x" if not check_x).
     """
     if x.dtype != np.float64:
         raise TypeError(f"check_layer: x must be float64, got {x.dtype}")
@@ -166,7 +167,7 @@ def check_layer(layer, x: np.ndarray, dy: np.ndarray | None = None,
         rewind()
         return layer.forward(x)
 
-    errors = {"x": rel_error(analytic["x"], numerical_gradient(f, x, dy, h))}
+    errors = {"x": rel_error(analytic["x"], numerical_gradient(f, x, dy, h))} if check_x else {}
     for name, p in layer.params.items():
         errors[name] = rel_error(analytic[name], numerical_gradient(f, p, dy, h))
     return errors

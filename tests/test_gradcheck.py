@@ -55,6 +55,8 @@ def test_check_layer_catches_wrong_parameter_gradient():
     layer.build((4,), np.random.default_rng(0), np.float64)
     errors = check_layer(layer, np.random.default_rng(1).standard_normal((2, 4)))
     assert errors["x"] < 1e-6 and errors["W"] > 1e-3
+    without_x = check_layer(layer, np.random.default_rng(1).standard_normal((2, 4)), check_x=False)
+    assert "x" not in without_x and without_x["W"] > 1e-3 and set(without_x) == set(layer.params)
 
 
 def test_check_layer_requires_float64():
