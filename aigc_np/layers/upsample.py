@@ -11,7 +11,7 @@ class Upsample2x(Layer):
 
     Backward: each input pixel was copied to four output pixels, so its
     gradient is the sum of their four gradients, dx[n, c, i, j] = sum of
-    dy over the block (2i..2i+1, 2j..2j+1) -- a reshape and a sum, no loop.
+    dy over the block (2i..2i+1, 2j..2j+1) -- a reshape and three adds, no loop.
     Followed by a Conv2D, it is the U-Net's learned upsampling without the
     checkerboard artefacts of a stride-2 transposed convolution.
     """
@@ -36,4 +36,6 @@ class Upsample2x(Layer):
     def backward(self, dy):
         dy = self._check_grad(dy)
         n, c, h, w = self._cache
-        return dy.reshape(n, c, h, 2, w, 2).sum(axis=(3, 5))
+        blocks = dy.reshape(n, c, h, 2, w, 2)             # blocks[n, c, i, a, j, e] = dy[n, c, 2i + a, 2j + e]
+        rows = blocks[:, :, :, 0] + blocks[:, :, :, 1]    # (N, C, H, W, 2): plain adds, because NumPy's
+        return rows[..., 0] + rows[..., 1]                # .sum over the two small strided axes is ~20x slower
