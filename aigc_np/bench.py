@@ -22,6 +22,14 @@ shapes, the products' rate alone and the layer's (``--no-convs``: left out).
 (old: every weight gradient computed) and enabled (new), in turns in one
 process, three runs, with the load average beside each.
 
+Text models: ``gpt`` is the nanoGPT-CPU preset (batch 12 x 64 characters),
+``lstm`` the Shakespeare default; their rate is ``tokens_per_s`` (characters
+per second of training). Attention's products are batches of G products
+(B * heads of them), written (G, M, K, N). ``--no-sampling`` skips the
+sampling table: ``generate``'s characters per second with the cache (the
+GPT's keys and values, the LSTM's state) and without it (the whole context
+run again for every character).
+
 Also: forward/backward of the convolution layers at the article's DCGAN
 shapes, Adam's update cost per million parameters, and the environment
 (numpy, BLAS, threads).
@@ -31,7 +39,8 @@ before it (tracemalloc's peak over one step, numpy buffers included) plus
 the work buffers that layers and optimizers keep and reuse between steps
 (``workspace_mb``, allocated by earlier steps). ``model_mb`` is the
 parameters plus the activations of the step's largest pass (every layer's
-output; a GAN's D at batch 2B), and ``peak_ratio`` = peak_mb / model_mb.
+output; a GAN's D at batch 2B; for the text models, measured: what a
+forward of a fresh model keeps), and ``peak_ratio`` = peak_mb / model_mb.
 Timings are medians over repeated steps after a warm-up; the spread is the interquartile range. Nothing here is asserted:
 numbers vary with the machine and its load.
 """
@@ -47,13 +56,14 @@ import tracemalloc
 import numpy as np
 
 from .classifier import cnn_classifier
-from .layers import Conv2D, Conv2DTranspose, Dense, Sequential
+from .layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
 from .losses import SparseCategoricalCrossentropy
 from .models import DCGAN, VAE
 from .models.diffusion_registry import build_diffusion
 from .models.registry import DEFAULT_CONFIGS, build_model
 from .models.unet import leaf_layers
 from .optimizers import Adam
+from .text.registry import PRESETS, TEXT_CONFIGS, build_text_model, text_config
 
 BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
 DTYPE = np.float32
@@ -77,7 +87,8 @@ def environment() -> dict:
 # ------------------------------------------------- the matmuls of a model
 def _leaf_products(layer, batch: int) -> tuple[list, list, list]:
     """(forward, weight-gradient, input-gradient) products of one layer: shapes
-    (M, K, N) meaning (M, K) @ (K, N). Layers without products give empty lists."""
+    (M, K, N) meaning (M, K) @ (K, N), or (G, M, K, N) for G such products at
+    once (attention's per-head ones). Layers without products give empty lists."""
     if isinstance(layer, Dense):
         m = batch * int(np.prod(layer.input_shape[:-1]))
         k, n = layer.input_shape[-1], layer.units
@@ -91,6 +102,19 @@ def _leaf_products(layer, batch: int) -> tuple[list, list, list]:
         c, h, w = layer.input_shape
         m, k = batch * h * w, layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
         return [(k, c, m)], [(c, m, k)], [(c, k, m)]  # cols = W^T X; dW = X dcols^T; dX = W dcols
+    if isinstance(layer, CausalSelfAttention):
+        t, c = layer.input_shape
+        g, d, m = batch * layer.n_head, c // layer.n_head, batch * t
+        return ([(m, c, 3 * c), (g, t, d, t), (g, t, t, d), (m, c, c)],   # qkv = xWqkv; S = QK^T; PV; merged Wo
+                [(c, m, c), (c, m, 3 * c)],                               # dWo; dWqkv
+                [(m, c, c), (g, t, d, t), (g, t, t, d),                   # dheads = dy Wo^T; dP = dY V^T; dV = P^T dY
+                 (g, t, t, d), (g, t, t, d), (m, 3 * c, c)])              # dQ = dS K; dK = dS^T Q; dx = dqkv Wqkv^T
+    if isinstance(layer, LSTM):
+        t, e = layer.input_shape
+        h, m = layer.units, batch * t
+        return ([(m, e, 4 * h)] + [(batch, h, 4 * h)] * t,              # x Wx for all steps; h_{t-1} Wh per step
+                [(e, m, 4 * h), (h, m, 4 * h)],                           # dWx; dWh
+                [(batch, 4 * h, h)] * t + [(m, 4 * h, e)])                # dh_{t-1} = da Wh^T per step; dx
     return [], [], []
 
 
@@ -191,9 +215,36 @@ def wgan_step_needed(model, batch: int) -> list:
             + weight_grads(g, batch) + input_grads(g, batch, False))
 
 
+def text_leaves(model) -> Sequential:
+    """A GPT's or CharLSTM's layers in forward order (a Block's children inline), for shapes."""
+    leaves = []
+    for layer in model.parts.values():
+        leaves += list(layer.children.values()) if hasattr(layer, "children") else [layer]
+    return Sequential(leaves)
+
+
+def text_step_needed(model, batch: int) -> list:
+    """The products a text model's train_step needs: every forward product, every dW, and
+    every dx, down to the embedding's output (its table learns from it: no product into
+    the ids). Not needed in the LSTM: step 0's h0 Wh and dh0 = da Wh^T (training starts
+    from h0 = 0, and dh0 flows into nothing that learns)."""
+    leaves = text_leaves(model)
+    needed = forward_products(leaves, batch) + weight_grads(leaves, batch) + input_grads(leaves, batch, True)
+    for lstm in (leaf for leaf in leaves.layers if isinstance(leaf, LSTM)):
+        h = lstm.units
+        needed.remove((batch, h, 4 * h))                   # h0 Wh
+        needed.remove((batch, 4 * h, h))                   # dh0 = da_0 Wh^T
+    return needed
+
+
+def _product_flops(shape) -> float:
+    g, m, k, n = shape if len(shape) == 4 else (1,) + tuple(shape)
+    return 2.0 * g * m * k * n
+
+
 def gflop(shapes: list) -> float:
-    """2 M K N summed over the products, in GFLOP."""
-    return sum(2.0 * m * k * n for m, k, n in shapes) / 1e9
+    """2 M K N (times G for a batch of G products) summed over the products, in GFLOP."""
+    return sum(_product_flops(p) for p in shapes) / 1e9
 
 
 def matmul_runner(shapes: list):
@@ -203,8 +254,8 @@ def matmul_runner(shapes: list):
     BLAS reads it without a copy (docs/performance.md).
     """
     rng = np.random.default_rng(0)
-    pairs = [(rng.standard_normal((m, k)).astype(DTYPE), rng.standard_normal((k, n)).astype(DTYPE))
-             for m, k, n in shapes]
+    pairs = [(rng.standard_normal(p[:-1]).astype(DTYPE), rng.standard_normal(p[:-3] + p[-2:]).astype(DTYPE))
+             for p in map(tuple, shapes)]
 
     def run():
         for a, b in pairs:
@@ -262,6 +313,17 @@ def workspace_mb(nets, optimizers) -> float:
     arrays += [o._work for o in optimizers if getattr(o, "_work", None) is not None]
     unique = {id(a): a for a in arrays}                     # the conv layers share one workspace
     return sum(a.nbytes for a in unique.values()) / 2**20
+
+
+def activations_mb(forward) -> float:
+    """What one forward keeps for its backward (tracemalloc's memory still held after it, the
+    output included), in MB: run it on a freshly built model, whose caches are empty."""
+    tracemalloc.start()
+    out = forward()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del out
+    return held / 2**20
 
 
 def model_mb(passes) -> float:
@@ -352,10 +414,40 @@ def step_cases(dcgan_width: float, only=None) -> list:
                       # (the U-Net's skip connections and time embedding are not traced here)
                       "needed": f + weight_grads(leaves, 32) + input_grads(leaves, 32, False),
                       "all": f + b, "passes": [(leaves, 32)], "optimizers": [ddpm.optimizer]})
+
+    for name, kind, preset in (("gpt", "gpt", "nanogpt-cpu"), ("lstm", "lstm", None)):
+        if want(name):
+            cases.append(text_case(name, kind, preset))
     return cases
 
 
-STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "wgan_gp", "cnn", "unet")
+def text_model(kind: str, preset: str | None = None, seed: int = 7):
+    """The Shakespeare model of ``kind`` (with ``preset``) over a 65-character vocabulary (Shakespeare's)."""
+    config = text_config(kind, "shakespeare", preset, vocab="".join(chr(32 + i) for i in range(TEXT_VOCAB)))
+    return build_text_model(kind, config, rng=np.random.default_rng(seed))
+
+
+def text_case(name: str, kind: str, preset: str | None) -> dict:
+    """A text model's train_step on random windows: gpt = the nanoGPT-CPU preset (batch 12 x 64
+    characters), lstm = the Shakespeare default (batch 32 x 64). Activations are measured
+    (what a forward keeps), since a block's inner outputs have no layer shape to count."""
+    model = text_model(kind, preset)
+    batch, t = model.config["batch_size"], model.config["block_size"]
+    rng = np.random.default_rng(8)
+    x, y = rng.integers(0, TEXT_VOCAB, (batch, t)), rng.integers(0, TEXT_VOCAB, (batch, t))
+    fresh = text_model(kind, preset)
+    fresh.train()
+    params = sum(p.nbytes for p in model.params.values()) / 2**20
+    leaves = text_leaves(model)
+    f, b = layer_matmuls(leaves, batch)
+    return {"name": name, "batch": batch, "tokens": batch * t, "step": lambda: model.train_step(x, y),
+            "model": model, "needed": text_step_needed(model, batch),  # see text_step_needed
+            "all": f + b, "model_mb": params + activations_mb(lambda: fresh.forward(x)),
+            "passes": [], "optimizers": [model.optimizer]}
+
+
+TEXT_VOCAB = 65
+STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "wgan_gp", "cnn", "unet", "gpt", "lstm")
 SKIP_AB_NAMES = ("mlp_gan", "dcgan_lesson", "dcgan_full", "wgan_gp")
 
 
@@ -368,6 +460,7 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float |
     results = []
     for case in step_cases(dcgan_width, only):
         name, batch, step = case["name"], case["batch"], case["step"]
+        text = "tokens" in case                                   # a text model: tokens, not images
         # Steps and their matmuls alternate, so that on a shared machine all three
         # see the same load and their ratios stay meaningful.
         ms, needed_ms, all_ms = _timeit_turns([step, matmul_runner(case["needed"]), matmul_runner(case["all"])],
@@ -382,14 +475,15 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float |
             "products_needed": len(case["needed"]), "products_all": len(case["all"]),
             "gflop_needed": gflop(case["needed"]), "gflops_needed": rate,
             "share_of_peak": rate / peak if peak else None,
-            "images_per_s": batch / median * 1e3,
-            "s_per_epoch_bundled": BUNDLED_TRAIN / batch * median / 1e3,
-            "s_per_epoch_full": FULL_TRAIN / batch * median / 1e3,
+            "images_per_s": None if text else batch / median * 1e3,
+            "tokens_per_s": case["tokens"] / median * 1e3 if text else None,
+            "s_per_epoch_bundled": None if text else BUNDLED_TRAIN / batch * median / 1e3,
+            "s_per_epoch_full": None if text else FULL_TRAIN / batch * median / 1e3,
             "load_1min": os.getloadavg()[0],
             "needed_shapes": [list(p) for p in case["needed"]],
         })
         work = workspace_mb([net for net, _ in case["passes"]], case["optimizers"])
-        peak_mb, model = _peak_mb(step) + work, model_mb(case["passes"])
+        peak_mb, model = _peak_mb(step) + work, case.get("model_mb") or model_mb(case["passes"])
         results[-1].update({"peak_mb": peak_mb, "workspace_mb": work, "model_mb": model,
                             "peak_ratio": peak_mb / model})
         share = f"  {rate:5.1f} GFLOP/s = {rate / peak:4.0%} of peak" if peak else ""
@@ -458,6 +552,26 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
     return results
 
 
+# --------------------------------------------------------------- sampling
+def bench_sampling(n_chars: int = 500, repeats: int = 3) -> list:
+    """Characters per second of ``generate`` with the cache (GPT: each block's keys and values;
+    LSTM: its (h, c)) and without it (the whole context again for every character), batch 1,
+    from a one-character prompt, median of ``repeats`` runs; the same rng draws the same text."""
+    results = []
+    for name, kind, preset in (("gpt", "gpt", "nanogpt-cpu"), ("lstm", "lstm", None)):
+        model = text_model(kind, preset)
+        rates = {}
+        for use_cache in (True, False):
+            def run():
+                model.generate([0], n_chars, rng=np.random.default_rng(0), use_cache=use_cache)
+            rates[use_cache] = n_chars / (float(np.median(_timeit(run, repeats, warmup=1))) / 1e3)
+        results.append({"name": name, "chars": n_chars, "cached_chars_per_s": rates[True],
+                        "cacheless_chars_per_s": rates[False], "speedup": rates[True] / rates[False]})
+        print(f"  sampling {name:<5} {rates[True]:8,.0f} chars/s with the cache, {rates[False]:8,.0f} without "
+              f"({rates[True] / rates[False]:.1f}x), {n_chars} characters", flush=True)
+    return results
+
+
 # ---------------------------------------------------------- layer timings
 def bench_layers(n_steps: int) -> list:
     """Conv layers at the article's full-width DCGAN shapes (batch 64), and Adam."""
@@ -501,12 +615,16 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=",".join(STEP_NAMES), help="comma-separated steps to time")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer micro-benchmarks")
     parser.add_argument("--no-convs", action="store_true", help="skip the per-conv-layer GFLOP/s table")
+    parser.add_argument("--no-sampling", action="store_true", help="skip the text models' sampling speed")
+    parser.add_argument("--sampling-chars", type=int, default=500, help="characters per sampling run")
     parser.add_argument("--peak-n", type=int, default=2048, help="size n of the n^3 product that measures the peak")
     parser.add_argument("--skip-ab", action="store_true",
                         help="also time the GAN steps without and with input_grad_only, in turns (3 runs)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be positive")
+    if args.sampling_chars < 1:
+        parser.error("--sampling-chars must be positive")
 
     env = environment()
     print("environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
@@ -522,17 +640,22 @@ def main(argv=None) -> int:
         if args.skip_ab else []
     convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only)
     layers = [] if args.no_layers else bench_layers(args.steps)
+    sampling = [] if args.no_sampling else bench_sampling(args.sampling_chars)
     peak_after = peak_gflops(args.peak_n)
 
     print(f"\n{'step':<14}{'batch':>6}{'ms (median)':>12}{'IQR ms':>14}{'needed ms':>10}{'ratio':>7}"
-          f"{'all ms':>9}{'ratio':>7}{'GFLOP/s':>9}{'of peak':>8}{'img/s':>9}{'s/ep 4.5k':>10}{'s/ep 60k':>9}"
-          f"{'peak MB':>9}{'model MB':>10}{'peak/model':>11}")
+          f"{'all ms':>9}{'ratio':>7}{'GFLOP/s':>9}{'of peak':>8}{'img/s':>9}{'tok/s':>9}{'s/ep 4.5k':>10}"
+          f"{'s/ep 60k':>9}{'peak MB':>9}{'model MB':>10}{'peak/model':>11}")
+
+    def cell(value, width, spec):                      # "-" where a figure does not apply (text: no epochs)
+        return f"{'-' if value is None else format(value, spec):>{width}}"
     for r in steps:
         iqr = f"{r['ms_iqr'][0]:.1f}-{r['ms_iqr'][1]:.1f}"
         print(f"{r['name']:<14}{r['batch']:>6}{r['ms_median']:>12.1f}{iqr:>14}{r['matmul_needed_ms']:>10.1f}"
               f"{r['matmul_needed_ratio']:>7.2f}{r['matmul_all_ms']:>9.1f}{r['matmul_all_ratio']:>7.2f}"
-              f"{r['gflops_needed']:>9.1f}{r['share_of_peak']:>8.0%}{r['images_per_s']:>9,.0f}"
-              f"{r['s_per_epoch_bundled']:>10.1f}{r['s_per_epoch_full']:>9.1f}{r['peak_mb']:>9.1f}"
+              f"{r['gflops_needed']:>9.1f}{r['share_of_peak']:>8.0%}{cell(r['images_per_s'], 9, ',.0f')}"
+              f"{cell(r['tokens_per_s'], 9, ',.0f')}{cell(r['s_per_epoch_bundled'], 10, '.1f')}"
+              f"{cell(r['s_per_epoch_full'], 9, '.1f')}{r['peak_mb']:>9.1f}"
               f"{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
     if steps:
         print("(needed: the products the step needs, listed beside each case in aigc_np/bench.py; all: every "
@@ -561,7 +684,7 @@ def main(argv=None) -> int:
         from .io import atomic_write
         with atomic_write(args.json, "w") as f:
             json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "skip_ab": skip_ab,
-                       "convs": convs, "layers": layers}, f, indent=2)
+                       "convs": convs, "layers": layers, "sampling": sampling}, f, indent=2)
         print(f"\nwrote {args.json}")
     return 0
 

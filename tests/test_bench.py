@@ -5,17 +5,18 @@ import numpy as np
 
 from collections import Counter
 
-from aigc_np.bench import (gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb, step_cases,
-                           wgan_step_matmuls, wgan_step_needed)
+from aigc_np.bench import (activations_mb, gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb,
+                           step_cases, text_model, text_step_needed, wgan_step_matmuls, wgan_step_needed)
 from aigc_np.layers import Conv2D, Dense, ReLU, Sequential
 from aigc_np.models.registry import build_model
 
 
 def test_bench_json_schema(tmp_path):
-    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--peak-n", "256",
+    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--no-sampling", "--peak-n", "256",
                  "--json", str(tmp_path / "b.json")]) == 0
     result = json.loads((tmp_path / "b.json").read_text())
-    assert set(result) == {"env", "peak_gflops", "steps", "skip_ab", "convs", "layers"}
+    assert set(result) == {"env", "peak_gflops", "steps", "skip_ab", "convs", "layers", "sampling"}
+    assert result["sampling"] == []
     (step,) = result["steps"]
     assert step["name"] == "vae"
     for key in ("ms_median", "matmul_needed_ms", "matmul_needed_ratio", "matmul_all_ms", "matmul_all_ratio",
@@ -65,3 +66,48 @@ def test_needed_products_are_the_listed_subset_of_all_products():
         needed, every = Counter(case["needed"]), Counter(case["all"])
         assert needed and not needed - every, case["name"]          # a sub-multiset of every product
         assert gflop(case["needed"]) < gflop(case["all"])
+
+
+def test_text_steps_report_tokens_and_sampling(tmp_path):
+    assert main(["--steps", "1", "--only", "gpt", "--no-layers", "--no-convs", "--peak-n", "256",
+                 "--sampling-chars", "8", "--json", str(tmp_path / "t.json")]) == 0
+    result = json.loads((tmp_path / "t.json").read_text())
+    (step,) = result["steps"]
+    assert step["name"] == "gpt" and step["batch"] == 12
+    assert step["images_per_s"] is None and step["s_per_epoch_bundled"] is None
+    assert abs(step["tokens_per_s"] - 12 * 64 / step["ms_median"] * 1e3) < 1e-6
+    assert step["model_mb"] > 0 and step["peak_mb"] > 0
+    assert [r["name"] for r in result["sampling"]] == ["gpt", "lstm"]
+    for r in result["sampling"]:
+        assert r["chars"] == 8 and r["cached_chars_per_s"] > 0 and r["cacheless_chars_per_s"] > 0
+        assert abs(r["speedup"] - r["cached_chars_per_s"] / r["cacheless_chars_per_s"]) < 1e-9
+
+
+def test_text_needed_products():
+    gpt = text_model("gpt", "nanogpt-cpu")
+    c = gpt.config
+    b, t, d, heads, n = c["batch_size"], c["block_size"], c["n_embd"], c["n_head"], c["n_layer"]
+    needed = Counter(text_step_needed(gpt, b))
+    g, hd = b * heads, d // heads
+    assert needed[(g, t, hd, t)] == 2 * n              # S = Q K^T and dP = dY V^T, batched over B * heads
+    assert needed[(g, t, t, hd)] == 4 * n              # Y = P V, dV = P^T dY, dQ = dS K, dK = dS^T Q
+    assert needed[(b * t, d, 4 * d)] == 2 * n          # the MLP's up-projection and its down-projection's dx, over B * T
+    lstm = text_model("lstm")
+    b, t, h = lstm.config["batch_size"], lstm.config["block_size"], lstm.config["hidden"]
+    needed = Counter(text_step_needed(lstm, b))
+    assert needed[(b, h, 4 * h)] == needed[(b, 4 * h, h)] == t - 1      # h_{t-1} Wh and dh_{t-1}, without step 0
+    # the GPT needs every product it runs (the embeddings' gradients are row sums, not products);
+    # the LSTM runs two it does not need
+    gpt_case, lstm_case = step_cases(0.25, only=("gpt", "lstm"))
+    for case in (gpt_case, lstm_case):
+        needed, every = Counter(case["needed"]), Counter(case["all"])
+        assert needed and not needed - every, case["name"]
+    assert Counter(gpt_case["needed"]) == Counter(gpt_case["all"])
+    assert len(lstm_case["all"]) - len(lstm_case["needed"]) == 2
+
+
+def test_activations_mb_counts_what_a_forward_keeps():
+    keep = []
+    mb = activations_mb(lambda: keep.append(np.ones((256, 1024), np.float32)))   # 1 MiB kept
+    assert abs(mb - 1.0) < 0.05
+    assert activations_mb(lambda: np.ones((256, 1024), np.float32).sum()) < 0.05  # nothing kept
