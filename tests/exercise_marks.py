@@ -17,6 +17,7 @@ tests/test_coursework.py fails, naming the test, if a mark is missing or wrong.
 MARKS = {
     "test_gan_step.py::test_generator_step_gradients_flow_through_d_into_g": (9,),
     "test_bench.py::test_bench_json_schema": (1, 2, 3, 6, 7, 8),
+    "test_bench.py::test_text_steps_report_tokens_and_sampling": (1, 3, 10, 12),
     "test_checkpoint.py::test_interrupted_save_keeps_the_previous_checkpoint": (1, 2, 3, 6, 7, 8),
     "test_checkpoint.py::test_nan_loss_stops_training_naming_epoch_and_step_and_keeps_last_checkpoint": (1, 2, 3, 6, 7, 8),
     "test_checkpoint.py::test_optimizer_state_round_trips": (1, 2, 3, 6, 7, 8),
