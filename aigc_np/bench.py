@@ -63,7 +63,7 @@ from .models.diffusion_registry import build_diffusion
 from .models.registry import DEFAULT_CONFIGS, build_model
 from .models.unet import leaf_layers
 from .optimizers import Adam
-from .text.registry import PRESETS, TEXT_CONFIGS, build_text_model, text_config
+from .text.registry import build_text_model, text_config
 
 BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
 DTYPE = np.float32
@@ -215,20 +215,12 @@ def wgan_step_needed(model, batch: int) -> list:
             + weight_grads(g, batch) + input_grads(g, batch, False))
 
 
-def text_leaves(model) -> Sequential:
-    """A GPT's or CharLSTM's layers in forward order (a Block's children inline), for shapes."""
-    leaves = []
-    for layer in model.parts.values():
-        leaves += list(layer.children.values()) if hasattr(layer, "children") else [layer]
-    return Sequential(leaves)
-
-
 def text_step_needed(model, batch: int) -> list:
     """The products a text model's train_step needs: every forward product, every dW, and
     every dx, down to the embedding's output (its table learns from it: no product into
     the ids). Not needed in the LSTM: step 0's h0 Wh and dh0 = da Wh^T (training starts
     from h0 = 0, and dh0 flows into nothing that learns)."""
-    leaves = text_leaves(model)
+    leaves = Sequential(leaf_layers(model))
     needed = forward_products(leaves, batch) + weight_grads(leaves, batch) + input_grads(leaves, batch, True)
     for lstm in (leaf for leaf in leaves.layers if isinstance(leaf, LSTM)):
         h = lstm.units
@@ -435,14 +427,12 @@ def text_case(name: str, kind: str, preset: str | None) -> dict:
     batch, t = model.config["batch_size"], model.config["block_size"]
     rng = np.random.default_rng(8)
     x, y = rng.integers(0, TEXT_VOCAB, (batch, t)), rng.integers(0, TEXT_VOCAB, (batch, t))
-    fresh = text_model(kind, preset)
-    fresh.train()
     params = sum(p.nbytes for p in model.params.values()) / 2**20
-    leaves = text_leaves(model)
-    f, b = layer_matmuls(leaves, batch)
+    model.train()
+    activations = activations_mb(lambda: model.forward(x))     # before any step: the caches are empty
+    f, b = layer_matmuls(Sequential(leaf_layers(model)), batch)
     return {"name": name, "batch": batch, "tokens": batch * t, "step": lambda: model.train_step(x, y),
-            "model": model, "needed": text_step_needed(model, batch),  # see text_step_needed
-            "all": f + b, "model_mb": params + activations_mb(lambda: fresh.forward(x)),
+            "needed": text_step_needed(model, batch), "all": f + b, "model_mb": params + activations,
             "passes": [], "optimizers": [model.optimizer]}
 
 

@@ -31,11 +31,14 @@ def time_embedding(dim: int, out_dim: int, rng, dtype=np.float32) -> Sequential:
 
 
 def leaf_layers(net) -> list:
-    """Every layer of a denoiser, in order: Models and Sequentials opened up (for benchmarks)."""
+    """Every layer of a network, in forward order: Models, Sequentials and composite
+    layers (a transformer Block's ``children``) opened up (for benchmarks)."""
     if isinstance(net, Model):
         return [leaf for part in net.parts.values() for leaf in leaf_layers(part)]
     if isinstance(net, Sequential):
         return [leaf for layer in net.layers for leaf in leaf_layers(layer)]
+    if getattr(net, "children", None):
+        return [leaf for child in net.children.values() for leaf in leaf_layers(child)]
     return [net]
 
 
