@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(PY) -m aigc_np train gan --recipe demo --out $(DEMO)/gan --overwrite
 	$(PY) -m aigc_np train dcgan --recipe demo --out $(DEMO)/dcgan --overwrite --threads 1
 	$(PY) -m aigc_np train cvae --recipe demo --out $(DEMO)/cvae --overwrite
-	$(PY) -m aigc_np.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
+	$(PY) -m aigc_np.tools.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
 		$(DEMO)/cvae/best.npz --out $(DEMO)/montage.png
 	$(PY) -m aigc_np train gpt --corpus names --steps 2000 --out $(DEMO)/names --overwrite
 	@echo "20 names from the GPT (lesson 14's model on data/names.txt, 2,000 steps):"
@@ -49,15 +49,15 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 bench: $(STAMP)
-	$(PY) -m aigc_np.bench $(BENCH_ARGS)
+	$(PY) -m aigc_np.tools.bench $(BENCH_ARGS)
 
 student: $(STAMP)
-	$(PY) -m aigc_np.coursework student --out build/student --zip build/aigc_np-student.zip
+	$(PY) -m aigc_np.tools.coursework student --out build/student --zip build/aigc_np-student.zip
 
 # make progress EX=3 reports only Exercise 3
 progress: $(STAMP)
-	$(PY) -m aigc_np.coursework progress $(EX)
+	$(PY) -m aigc_np.tools.coursework progress $(EX)
 
 # notebooks/NN_*.ipynb from the lessons' # %% cells (not committed: regenerate them)
 notebooks: $(STAMP)
-	$(PY) -m aigc_np.notebooks --out notebooks $(LESSONS)
+	$(PY) -m aigc_np.tools.notebooks --out notebooks $(LESSONS)

@@ -38,7 +38,7 @@ class UsageError(ValueError):
 
 def label_accuracy(model, n: int, seed: int, judge=None) -> float:
     """The judge's accuracy on the requested labels: n samples, labels cycling 0..9."""
-    from .judge import judge_scores
+    from .evaluation.judge import judge_scores
     labels = np.arange(n) % model.n_classes
     images = generate_images(model, n, np.random.default_rng(seed), labels=labels)
     return float(np.mean(judge_scores(images, judge)["predictions"] == labels))
@@ -48,7 +48,7 @@ def label_accuracy(model, n: int, seed: int, judge=None) -> float:
 def _score_fn(kind: str, data, n_eval: int, seed: int):
     """The scores that pick best.npz (the registry's "select" key for the kind): validation ELBO
     for the VAE, reconstruction for the AE, label accuracy for the cVAE, and for the GAN family
-    aigc_np.quality's selection: the lowest FD among epochs that keep every digit >= 4%."""
+    aigc_np.evaluation.quality's selection: the lowest FD among epochs that keep every digit >= 4%."""
     if kind == "vae":
         x_val = to_unit(data.x_val)
         return lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}
@@ -57,7 +57,7 @@ def _score_fn(kind: str, data, n_eval: int, seed: int):
         return lambda m: {"val_recon": m.recon_loss.forward(m.decoder.forward(m.encode(x_val)), x_val)}
     if kind == "cvae":
         return lambda m: {"label_accuracy": label_accuracy(m, n_eval, seed)}
-    from .quality import SampleScorer, describe_scores
+    from .evaluation.quality import SampleScorer, describe_scores
     scorer = SampleScorer(data, n=n_eval)
 
     def score(model):
@@ -237,9 +237,9 @@ def _load_real(path) -> np.ndarray:
 def image_evaluation(samples, real, data, args) -> dict:
     """Every image metric beside its real-data baseline (``metrics.evaluate_images``), plus, without
     --real and for at most 1,000 samples, the yardstick that picks GANs' best epochs
-    (``aigc_np.quality``: 4,000 training images as the reference, 1,000 other real images as the baseline)."""
-    from .metrics import evaluate_images
-    from .quality import SampleScorer
+    (``aigc_np.evaluation.quality``: 4,000 training images as the reference, 1,000 other real images as the baseline)."""
+    from .evaluation.metrics import evaluate_images
+    from .evaluation.quality import SampleScorer
 
     result = {"reference": args.real or data.source + " (validation split)",
               **evaluate_images(samples, real, train_images=to_unit(data.x_train), seed=args.seed)}

@@ -87,8 +87,8 @@ def _generate(model, args, n, seed, labels=None):
 
 # ------------------------------------------------------------------ train
 def cmd_train_diffusion(args) -> int:
-    from .metrics import evaluate_images
-    from .judge import judge_scores, load_judge
+    from .evaluation.metrics import evaluate_images
+    from .evaluation.judge import judge_scores, load_judge
     from .training import resume, train
 
     config = {}
@@ -172,7 +172,7 @@ def cmd_sample_diffusion(args, meta) -> int:
 # --------------------------------------------------------------- evaluate
 def cmd_evaluate_diffusion(args, meta) -> int:
     from .cli import _load_real, image_evaluation, print_image_report
-    from .judge import judge_scores
+    from .evaluation.judge import judge_scores
 
     check_sampling_flags(args, meta["kind"], meta)
     model = _load(args.checkpoint, meta)

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from aigc_np.classifier import evaluate, mlp_classifier, train_epoch
+from aigc_np.evaluation.classifier import evaluate, mlp_classifier, train_epoch
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.losses import SparseCategoricalCrossentropy
 from aigc_np.optimizers import SGD, Adam
@@ -79,7 +79,7 @@ print(f"one SGD step on one batch: loss {before:.4f} -> {after:.4f}")
 
 # %% [markdown]
 # ## 4. Train with SGD, then with Adam
-# `train_epoch` (aigc_np/classifier.py) repeats that step over shuffled
+# `train_epoch` (aigc_np/evaluation/classifier.py) repeats that step over shuffled
 # minibatches. We train two copies of the same network from the same
 # initial weights: one with SGD (lr 0.1), one with Adam (lr 1e-3).
 #
@@ -134,7 +134,7 @@ print("saved", plot_curves({"SGD": (epochs, sgd["val accuracy"]), "Adam": (epoch
 # The confusion counts show which digits are mistaken for which.
 
 # %%
-from aigc_np.classifier import predict_logits  # noqa: E402
+from aigc_np.evaluation.classifier import predict_logits  # noqa: E402
 
 pred = np.argmax(predict_logits(adam_model, x_val), axis=1)
 confusion = np.zeros((10, 10), dtype=int)

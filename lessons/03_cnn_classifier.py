@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from aigc_np.classifier import cnn_classifier, evaluate, predict_logits, train_epoch
+from aigc_np.evaluation.classifier import cnn_classifier, evaluate, predict_logits, train_epoch
 from aigc_np.data import Compose, RandomRotation, RandomShift, load_dataset, to_unit
 from aigc_np.gradcheck import check_layer
 from aigc_np.io import save_weights

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
-from aigc_np.judge import judge_scores, load_judge
+from aigc_np.evaluation.judge import judge_scores, load_judge
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import (image_grid, originals_over_reconstructions, plot_codes, plot_curves, plt, save_figure,
                               save_image_grid)

@@ -20,9 +20,9 @@ import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.gradcheck import numerical_gradient, rel_error
-from aigc_np.judge import describe_scores, judge_scores, load_judge
-from aigc_np.latent import interpolation_rows, normal_manifold, traversal_rows
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.evaluation.judge import describe_scores, judge_scores, load_judge
+from aigc_np.course.latent import interpolation_rows, normal_manifold, traversal_rows
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
 from aigc_np.models.registry import build_model, recipe
@@ -198,7 +198,7 @@ print("saved", save_image_grid(traversal.reshape(-1, 28, 28), os.path.join(args.
 # To *see* the KL term, train with latent_dim = 2 (the article's): the codes
 # form a round cloud of radius ~2-3 with no gaps between digits, and the
 # *manifold* decodes a 20 x 20 grid of z at the normal quantiles 0.01 ... 0.99
-# (Kingma & Welling's figure; `aigc_np.latent.normal_manifold`).
+# (Kingma & Welling's figure; `aigc_np.course.latent.normal_manifold`).
 # Two numbers give a worse ELBO than 20, and the KL term is only a *pull*:
 # an easy digit can sit in the prior's tail (the 1s), and similar digits
 # overlap in the middle as blends (the judge counts few 1s, many "8"s).

@@ -11,10 +11,10 @@ Run:  python lessons/06_gan_2d_toy.py [--quick] [--steps 4000] [--out out/06_gan
 # %% [markdown]
 # ## 1. The data: a ring of 8 Gaussians
 # x = 2 (cos theta_k, sin theta_k) + 0.05 N(0, I), theta_k = 2 pi k / 8, every
-# blob equally likely (`aigc_np.toy.ring_of_gaussians`), a fresh batch every
+# blob equally likely (`aigc_np.course.toy.ring_of_gaussians`), a fresh batch every
 # step. Neighbouring centres are 30 standard deviations apart: clearly
 # separate modes. A sample covers blob k if it is within 3 std of centre k
-# (`aigc_np.toy.mode_coverage`); real data puts 12.4% in each blob and 1.1% in
+# (`aigc_np.course.toy.mode_coverage`); real data puts 12.4% in each blob and 1.1% in
 # none. Target: each of the 8 blobs holds at least 5% of 1,000 samples.
 
 # %%
@@ -23,11 +23,11 @@ import time
 
 import numpy as np
 
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import GAN
 from aigc_np.plotting import plot_curves, plot_history
-from aigc_np.toy import mode_coverage, ring_of_gaussians
-from aigc_np.toy_gan import plot_game_snapshots, ring_players, watch_game
+from aigc_np.course.toy import mode_coverage, ring_of_gaussians
+from aigc_np.course.toy_gan import plot_game_snapshots, ring_players, watch_game
 
 parser = lesson_parser(__doc__, out="out/06_gan_2d_toy")
 parser.add_argument("--steps", type=int, default=4000, help="training steps (one D and one G update each)")
@@ -45,7 +45,7 @@ print(f"real data: {len(real)} points; per blob "
 # %% [markdown]
 # ## 2. The two players
 # Small MLPs with LeakyReLU(0.2) (D must pass gradient for every input;
-# `aigc_np.toy_gan.ring_players`):
+# `aigc_np.course.toy_gan.ring_players`):
 #   G: z (2) -> 64 -> 64 -> 2, a *linear* output (the ring reaches radius 2);
 #   D: x (2) -> 64 -> 64 -> 1 logit, D(x) = sigmoid(logit) = P(x is real).
 # Each `GAN.train_step(x_real)` is a D step on
@@ -68,7 +68,7 @@ print(gan.summary())
 
 # %% [markdown]
 # ## 3. Training: watch the game
-# A fresh real batch, one `train_step` (`aigc_np.toy_gan.train_on_ring`), and
+# A fresh real batch, one `train_step` (`aigc_np.course.toy_gan.train_on_ring`), and
 # every 100 steps 1,000 samples of a *fixed* z: blobs covered, mean D(x) on
 # real and fake points. The game never quite settles, so both learning rates
 # drop to a quarter for the last quarter of the steps (docs/experiments.md, lesson 06).
@@ -79,7 +79,7 @@ gx, gy = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(-3, 3, 121))  # where 
 
 
 def train_gan(model, steps, label, snap_at, d_steps=1):
-    """Train and watch (`aigc_np.toy_gan.watch_game`): a log row per 100 steps, snapshots at
+    """Train and watch (`aigc_np.course.toy_gan.watch_game`): a log row per 100 steps, snapshots at
     ``snap_at``; the same real batches (seed + 1) for every run. Returns (log, snaps, seconds)."""
     return watch_game(model, steps, np.random.default_rng(args.seed + 1), STD, real, fixed_z, (gx, gy), snap_at,
                       label, BATCH, d_steps)

@@ -29,7 +29,7 @@ from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
-from aigc_np.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
+from aigc_np.evaluation.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
 from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
@@ -103,7 +103,7 @@ print(f"recipe {args.recipe!r}: {r['about']}; {schedule['epochs']} epochs, batch
 #   game (a generator of clean 1s scores 100%, and the judge is confident
 #   about much noise too), so it never picks an epoch on its own.
 # best.npz keeps the epoch with the lowest FD among the epochs where every
-# digit holds >= 4% (`aigc_np.quality`): an epoch that drops a digit never
+# digit holds >= 4% (`aigc_np.evaluation.quality`): an epoch that drops a digit never
 # wins. Every number is printed beside what 1,000 *real* held-out digits get.
 # The target: FD <= 1.5x real, every digit >= 4%, confident >= 80%.
 

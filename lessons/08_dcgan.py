@@ -24,11 +24,11 @@ import numpy as np
 
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.layers import Conv2D, Conv2DTranspose
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import DCGAN
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import plot_history, plt, save_figure, save_image_grid, save_labelled_grid
-from aigc_np.quality import (SampleScorer, describe_scores, describe_sets, epoch_score_fn, meets_target, plot_scores,
+from aigc_np.evaluation.quality import (SampleScorer, describe_scores, describe_sets, epoch_score_fn, meets_target, plot_scores,
                              score_fresh)
 from aigc_np.training import load_checkpoint, train
 

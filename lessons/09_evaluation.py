@@ -4,7 +4,7 @@ Looking at a grid of samples is where evaluation starts, not where it ends.
 The article's pipeline asks for *content evaluation*: quality, diversity and
 consistency, measured, so that training can be steered by numbers. This
 lesson scores the models of lessons 04-08 and 16 with the metrics in
-`aigc_np.metrics`, each next to its real-data baseline; breaks a generator on
+`aigc_np.evaluation.metrics`, each next to its real-data baseline; breaks a generator on
 purpose (mode collapse) to see which metric notices; and shows why a GAN's
 losses cannot tell you when to stop training, while the Frechet distance can.
 
@@ -25,13 +25,13 @@ import numpy as np
 
 from aigc_np.cli import load_model
 from aigc_np.data import load_dataset, to_unit
-from aigc_np.judge import load_judge
-from aigc_np.lesson import lesson_parser, parse_lesson_args
+from aigc_np.evaluation.judge import load_judge
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args
 from aigc_np.io import atomic_write
-from aigc_np.metrics import evaluate_images, judge_outputs, metrics_table
+from aigc_np.evaluation.metrics import evaluate_images, judge_outputs, metrics_table
 from aigc_np.models.registry import build_model, generate_images, prepare_images
 from aigc_np.plotting import plot_panels, plt, save_figure, save_grid_panels
-from aigc_np.quality import SampleScorer
+from aigc_np.evaluation.quality import SampleScorer
 from aigc_np.training import train
 
 parser = lesson_parser(__doc__, out="out/09_evaluation")
@@ -45,7 +45,7 @@ real, train_images = to_unit(data.x_val), to_unit(data.x_train)
 judge = load_judge()
 print("data:", data.source, "| reference: the", len(real), "validation images")
 # The yardstick that picks every GAN's best epoch (lessons 07, 08, the CLI): FD against 4,000
-# training images' features, with 1,000 other real images as the baseline (aigc_np.quality).
+# training images' features, with 1,000 other real images as the baseline (aigc_np.evaluation.quality).
 scorer = SampleScorer(data, n=args.n, judge=judge)
 
 CHECKPOINTS = {

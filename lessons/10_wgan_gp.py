@@ -84,14 +84,14 @@ import time
 import numpy as np
 
 from aigc_np.data import load_dataset, minibatches, to_tanh, to_unit
-from aigc_np.judge import load_judge
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
-from aigc_np.metrics import evaluate_images
+from aigc_np.evaluation.judge import load_judge
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.evaluation.metrics import evaluate_images
 from aigc_np.models import GAN, WGANGP
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import save_grid_panels
-from aigc_np.toy import mode_coverage
-from aigc_np.toy_gan import plot_ring_samples, ring_players, train_on_ring
+from aigc_np.course.toy import mode_coverage
+from aigc_np.course.toy_gan import plot_ring_samples, ring_players, train_on_ring
 
 parser = lesson_parser(__doc__, out="out/10_wgan_gp")
 parser.add_argument("--steps", type=int, default=8000, help="toy: generator steps of both runs")
@@ -105,7 +105,7 @@ lesson_start = time.perf_counter()
 # %% [markdown]
 # ## 3. Part A: the ring of 8 Gaussians
 # Lesson 06's data, networks, batch 128, schedule and measurement (a mode
-# holds >= 5% of 1,000 samples; `aigc_np.toy_gan`), in its strong-D setting
+# holds >= 5% of 1,000 samples; `aigc_np.course.toy_gan`), in its strong-D setting
 # (section 7): lr 1e-3 for both, 5 D updates per G update on the same real
 # batch. That makes the plain GAN drop modes; for WGAN-GP it is its recipe,
 # n_critic = 5 (`WGANGP.train_step`). The runs differ only in the loss (and
@@ -118,7 +118,7 @@ fixed_z = np.random.default_rng(args.seed + 9).standard_normal((1000, LATENT)).a
 
 
 def toy_run(model, label, steps, d_steps=1):
-    """Lesson 06's rounds (`aigc_np.toy_gan.train_on_ring`), reporting the modes covered 8 times."""
+    """Lesson 06's rounds (`aigc_np.course.toy_gan.train_on_ring`), reporting the modes covered 8 times."""
     def report(step, losses):
         if step % max(1, steps // 8) == 0 or step == steps:
             cov = mode_coverage(model.sample(z=fixed_z), std=STD)

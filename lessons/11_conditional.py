@@ -23,12 +23,12 @@ import numpy as np
 from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import load_dataset
 from aigc_np.gradcheck import numerical_gradient, rel_error
-from aigc_np.judge import judge_scores, load_judge
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.evaluation.judge import judge_scores, load_judge
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import join, join_backward, one_hot
 from aigc_np.models.registry import build_model, generate_images, prepare_images, recipe
 from aigc_np.plotting import plot_curves, plot_history, plt, save_figure, save_image_grid
-from aigc_np.quality import SampleScorer, describe_scores
+from aigc_np.evaluation.quality import SampleScorer, describe_scores
 from aigc_np.training import train
 
 parser = lesson_parser(__doc__, out="out/11_conditional")
@@ -94,7 +94,7 @@ def label_accuracy(model, n=n_judge, seed=args.seed + 2) -> dict:
 
 
 # The cGAN keeps, like lessons 07-08, the epoch with the lowest FD among those
-# that keep every digit >= 4% (aigc_np.quality); the cVAE, the best label accuracy.
+# that keep every digit >= 4% (aigc_np.evaluation.quality); the cVAE, the best label accuracy.
 scorer = SampleScorer(data, n=n_judge, judge=judge)
 
 

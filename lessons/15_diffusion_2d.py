@@ -41,7 +41,7 @@ from aigc_np.models import GAN
 from aigc_np.models.diffusion import Diffusion, NoiseSchedule
 from aigc_np.models.unet import MLPDenoiser
 from aigc_np.plotting import plot_curves, plt, save_figure
-from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
+from aigc_np.course.toy import mode_coverage, ring_centres, ring_of_gaussians
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")

@@ -36,10 +36,10 @@ import time
 import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
-from aigc_np.judge import judge_scores, load_judge
-from aigc_np.metrics import evaluate_images
+from aigc_np.evaluation.judge import judge_scores, load_judge
+from aigc_np.evaluation.metrics import evaluate_images
 from aigc_np.models.diffusion import ddim_timesteps
-from aigc_np.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models.diffusion_registry import (DIFFUSION_CONFIGS, DIFFUSION_TRAIN, build_diffusion,
                                                generate_diffusion_images, prepare_diffusion_images)
 from aigc_np.plotting import plot_curves, plot_history, plot_panels, save_image_grid

@@ -5,7 +5,7 @@ import numpy as np
 
 from collections import Counter
 
-from aigc_np.bench import (activations_mb, gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb,
+from aigc_np.tools.bench import (activations_mb, gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb,
                            step_cases, text_model, text_step_needed, wgan_step_matmuls, wgan_step_needed)
 from aigc_np.layers import Conv2D, Dense, ReLU, Sequential
 from aigc_np.models.registry import build_model

@@ -1,7 +1,7 @@
 """The lesson 02/03 classifiers: whole-model gradients, the training step, evaluation."""
 import numpy as np
 
-from aigc_np.classifier import cnn_classifier, evaluate, mlp_classifier, predict_proba, train_epoch
+from aigc_np.evaluation.classifier import cnn_classifier, evaluate, mlp_classifier, predict_proba, train_epoch
 from aigc_np.gradcheck import check_layer, kink_branches, rel_error, rng_replayer, smooth_numerical_gradient
 from aigc_np.optimizers import Adam
 

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from exercise_marks import MARKS
 
-from aigc_np.coursework import (exercise_status, exercises_as_they_finish, find_regions, list_exercises,
+from aigc_np.tools.coursework import (exercise_status, exercises_as_they_finish, find_regions, list_exercises,
                                 make_student_edition, progress, strip_exercises, unstarted_exercises)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

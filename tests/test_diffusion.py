@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from aigc_np.gradcheck import rel_error
 from aigc_np.models.diffusion import Diffusion, NoiseSchedule, ddim_timesteps, guided_eps
 from aigc_np.models.unet import MLPDenoiser, UNet, mlp_param_count, unet_param_count
-from aigc_np.toy import ring_of_gaussians
+from aigc_np.course.toy import ring_of_gaussians
 
 TOL = 1e-6
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from aigc_np.gradcheck import rng_replayer, numerical_gradient, rel_error
 from aigc_np.layers import LeakyReLU
 from aigc_np.models import GAN, mlp_discriminator, mlp_generator
-from aigc_np.toy import mode_coverage, ring_centres, ring_of_gaussians
+from aigc_np.course.toy import mode_coverage, ring_centres, ring_of_gaussians
 
 TOL = 1e-6
 seeds = st.integers(0, 2**32 - 1)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from aigc_np.classifier import evaluate
+from aigc_np.evaluation.classifier import evaluate
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.io import sha256_file
-from aigc_np.judge import JUDGE_PATH, describe_sets, judge_scores, judge_sets, load_judge
+from aigc_np.evaluation.judge import JUDGE_PATH, describe_sets, judge_scores, judge_sets, load_judge
 
 
 def test_shipped_judge_file_is_the_documented_one():

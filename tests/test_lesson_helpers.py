@@ -6,14 +6,14 @@ import pytest
 
 from statistics import NormalDist
 
-from aigc_np.judge import describe_scores
-from aigc_np.latent import interpolation_rows, normal_manifold, traversal_rows
-from aigc_np.lesson import lesson_parser, parse_lesson_args, result_line
-from aigc_np.metrics import metrics_table
+from aigc_np.evaluation.judge import describe_scores
+from aigc_np.course.latent import interpolation_rows, normal_manifold, traversal_rows
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, result_line
+from aigc_np.evaluation.metrics import metrics_table
 from aigc_np.plotting import (originals_over_reconstructions, plot_codes, plot_history, plot_panels,
                               save_grid_panels, save_labelled_grid)
-from aigc_np.toy import ring_centres
-from aigc_np.toy_gan import plot_game_snapshots, plot_ring_samples, ring_players, train_on_ring, watch_game
+from aigc_np.course.toy import ring_centres
+from aigc_np.course.toy_gan import plot_game_snapshots, plot_ring_samples, ring_players, train_on_ring, watch_game
 from aigc_np.training import spaced_rows
 
 DOC = "Lesson 99: a test.\n\nMore text."

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aigc_np.data import load_dataset, to_unit
-from aigc_np.metrics import (class_histogram, class_kl, evaluate_images, feature_statistics, frechet_distance,
+from aigc_np.evaluation.metrics import (class_histogram, class_kl, evaluate_images, feature_statistics, frechet_distance,
                              inception_score, memorization, nearest_distances, pairwise_sq_distances,
                              precision_recall)
 

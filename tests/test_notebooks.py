@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from aigc_np.notebooks import convert, lesson_cells, to_notebook
+from aigc_np.tools.notebooks import convert, lesson_cells, to_notebook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LESSONS = sorted(glob.glob(os.path.join(ROOT, "lessons", "[0-9][0-9]_*.py")))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aigc_np.data import load_dataset
-from aigc_np.quality import (SELECTION_PENALTY, SampleScorer, describe_scores, describe_sets, meets_target,
+from aigc_np.evaluation.quality import (SELECTION_PENALTY, SampleScorer, describe_scores, describe_sets, meets_target,
                              epoch_score_fn, score_fresh, score_sets)
 
 N = 200

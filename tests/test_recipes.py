@@ -52,7 +52,7 @@ def test_the_demo_reads_demo_recipes():
     for kind in ("vae", "gan", "dcgan", "cvae"):
         assert re.search(rf"train {kind} --recipe demo", demo), kind
         assert "demo" in RECIPES[kind]
-    assert "aigc_np.montage" in demo
+    assert "aigc_np.tools.montage" in demo
 
 
 def test_docs_cli_lists_exactly_the_registrys_recipes():

@@ -38,7 +38,7 @@ DEFAULT_CONFIGS = {
 }
 KINDS = tuple(DEFAULT_CONFIGS)
 CONDITIONAL_KINDS = ("cgan", "cvae")  # their samples are drawn for requested labels
-GAN_KINDS = ("gan", "dcgan", "cgan", "wgan-gp")  # best epoch: aigc_np.quality's selection (FD, every digit kept)
+GAN_KINDS = ("gan", "dcgan", "cgan", "wgan-gp")  # best epoch: aigc_np.evaluation.quality's selection (FD, every digit kept)
 
 # ---------------------------------------------------------------- recipes
 # A recipe is everything a run needs: the model's config (networks, optimizer,

@@ -5,7 +5,7 @@ the arrays. Before a model is built from a config that came from a file,
 the two must agree: a config edited to 2,000 layers would otherwise
 allocate gigabytes before the arrays are even compared. These formulas
 follow the architectures in ``vae.py``, ``gan.py``, ``dcgan.py``,
-``conditional.py`` and ``wgan_gp.py``; ``tests/test_robust_sizes.py``
+``conditional.py`` and ``wgan_gp.py``; ``tests/test_param_counts.py``
 checks them against built models.
 
     Dense(in -> out):           in * out weights + out biases (no biases: in * out)

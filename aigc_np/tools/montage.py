@@ -1,9 +1,9 @@
-"""One picture of every model: ``python -m aigc_np.montage CKPT [CKPT ...] --out montage.png``.
+"""One picture of every model: ``python -m aigc_np.tools.montage CKPT [CKPT ...] --out montage.png``.
 
 Each checkpoint becomes a 10x10 grid of samples (a conditional model's row
 k asks for digit k), titled with its headline number, which is also
 printed: for GANs FD against 4,000 real training digits beside the real-data
-FD and the rarest digit's share (``aigc_np.quality``); for conditional
+FD and the rarest digit's share (``aigc_np.evaluation.quality``); for conditional
 models the judge's accuracy on the requested labels; for the VAE its
 validation ELBO. ``make demo`` ends with it, and the README's picture is
 one of its outputs.
@@ -23,7 +23,7 @@ NAMES = {"ae": "autoencoder", "vae": "VAE", "gan": "MLP GAN", "dcgan": "DCGAN", 
 
 def headline(model, kind: str, scorer, seed: int = 0, data=None) -> tuple[np.ndarray, str]:
     """(100 grid images (100, 28, 28), one line of the model's headline numbers)."""
-    from .models.registry import CONDITIONAL_KINDS, generate_images
+    from ..models.registry import CONDITIONAL_KINDS, generate_images
 
     rng = np.random.default_rng(seed)
     train_images = data.x_train if data is not None else None
@@ -45,7 +45,7 @@ def headline(model, kind: str, scorer, seed: int = 0, data=None) -> tuple[np.nda
 
 def make_montage(panels: list, path: str, title: str = "aigc_np: samples of every model") -> str:
     """panels: [(name, images (100, 28, 28) in [0, 1], caption)] -> one PNG, a panel per model."""
-    from .plotting import image_grid, plt, save_figure
+    from ..plotting import image_grid, plt, save_figure
 
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8), squeeze=False)
     for ax, (name, images, caption) in zip(axes[0], panels):
@@ -57,7 +57,7 @@ def make_montage(panels: list, path: str, title: str = "aigc_np: samples of ever
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aigc_np.montage", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aigc_np.tools.montage", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", help="best.npz files of image models")
     parser.add_argument("--out", required=True, help="the montage PNG")
     parser.add_argument("--seed", type=int, default=0)
@@ -65,9 +65,9 @@ def main(argv=None) -> int:
     if not args.out.lower().endswith(".png"):
         parser.error(f"--out {args.out}: expected a file name ending in .png")
     try:
-        from .cli import load_model
-        from .data import load_dataset
-        from .quality import SampleScorer
+        from ..cli import load_model
+        from ..data import load_dataset
+        from ..evaluation.quality import SampleScorer
 
         data = load_dataset(seed=0)
         scorer = SampleScorer(data, n=1000)

@@ -1,4 +1,4 @@
-"""``python -m aigc_np.bench [--json FILE] [--steps N]``: how fast is a training step?
+"""``python -m aigc_np.tools.bench [--json FILE] [--steps N]``: how fast is a training step?
 
 For each model it measures a full training step (forward, backward and
 optimizer update) and compares it with the *matmul limit*: the time the
@@ -55,15 +55,15 @@ import tracemalloc
 
 import numpy as np
 
-from .classifier import cnn_classifier
-from .layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
-from .losses import SparseCategoricalCrossentropy
-from .models import DCGAN, VAE
-from .models.diffusion_registry import build_diffusion
-from .models.registry import DEFAULT_CONFIGS, build_model
-from .models.unet import leaf_layers
-from .optimizers import Adam
-from .text.registry import build_text_model, text_config
+from ..evaluation.classifier import cnn_classifier
+from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
+from ..losses import SparseCategoricalCrossentropy
+from ..models import DCGAN, VAE
+from ..models.diffusion_registry import build_diffusion
+from ..models.registry import DEFAULT_CONFIGS, build_model
+from ..models.unet import leaf_layers
+from ..optimizers import Adam
+from ..text.registry import build_text_model, text_config
 
 BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
 DTYPE = np.float32
@@ -484,7 +484,7 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float |
 
 def bench_skip_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=SKIP_AB_NAMES) -> list:
     """Step ms with ``input_grad_only`` disabled (old) and enabled (new), timed in turns, ``runs`` times."""
-    from .layers import base
+    from ..layers import base
     results = []
     for case in step_cases(dcgan_width, only):
         step = case["step"]
@@ -598,7 +598,7 @@ def bench_layers(n_steps: int) -> list:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aigc_np.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aigc_np.tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model (after 3 warm-up steps)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--dcgan-width", type=float, default=DEFAULT_CONFIGS["dcgan"]["width"])
@@ -648,7 +648,7 @@ def main(argv=None) -> int:
               f"{cell(r['s_per_epoch_full'], 9, '.1f')}{r['peak_mb']:>9.1f}"
               f"{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
     if steps:
-        print("(needed: the products the step needs, listed beside each case in aigc_np/bench.py; all: every "
+        print("(needed: the products the step needs, listed beside each case in aigc_np/tools/bench.py; all: every "
               "product with every weight gradient computed, the old limit; GFLOP/s counts needed products "
               f"only; peak {peak:.1f} GFLOP/s before the steps, {peak_after:.1f} after; peak MB: one step's "
               "peak allocation plus the reused work buffers; model MB: parameters plus the activations of "
@@ -671,7 +671,7 @@ def main(argv=None) -> int:
         else:
             print(f"{r['name']:<36}{r['ms']:>8.2f} ms = {r['us_per_million_params']:,.0f} us per million params")
     if args.json:
-        from .io import atomic_write
+        from ..io import atomic_write
         with atomic_write(args.json, "w") as f:
             json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "skip_ab": skip_ab,
                        "convs": convs, "layers": layers, "sampling": sampling}, f, indent=2)

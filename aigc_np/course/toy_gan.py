@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .layers import Dense, LeakyReLU, Sequential, sigmoid
+from ..layers import Dense, LeakyReLU, Sequential, sigmoid
 from .toy import mode_coverage, ring_centres, ring_of_gaussians
 
 __all__ = ["ring_players", "train_on_ring", "d_prob", "watch_game", "plot_game_snapshots", "plot_ring_samples"]
@@ -114,7 +114,7 @@ def plot_game_snapshots(snaps: list, grid_x: np.ndarray, grid_y: np.ndarray, std
     snaps: dicts with "step", "samples" (N, 2) and "surface", D(x) on the meshgrid (grid_x, grid_y).
     Saves a PNG at ``path`` and returns the path.
     """
-    from .plotting import plt, save_figure
+    from ..plotting import plt, save_figure
 
     centres = ring_centres(8, 2.0)
     lim = float(np.max(np.abs(grid_x)))
@@ -137,7 +137,7 @@ def plot_ring_samples(panels: dict, path, title: str, lim: float = 3.0) -> str:
 
     panels: {panel title: samples (N, 2)}. Saves a PNG at ``path`` and returns the path.
     """
-    from .plotting import plt, save_figure
+    from ..plotting import plt, save_figure
 
     centres = ring_centres(8, 2.0)
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9))

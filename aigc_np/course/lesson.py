@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .threads import apply_threads
+from ..threads import apply_threads
 
 __all__ = ["lesson_parser", "parse_lesson_args", "print_result"]
 

@@ -134,7 +134,7 @@ def plot_scores(history: list, baseline: dict, path) -> str:
     """The scores of a run's judged epochs (rows of ``history`` with "fd"): FD on a log scale
     against the real digits' FD and the 1.5x target, and the rarest digit's share and the
     confidence against the 4% line. Saves a PNG at ``path`` and returns the path."""
-    from .plotting import plt, save_figure
+    from ..plotting import plt, save_figure
 
     judged = [row for row in history if "fd" in row]
     epochs = [row["epoch"] for row in judged]

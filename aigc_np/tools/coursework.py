@@ -7,7 +7,7 @@ Teaching-critical code in the library is wrapped in marker comments::
     ...solution...
     # END EXERCISE 3
 
-``python -m aigc_np.coursework student`` (``make student``) copies the
+``python -m aigc_np.tools.coursework student`` (``make student``) copies the
 project to ``build/student/`` with every region replaced by::
 
     raise NotImplementedError("Exercise 3: the Adam step. Hint: keep m and v ...")
@@ -15,12 +15,12 @@ project to ``build/student/`` with every region replaced by::
 (the signature and docstring around it stay; an exercise with several
 regions says "(part 2 of 4)" after its title), checks that no line of a
 removed region survives anywhere in the edition, writes the student README
-(``aigc_np/student_readme.md``) in place of README.md, and zips it to
+(``aigc_np/tools/student_readme.md``) in place of README.md, and zips it to
 ``build/aigc_np-student.zip``.
 
 tests/exercise_marks.py lists the exercises each test executes; a test is
 decided by the latest of them and carries its marker ``exN``, so after
-Exercises 1..N a student runs ``make test EX=N``. ``python -m aigc_np.coursework
+Exercises 1..N a student runs ``make test EX=N``. ``python -m aigc_np.tools.coursework
 progress`` (``make progress``) runs the exercise tests in exercise order and
 prints each exercise's line as soon as its tests finish.
 """
@@ -46,7 +46,7 @@ END = re.compile(r"^[ \t]*# END EXERCISE (?P<n>\d+)\s*$")
 HINT = re.compile(r"^[ \t]*# Hint: (?P<hint>.+?)\s*$")
 SKIP_DIRS = {".git", ".venv", "build", "out", "runs", "notebooks", "__pycache__", ".pytest_cache", ".hypothesis"}
 # Instructor-only files that the student edition leaves out (README.md is replaced by the student README).
-NOT_IN_EDITION = {os.path.join("aigc_np", "student_readme.md"), os.path.join("tests", "test_coursework.py")}
+NOT_IN_EDITION = {os.path.join("aigc_np", "tools", "student_readme.md"), os.path.join("tests", "test_coursework.py")}
 STUB = re.compile(r"""NotImplementedError\(\s*['"]Exercise (?P<n>\d+): [^'"]*?(?:\(part \d+ of (?P<parts>\d+)\))?[.'"]""")
 
 
@@ -173,13 +173,13 @@ def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, k
 
 
 def student_readme(root: str, exercises: dict, where: dict) -> str:
-    """The student edition's README.md: aigc_np/student_readme.md with its exercise table filled in.
+    """The student edition's README.md: aigc_np/tools/student_readme.md with its exercise table filled in.
 
     ``exercises`` maps n to its title and ``where`` maps n to the files holding its regions.
     """
     rows = [f"| {n} | {exercises[n]} | {', '.join(f'`{p}`' for p in sorted(where[n]))} |" for n in sorted(exercises)]
     table = "\n".join(["| # | exercise | where |", "|---|---|---|", *rows])
-    template = open(os.path.join(root, "aigc_np", "student_readme.md"), encoding="utf-8").read()
+    template = open(os.path.join(root, "aigc_np", "tools", "student_readme.md"), encoding="utf-8").read()
     return template.replace("{exercises}", table)
 
 
@@ -318,7 +318,7 @@ def progress(root: str = ".", extra_args=(), exercises=None, out=None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aigc_np.coursework", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aigc_np.tools.coursework", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("student", help="write the student edition")
     s.add_argument("--out", default="build/student")

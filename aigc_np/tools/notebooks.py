@@ -14,7 +14,7 @@ code cells, joined in order, are the lesson's code; the lessons parse their
 arguments with ``parse_known_args`` so the kernel's own ``-f kernel.json``
 does not stop them, and a notebook runs with the lesson's defaults.
 
-``python -m aigc_np.notebooks --out notebooks lessons/*.py``
+``python -m aigc_np.tools.notebooks --out notebooks lessons/*.py``
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def convert(lesson: str, out_dir: str = "notebooks") -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aigc_np.notebooks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m aigc_np.tools.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("lessons", nargs="*", help="lesson scripts (default: lessons/[0-9][0-9]_*.py)")
     parser.add_argument("--out", default="notebooks", help="folder for the .ipynb files")
     args = parser.parse_args(argv)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import minibatches
-from .layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, ReLU, Sequential)
-from .losses import SparseCategoricalCrossentropy, softmax
-from .progress import Progress
+from ..data import minibatches
+from ..layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, ReLU, Sequential)
+from ..losses import SparseCategoricalCrossentropy, softmax
+from ..progress import Progress
 
 __all__ = ["mlp_classifier", "cnn_classifier", "train_epoch", "predict_logits", "evaluate"]
 

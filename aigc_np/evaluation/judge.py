@@ -13,11 +13,12 @@ import os
 import numpy as np
 
 from .classifier import cnn_classifier, predict_proba
-from .io import load_weights
+from ..data import DATA_DIR
+from ..io import load_weights
 
 __all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "describe_scores", "judge_sets", "describe_sets"]
 
-JUDGE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "judge_cnn.npz")
+JUDGE_PATH = os.path.join(DATA_DIR, "judge_cnn.npz")
 
 
 def load_judge(path=None):

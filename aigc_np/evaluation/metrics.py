@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .judge import _as_images, load_judge
-from .losses import softmax
+from ..losses import softmax
 
 __all__ = ["judge_outputs", "inception_score", "frechet_distance", "feature_statistics",
            "class_histogram", "class_kl", "pairwise_sq_distances", "precision_recall",
