@@ -1,2 +1,2 @@
 """aigc_np: generative AI from scratch in vectorized NumPy, for teaching."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,4 +1,4 @@
-"""``python -m aigc_np``: see aigc_np/cli.py."""
+"""``python -m aigc_np``: see aigc_np/cli/__init__.py."""
 import sys
 
 from .cli import main

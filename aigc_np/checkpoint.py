@@ -6,7 +6,8 @@ A checkpoint is one ``.npz`` file holding
 * every optimizer's state (Adam moments and step counter): ``extra/<optimizer>/...``;
 * ``extra/metadata``: a JSON string with the model kind and architecture
   config (enough to rebuild the model from the file alone), the aigc_np
-  version, the format version, the epoch, and the state of every random
+  version, the format version, the number of optimizer steps done, the
+  training settings, and the state of every random
   generator (model, layers, training loop), so a resumed run is bit-identical
   to an uninterrupted one.
 
@@ -30,24 +31,19 @@ import numpy as np
 
 from . import __version__
 from .io import copy_model_arrays, is_float_dtype, open_npz, read_float_array, read_model_arrays, save_weights
-from .models.registry import DEFAULT_CONFIGS
-from .models.sizes import buffer_count, param_count
+from .kinds import MAX_PARAMS, get_kind
+from .kinds.schema import check_settings, shown as _shown
 
 __all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "read_metadata", "validate_checkpoint",
-           "check_config", "optimizers_of", "model_kind"]
+           "optimizers_of", "model_kind", "load_model"]
 
-FORMAT_VERSION = 1
-METADATA_KEYS = ("kind", "config", "aigc_np_version", "format_version", "epoch", "rng_states")
+FORMAT_VERSION = 2   # 2: the position is "step" (optimizer steps) and the run's training settings are kept
+METADATA_KEYS = ("kind", "config", "train", "aigc_np_version", "format_version", "step", "rng_states")
 OPTIMIZER_NAMES = ("optimizer", "opt_g", "opt_d")
-MAX_METADATA_BYTES = 1 << 20   # the JSON of a registry model's metadata is about 2 KB
+MAX_METADATA_BYTES = 1 << 20   # about 2 KB for an image model; a 65,536-character vocabulary fits
 MAX_EXTRA_BYTES = 1 << 16      # extra/<name> entries hold scores, not arrays of weights
-MAX_EPOCH = 10 ** 9
 MAX_STEPS = 10 ** 12
-# Bounds on a config read from a file: generous for coursework, far below what exhausts memory.
-MAX_PARAMS = 50_000_000        # 200 MB in float32; the largest registry default (gan) has 3.0 M
-MAX_WIDTH = 1 << 16            # units of one layer, latent size, classes
-MAX_LAYERS = 64
-MAX_CHANNEL_WIDTH = 16.0       # the DCGAN's width multiplier (1 = the article's model)
+MAX_LIST = 64                  # layer widths in a config
 
 
 def optimizers_of(model) -> dict:
@@ -70,12 +66,15 @@ def _generators(model, rng=None) -> dict:
     return gens
 
 
-def save_checkpoint(model, path, epoch: int = 0, rng: np.random.Generator | None = None, **extra) -> None:
+def save_checkpoint(model, path, step: int = 0, rng: np.random.Generator | None = None, train: dict | None = None,
+                    **extra) -> None:
     """Save everything needed to rebuild ``model`` and resume training exactly.
 
-    ``rng`` is the training loop's generator (batch order, augmentation);
-    ``extra`` holds additional scalars or small arrays (e.g. a score; at
-    most ``MAX_EXTRA_BYTES`` each, as loading refuses larger ones).
+    ``step`` is the number of optimizer steps done; ``rng`` is the training
+    loop's generator (batch order, augmentation); ``train`` the run's training
+    settings (epochs or steps, batch size, ...), so a resumed run follows the
+    same plan; ``extra`` holds additional scalars or small arrays (e.g. a
+    score; at most ``MAX_EXTRA_BYTES`` each, as loading refuses larger ones).
     """
     for name, value in extra.items():
         if "/" in name or name in OPTIMIZER_NAMES or name == "metadata" or np.asarray(value).nbytes > MAX_EXTRA_BYTES:
@@ -85,9 +84,10 @@ def save_checkpoint(model, path, epoch: int = 0, rng: np.random.Generator | None
     metadata = {
         "kind": model_kind(model),
         "config": getattr(model, "config", {}),
+        "train": train,
         "aigc_np_version": __version__,
         "format_version": FORMAT_VERSION,
-        "epoch": int(epoch),
+        "step": int(step),
         "rng_states": {name: g.bit_generator.state for name, g in _generators(model, rng).items()},
     }
     arrays = dict(extra)
@@ -100,12 +100,6 @@ def save_checkpoint(model, path, epoch: int = 0, rng: np.random.Generator | None
 
 
 # ------------------------------------------------------------ reading: the metadata
-def _shown(value, limit: int = 60) -> str:
-    """repr(value), cut short: a message must not repeat a megabyte of bad input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -118,19 +112,20 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a number")
 
 
-def _check_json_config(config, path: str) -> None:
-    """The shape every stored config has: a flat object of scalars and lists of numbers."""
+def _check_json_config(config, path: str, what: str = "config") -> None:
+    """The shape every stored config has: a flat object of scalars, strings and lists of numbers
+    (each kind's own types and ranges are checked by its table entry)."""
     if not isinstance(config, dict) or len(config) > 64:
-        raise ValueError(f"{path}: checkpoint metadata: expected config an object of at most 64 settings, "
+        raise ValueError(f"{path}: checkpoint metadata: expected {what} an object of at most 64 settings, "
                          f"got {_shown(config)}")
     for key, value in config.items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
-            raise ValueError(f"{path}: checkpoint metadata: config key {_shown(key)} is not a setting name")
+            raise ValueError(f"{path}: checkpoint metadata: {what} key {_shown(key)} is not a setting name")
         scalar = value is None or isinstance(value, (bool, str)) or _is_number(value)
-        numbers = isinstance(value, list) and len(value) <= MAX_LAYERS and all(_is_number(v) for v in value)
-        if not (scalar or numbers) or (isinstance(value, str) and len(value) > 200):
-            raise ValueError(f"{path}: checkpoint metadata: config[{key!r}] must be a number, bool, short "
-                             f"string, null or a list of at most {MAX_LAYERS} numbers, got {_shown(value)}")
+        numbers = isinstance(value, list) and len(value) <= MAX_LIST and all(_is_number(v) for v in value)
+        if not (scalar or numbers):
+            raise ValueError(f"{path}: checkpoint metadata: {what}[{key!r}] must be a number, bool, string, "
+                             f"null or a list of at most {MAX_LIST} numbers, got {_shown(value)}")
 
 
 def _check_metadata(metadata, path: str) -> dict:
@@ -142,7 +137,10 @@ def _check_metadata(metadata, path: str) -> dict:
         raise ValueError(f"{path}: checkpoint metadata: expected format_version an int >= 1, got {_shown(version)}")
     if version > FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format version {version!r} is newer than this aigc_np "
-                         f"({__version__}) reads (<= {FORMAT_VERSION}); upgrade aigc_np")
+                         f"({__version__}) reads ({FORMAT_VERSION}); upgrade aigc_np")
+    if version < FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format version {version!r} was written by an earlier aigc_np; "
+                         f"this one ({__version__}) reads version {FORMAT_VERSION}: train the model again")
     missing = [k for k in METADATA_KEYS if k not in metadata]
     unknown = sorted(set(metadata) - set(METADATA_KEYS))
     if missing or unknown:
@@ -155,12 +153,14 @@ def _check_metadata(metadata, path: str) -> dict:
         raise ValueError(f"{path}: checkpoint metadata: expected kind a model name such as 'vae', "
                          f"got {_shown(kind)}")
     _check_json_config(metadata["config"], path)
+    if metadata["train"] is not None:
+        _check_json_config(metadata["train"], path, "train")
     if not isinstance(metadata["aigc_np_version"], str) or len(metadata["aigc_np_version"]) > 64:
         raise ValueError(f"{path}: checkpoint metadata: expected aigc_np_version a version string, "
                          f"got {_shown(metadata['aigc_np_version'])}")
-    epoch = metadata["epoch"]
-    if not _is_int(epoch) or not 0 <= epoch <= MAX_EPOCH:
-        raise ValueError(f"{path}: checkpoint metadata: expected epoch an int in 0..{MAX_EPOCH}, got {_shown(epoch)}")
+    step = metadata["step"]
+    if not _is_int(step) or not 0 <= step <= MAX_STEPS:
+        raise ValueError(f"{path}: checkpoint metadata: expected step an int in 0..{MAX_STEPS}, got {_shown(step)}")
     states = metadata["rng_states"]
     if not isinstance(states, dict) or len(states) > 1000 or not all(
             isinstance(name, str) and isinstance(state, dict) and isinstance(state.get("bit_generator"), str)
@@ -195,67 +195,6 @@ def read_metadata(path) -> dict:
 
 
 # ----------------------------------------------- reading: config and layout
-# Allowed ranges of the registry's settings: (low, high, low included, high included).
-CONFIG_RANGES = {
-    "latent_dim": (1, MAX_WIDTH, True, True), "n_classes": (1, MAX_WIDTH, True, True),
-    "lr": (0.0, 10.0, False, True), "lr_d": (0.0, 10.0, False, True),
-    "beta1": (0.0, 1.0, True, False), "beta2": (0.0, 1.0, True, False),
-    "label_smoothing": (0.0, 0.5, True, False), "ema": (0.0, 1.0, True, False),
-    "d_dropout": (0.0, 1.0, True, False), "dropout": (0.0, 1.0, True, False),
-    "alpha": (0.0, 10.0, True, True), "width": (0.0, MAX_CHANNEL_WIDTH, False, True),
-    "d_width": (0.0, MAX_CHANNEL_WIDTH, False, True), "r1": (0.0, 1e6, True, True),
-    "gp_weight": (0.0, 1e6, True, True), "r1_every": (1, 10 ** 6, True, True), "n_critic": (1, 1000, True, True),
-}
-_ANY_INT, _ANY_FLOAT = (0, 10 ** 9, True, True), (-1e9, 1e9, True, True)   # settings without a row above
-
-
-def _in_range(value, bounds) -> bool:
-    low, high, low_in, high_in = bounds
-    return (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
-
-
-def _range_text(bounds) -> str:
-    low, high, low_in, high_in = bounds
-    return f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
-
-
-def check_config(kind: str, config: dict, who: str) -> None:
-    """``config`` is a valid config of the registry's ``kind``, or a ValueError naming ``who``.
-
-    Every key must be a registry setting of ``kind``; every value must have
-    the type of the registry default (an int where the default is an int;
-    a number where it is a float; a number or null where it is null; a list
-    of layer widths in 1..MAX_WIDTH, at most MAX_LAYERS long, where it is a
-    list) and lie in its range (``CONFIG_RANGES``).
-    """
-    if kind not in DEFAULT_CONFIGS:
-        raise ValueError(f"{who}: unknown model kind {kind!r}; expected one of {list(DEFAULT_CONFIGS)}")
-    defaults = DEFAULT_CONFIGS[kind]
-    if not isinstance(config, dict):
-        raise ValueError(f"{who}: expected the {kind} config as an object, got {_shown(config)}")
-    unknown = sorted(set(config) - set(defaults))
-    if unknown:
-        raise ValueError(f"{who}: unknown {kind} config keys {_shown(unknown)}; known: {sorted(defaults)}")
-    for key, value in config.items():
-        default = defaults[key]
-        if isinstance(default, bool):
-            ok, expected = isinstance(value, bool), "true or false"
-        elif isinstance(default, list):
-            ok = (isinstance(value, list) and len(value) <= MAX_LAYERS
-                  and all(_is_int(v) and 1 <= v <= MAX_WIDTH for v in value))
-            expected = f"a list of at most {MAX_LAYERS} layer widths in 1..{MAX_WIDTH}"
-        elif isinstance(default, str):
-            ok, expected = isinstance(value, str) and len(value) <= 200, "a short string"
-        else:
-            bounds = CONFIG_RANGES.get(key, _ANY_INT if _is_int(default) else _ANY_FLOAT)
-            kind_ok = _is_int(value) if _is_int(default) else _is_number(value)
-            ok = (default is None and value is None) or (kind_ok and _in_range(value, bounds))
-            expected = (f"{'an int' if _is_int(default) else 'a number'} in {_range_text(bounds)}"
-                        + (" or null" if default is None else ""))
-        if not ok:
-            raise ValueError(f"{who}: {kind} config[{key!r}]: expected {expected}, got {_shown(value)}")
-
-
 def _check_layout(archive) -> None:
     """Every member is one a checkpoint holds: param/*, buffer/*, extra/metadata,
     extra/<optimizer>/..., or a small extra/<name> (a score)."""
@@ -275,49 +214,29 @@ def _check_layout(archive) -> None:
                          f"and extra/ arrays")
 
 
-def _other_kind_counts(kind: str, config, path) -> tuple[int, int] | None:
-    """(parameters, buffer values) for the language-model and diffusion kinds, from their own
-    registries' checked configs and formulas (no buffers: they use no BatchNorm); None for the rest."""
-    from .models.diffusion_registry import DIFFUSION_KINDS, param_count as diffusion_count
-    from .text.registry import TEXT_KINDS, param_count as text_count
-
-    if kind not in TEXT_KINDS + DIFFUSION_KINDS:
-        return None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected the {kind} config as an object, got {_shown(config)}")
-    try:
-        n = (text_count if kind in TEXT_KINDS else diffusion_count)(kind, config)
-    except (TypeError, KeyError, ValueError, OverflowError) as e:
-        raise ValueError(f"{path}: the {kind} config is not valid ({e})") from None
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"{path}: the {kind} config describes no parameters")
-    return n, 0
-
-
 def validate_checkpoint(path) -> dict:
     """Check a checkpoint before a model is built from it; returns its metadata.
 
-    On top of ``read_metadata``: the kind must be a registry kind and the
-    config valid for it (``check_config``), the members must be those a
-    checkpoint holds, every param/ and buffer/ member must be float32 or
-    float64, and the number of values their .npy headers declare must be
-    exactly ``models.sizes.param_count`` / ``buffer_count`` of the config
-    (at most ``MAX_PARAMS``), so that ``build_model(kind, config)`` never
-    allocates a model the file does not hold. Only headers are read.
+    On top of ``read_metadata``: the kind must be in the table of kinds
+    and the config valid for it (every setting's type and range, and at
+    most ``MAX_PARAMS`` parameters: ``Kind.check``), the training settings
+    valid for its family, the members must be those a checkpoint holds,
+    every param/ and buffer/ member must be float32 or float64, and the
+    number of values their .npy headers declare must be exactly what the
+    config describes (``Kind.counts``), so that building the model never
+    allocates what the file does not hold. Only headers are read.
     """
     path = os.fspath(path)
     with open_npz(path) as archive:
         metadata = _read_metadata(archive)
-        kind, config = metadata["kind"], metadata["config"]
-        counts = _other_kind_counts(kind, config, path)
-        if counts is None:
-            check_config(kind, config, path)
-            counts = param_count(kind, config), buffer_count(kind, config)
+        kind = get_kind(metadata["kind"], path)
+        config = kind.check(metadata["config"], path)
+        if metadata["train"] is not None:
+            check_settings(f"{kind.name} training", kind.family.train_settings, metadata["train"], path)
+        counts = kind.counts(config)
+        kind_name = kind.name
         _check_layout(archive)
         n_params = counts[0]
-        if n_params > MAX_PARAMS:
-            raise ValueError(f"{path}: the {kind} config describes {n_params:,} parameters, more than the "
-                             f"{MAX_PARAMS:,} a checkpoint may hold")
         for prefix, expected in (("param/", n_params), ("buffer/", counts[1])):
             members = {k: h for k, h in archive.headers.items() if k.startswith(prefix)}
             for key, h in members.items():
@@ -326,7 +245,7 @@ def validate_checkpoint(path) -> dict:
             found = sum(h.size for h in members.values())
             if found != expected:
                 what = "parameters" if prefix == "param/" else "buffer values"
-                raise ValueError(f"{path}: the {kind} config describes {expected:,} {what}, but "
+                raise ValueError(f"{path}: the {kind_name} config describes {expected:,} {what}, but "
                                  f"the file's {prefix} arrays hold {found:,}; the config or the arrays were "
                                  f"changed")
         for name in OPTIMIZER_NAMES:
@@ -400,7 +319,7 @@ def load_checkpoint(model, path, rng: np.random.Generator | None = None) -> dict
     newer format, belongs to another model kind, or holds an array whose
     shape or dtype differs from the model's. Every check runs before the
     model changes, so a refused file leaves the model as it was.
-    Returns the metadata (``metadata["epoch"]`` is the last finished epoch).
+    Returns the metadata (``metadata["step"]`` is the number of optimizer steps done).
     """
     path = os.fspath(path)
     with open_npz(path) as archive:
@@ -420,3 +339,15 @@ def load_checkpoint(model, path, rng: np.random.Generator | None = None) -> dict
     for g, state in generator_states:
         g.bit_generator.state = state
     return metadata
+
+
+def load_model(path):
+    """Rebuild the model a checkpoint describes, from the file alone, and load it (eval mode).
+
+    Returns (model, metadata). The file is validated before anything is built.
+    """
+    meta = validate_checkpoint(path)
+    kind = get_kind(meta["kind"], os.fspath(path))
+    model = kind.build_model(meta["config"], np.random.default_rng(0))
+    load_checkpoint(model, path)
+    return model.eval(), meta

@@ -1,51 +1,44 @@
-"""The training loop shared by the generative models.
+"""The one training loop: every model, counted in optimizer steps.
 
-Every model has ``train_step(batch) -> dict of losses``; this loop adds
-what every run needs around it:
+Every model has ``train_step(*batch) -> {name: loss}``; a batch is a tuple
+(images,), (images, labels) or (ids, targets), so labels stay integers end
+to end. A :class:`Plan` says how long to train and how often to write a
+history row (with last.npz), score the model (and maybe write best.npz) and
+change the learning rate. Kinds that think in epochs get a plan whose rows
+fall on epoch ends (:meth:`Plan.epochs`); epochs are a view of steps.
 
-* epochs of shuffled minibatches from ``aigc_np.data.minibatches``;
-* a one-line progress display (epoch, step/total, losses, images/s, ETA);
-* the loss history, one row per epoch, saved as ``history.csv``;
-* a 10x10 sample grid per epoch from a *fixed* batch of inputs, so the
-  frames can be compared (``samples_epoch_001.png``, ...);
-* a checkpoint per epoch (``last.npz``: weights, BatchNorm statistics,
-  optimizer states and the epoch), and optionally ``best.npz``, the epoch
-  with the best score;
-* optionally a step-down learning-rate schedule (``decay_after``);
-* a stop, naming the epoch and the step, as soon as a loss or a parameter
-  stops being finite or a loss explodes; no non-finite state is ever saved.
-
-All files are written atomically, so stopping a run never leaves half a file.
-They are written in the order best.npz, history.csv, last.npz: a run killed
-between any two of them resumes from the previous last.npz and redoes that
-epoch, which rewrites the other two consistently.
+Around the steps the loop adds what every run needs: a progress line with
+an ETA; a stop at the step where a loss stops being finite or passes the
+kind's divergence limit (no non-finite state is ever saved); sample grids;
+and, with ``out_dir``, everything :class:`aigc_np.runfolder.RunFolder`
+guarantees (a lock, ordered atomic writes, stale temporary files removed).
+``resume=True`` continues the run in ``out_dir`` from its last.npz exactly:
+weights, optimizer moments, every random generator and the history are
+restored, so stopping and resuming gives the same bits as never stopping.
 """
 from __future__ import annotations
 
-import csv
-import io
+import math
 import os
 import time
 from typing import Callable
 
 import numpy as np
 
-from .data import minibatches
-from .checkpoint import load_checkpoint, optimizers_of, save_checkpoint
-from .io import atomic_write, remove_stale_parts
+from .checkpoint import load_checkpoint, optimizers_of
+from .io import remove_stale_parts
+from .plan import EpochBatches, Plan
 from .plotting import save_image_grid
 from .progress import Progress, RunClock
+from .runfolder import RunFolder, read_history
 
-__all__ = ["train", "resume", "spaced_rows", "TrainingDiverged", "save_checkpoint", "load_checkpoint",
-           "optimizers_of"]
+__all__ = ["Plan", "EpochBatches", "train", "TrainingDiverged", "EXPLODED", "spaced_rows", "optimizers_of"]
+
+EXPLODED = 1e6  # default divergence limit: every image loss here is O(1) to O(1e3) while training works
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss or a parameter became NaN or infinite, or a loss exploded; the last good checkpoint is kept."""
-
-
-EXPLODED = 1e6  # |loss| beyond this is divergence: every loss here is O(1) to O(1e3) while training works
-DECAY_FACTOR = 0.25  # the step-down schedule divides every learning rate by 4
+    """A loss or a parameter became NaN or infinite, or a loss passed the limit; last.npz keeps the last good state."""
 
 
 def _first_non_finite(model) -> str | None:
@@ -60,158 +53,145 @@ def _first_non_finite(model) -> str | None:
     return None
 
 
-def _diverged(what: str, epoch: int, step: int, out_dir) -> TrainingDiverged:
-    kept = f"; {os.path.join(out_dir, 'last.npz')} keeps epoch {epoch - 1}" if out_dir else ""
-    return TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: {what}{kept}. "
-                            "Try a smaller learning rate.")
-
-
-def _set_learning_rates(model, factor: float) -> None:
-    """Every optimizer's lr = its initial lr x factor (the initial lr is remembered on first use)."""
+def _set_learning_rates(model, step: int, lr_at) -> None:
+    """Every optimizer's lr = lr_at(step, its initial lr) (the initial lr is remembered on first use)."""
     for opt in optimizers_of(model).values():
         if not hasattr(opt, "base_lr"):
             opt.base_lr = opt.lr
-        opt.lr = opt.base_lr * factor
+        opt.lr = lr_at(step, opt.base_lr)
 
 
-def _write_csv(path, rows: list[dict]) -> None:
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_write(path, "w") as f:
-        f.write(buffer.getvalue())
+def _where(step: int, plan: Plan) -> str:
+    epoch = f" (epoch {(step - 1) // plan.epoch_steps + 1})" if plan.epoch_steps else ""
+    return f"step {step}{epoch}"
 
 
-def train(model, x, *, epochs: int, batch_size: int, rng: np.random.Generator,
-          out_dir: str | None = None, grid_fn: Callable | None = None, value_range=(-1.0, 1.0),
-          augment: Callable | None = None, score_fn: Callable | None = None,
-          best_key: str | None = None, higher_is_better: bool = True,
-          eval_every: int = 1, patience: int | None = None,
-          label: str = "", max_steps_per_epoch: int | None = None, start_epoch: int = 1,
-          history: list[dict] | None = None, decay_after: int | None = None) -> list[dict]:
-    """Train ``model`` on ``x`` for ``epochs`` epochs; return the history (one dict per epoch).
+def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | None = None,
+          score: Callable | None = None, select: tuple | None = None, grid: Callable | None = None,
+          limit: tuple = (EXPLODED, "the default limit"), train_settings: dict | None = None,
+          resume: bool = False, label: str = "", unit: str = "img") -> list[dict]:
+    """Train ``model`` by ``plan``; return the history (one row per ``plan.every`` steps).
 
-    Args:
-        model: has ``train_step(xb) -> {name: float}`` (VAE, Autoencoder, GAN, DCGAN).
-        x: training inputs (N, ...), already scaled as the model expects.
-        rng: shuffles the batches and draws augmentations.
-        out_dir: where history.csv, sample grids and checkpoints go (None: nowhere).
-        grid_fn: ``model -> images`` for the per-epoch 10x10 grid, e.g.
-            ``lambda m: m.sample(z=fixed_z)``; values in ``value_range``.
-        augment: optional transform ``(xb, rng) -> xb`` applied per batch.
-        score_fn: optional ``model -> {name: float}`` evaluated after each
-            epoch (e.g. the judge's scores); its values join the history.
-        best_key: a key of score_fn's dict; the best epoch is saved as best.npz.
-        eval_every: call score_fn every this many epochs (and after the last).
-        patience: stop early after this many evaluations without a new best.
-        max_steps_per_epoch: cap on steps per epoch (for quick runs).
-        start_epoch, history: continue an earlier run (see :func:`resume`).
-        decay_after: after this many epochs every learning rate is divided by 4
-            (None: never). Set per epoch from the epoch number, so a resumed
-            run gets the same rates.
+    data:     a tuple of arrays (x,) or (x, labels), batched by :class:`EpochBatches`, or any
+              object with ``batch(step, rng) -> tuple``.
+    score:    ``model -> {name: float}``, called every ``plan.eval_every`` steps; joins the row.
+    select:   (score name, higher_is_better): the best score's state goes to best.npz.
+    grid:     ``model -> images in [0, 1]``: a 10x10 grid per row (``samples_epoch_NNN.png``).
+    limit:    (value, what it is): a loss beyond +-value is divergence.
+    out_dir:  a folder (str), or a :class:`RunFolder` the caller holds.
+    train_settings: saved in each checkpoint, so a resumed run knows its own plan.
+    resume:   continue the run in ``out_dir`` from its last.npz.
 
-    Raises:
-        TrainingDiverged: a loss or parameter became NaN or infinite, or a
-            loss exceeded 1e6 in size (message names the epoch and step);
-            last.npz still holds the last good epoch.
+    Raises TrainingDiverged naming the step when a loss or parameter stops being finite or a
+    loss passes ``limit``; last.npz still holds the last good state.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"train: epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    if len(x) < batch_size:
-        raise ValueError(f"train: batch_size {batch_size} is larger than the {len(x)} training examples, "
-                         "so an epoch would have no full batch")
-    if np.asarray(x).dtype.kind == "f" and not np.isfinite(x).all():
-        raise ValueError("train: the training data contains NaN or infinity")
-    if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        # Temporary files a killed save of this run's own files left behind (never anything else).
-        remove_stale_parts(out_dir, ["last.npz", "best.npz", "history.csv",
-                                     *[f"samples_epoch_{e:03d}.png" for e in range(1, epochs + 1)]])
-    history = [] if history is None else list(history)
-    best_rows = [row[best_key] for row in history if best_key is not None and best_key in row]
-    best = (max(best_rows) if higher_is_better else min(best_rows)) if best_rows else None
-    stale = 0
-    steps = len(x) // batch_size  # full batches only: equal batch statistics every step
-    steps = min(steps, max_steps_per_epoch) if max_steps_per_epoch else steps
-    run = RunClock(steps * (epochs - start_epoch + 1))
-    for epoch in range(start_epoch, epochs + 1):
-        progress = Progress(steps, label=f"{label}epoch {epoch}/{epochs}", run=run)
-        totals: dict[str, float] = {}
-        start = time.perf_counter()
-        if decay_after is not None:
-            _set_learning_rates(model, DECAY_FACTOR if epoch > decay_after else 1.0)
+    batches = EpochBatches(data, plan.batch_size, plan.epoch_steps or plan.steps) if isinstance(data, tuple) else data
+    history, start_step, best = [], 0, None
+    grids = [_grid_name(s, plan) for s in (*range(plan.every, plan.steps, plan.every), plan.steps)]
+    own = out_dir is not None and not isinstance(out_dir, RunFolder)   # a caller's folder is already locked
+    folder = RunFolder(out_dir, grid_names=grids) if own else out_dir
+    if folder is not None and not own:
+        remove_stale_parts(folder.path, grids)   # RunFolder removed its own files' parts on entry
+    with folder if own else _nothing():
+        if resume:
+            meta = load_checkpoint(model, folder.file("last.npz"), rng=rng)
+            start_step = meta["step"]
+            history = read_history(folder.file("history.csv"), start_step)
+        if select is not None:
+            scores = [row[select[0]] for row in history if select[0] in row]
+            best = (max if select[1] else min)(scores) if scores else None
+        stale, losses, count = 0, {}, 0
+        clock = RunClock(plan.steps - start_step)
+        progress = Progress(plan.every, label=_stretch(label, start_step, plan), run=clock, unit=unit)
+        started = time.perf_counter()
         model.train()
-        for step, xb in enumerate(minibatches(x, batch_size=batch_size, rng=rng, drop_last=True), start=1):
-            if augment is not None:
-                xb = augment(xb, rng)
-            diverged = lambda what: _diverged(what, epoch, step, out_dir)  # noqa: E731
-            try:
-                losses = model.train_step(xb)
-            except (ValueError, FloatingPointError) as e:
-                # A layer or optimizer refusing NaN/inf mid-step: the data were checked above, so
-                # the run itself blew up. Anything else is a real error and passes through.
-                if "NaN" not in str(e) and "inf" not in str(e):
-                    raise
-                raise diverged(f"a value stopped being finite ({e})") from e
-            bad = {k: v for k, v in losses.items() if not np.isfinite(v) or abs(v) > EXPLODED}
-            if bad:
-                raise diverged(f"loss {bad} is not finite or beyond {EXPLODED:g} in size")
-            for k, v in losses.items():
-                totals[k] = totals.get(k, 0.0) + v
-            progress.update(step, items=len(xb), **losses)
-            if step == steps:
+        for step in range(start_step + 1, plan.steps + 1):
+            if plan.lr_at is not None:
+                _set_learning_rates(model, step - 1, plan.lr_at)
+            batch = batches.batch(step - 1, rng)
+            out = _checked_step(model, batch, step, plan, limit, out_dir)
+            for k, v in out.items():
+                losses[k] = losses.get(k, 0.0) + v
+            count += 1
+            progress.update(count, items=batch[0].size if unit == "char" else len(batch[0]), **out)
+            if step % plan.every and step != plan.steps:
+                continue
+            broken = _first_non_finite(model)
+            if broken:
+                raise _diverged(f"{broken} is not finite", step, plan, out_dir)
+            row = {"step": step, **({"epoch": step // plan.epoch_steps} if plan.epoch_steps else {}),
+                   **{k: v / count for k, v in losses.items()}, "seconds": round(time.perf_counter() - started, 3)}
+            new_best, stop = None, False
+            if score is not None and (step % plan.eval_every == 0 or step == plan.steps):
+                row.update(score(model))
+                model.train()
+                if select is not None:
+                    value = row[select[0]]
+                    if best is None or (value > best if select[1] else value < best):
+                        best, stale, new_best = value, 0, {select[0]: value}
+                    else:
+                        stale += 1
+                        stop = plan.patience is not None and stale >= plan.patience
+            history.append(row)
+            if folder:
+                folder.save(model, history, step, rng, best=new_best, train=train_settings)
+                if grid is not None:
+                    save_image_grid(grid(model)[:100], folder.file(_grid_name(step, plan)),
+                                    value_range=(0.0, 1.0), title=_where(step, plan))
+                    model.train()
+            if stop:
+                print(f"early stop at {_where(step, plan)}: {select[0]} has not improved on {best:.4g} "
+                      f"for {stale} scores")
                 break
-        broken = _first_non_finite(model)
-        if broken:
-            raise diverged(f"{broken} is not finite after the epoch")
-        row = {"epoch": epoch, **{k: v / step for k, v in totals.items()},
-               "seconds": round(time.perf_counter() - start, 3)}
-        evaluate = score_fn is not None and (epoch % eval_every == 0 or epoch == epochs)
-        if evaluate:
-            row.update(score_fn(model))
-        history.append(row)
-        stop = False
-        if evaluate and best_key is not None:
-            value = row[best_key]
-            if best is None or (value > best if higher_is_better else value < best):
-                best, stale = value, 0
-                if out_dir:  # before history.csv records it (see the module docstring)
-                    save_checkpoint(model, os.path.join(out_dir, "best.npz"), epoch=epoch, rng=rng,
-                                    **{best_key: value})
-            else:
-                stale += 1
-                stop = patience is not None and stale >= patience
-        if out_dir:
-            _write_csv(os.path.join(out_dir, "history.csv"), history)
-            save_checkpoint(model, os.path.join(out_dir, "last.npz"), epoch=epoch, rng=rng)
-            if grid_fn is not None:
-                save_image_grid(grid_fn(model)[:100], os.path.join(out_dir, f"samples_epoch_{epoch:03d}.png"),
-                                value_range=value_range, title=f"epoch {epoch}")
-        if stop:
-            print(f"early stop after epoch {epoch}: {best_key} has not improved on {best:.4g} "
-                  f"for {stale} evaluations")
-            break
+            losses, count, started = {}, 0, time.perf_counter()
+            if step != plan.steps:
+                progress = Progress(plan.every, label=_stretch(label, step, plan), run=clock, unit=unit)
     return history
 
 
-def resume(model, x, *, epochs: int, rng: np.random.Generator, out_dir: str, **options) -> list[dict]:
-    """Continue a run from ``out_dir/last.npz`` up to ``epochs`` in total.
+def _stretch(label: str, done: int, plan: Plan) -> str:
+    """The progress line's name for the stretch of steps after step ``done``: an epoch, or steps."""
+    if plan.epoch_steps:
+        return f"{label}epoch {done // plan.epoch_steps + 1}/{plan.steps // plan.epoch_steps}"
+    return f"{label}steps {done + 1}-{min(done + plan.every, plan.steps)} of {plan.steps}"
 
-    Restores weights, optimizer states and every random generator (including
-    ``rng``), and the history from history.csv, so that training 2 epochs and
-    resuming for 2 more gives bit-identical parameters to 4 epochs straight.
-    """
-    metadata = load_checkpoint(model, os.path.join(out_dir, "last.npz"), rng=rng)
-    history = []
-    csv_path = os.path.join(out_dir, "history.csv")
-    if os.path.exists(csv_path):
-        with open(csv_path, newline="") as f:
-            history = [{k: float(v) if k != "epoch" else int(v) for k, v in row.items() if v != ""}
-                       for row in csv.DictReader(f)][: metadata["epoch"]]
-    return train(model, x, epochs=epochs, rng=rng, out_dir=out_dir, start_epoch=metadata["epoch"] + 1,
-                 history=history, **options)
+
+def _grid_name(step: int, plan: Plan) -> str:
+    """samples_epoch_NNN.png at an epoch's end, else samples_step_NNNNNN.png."""
+    if plan.epoch_steps and step % plan.epoch_steps == 0:
+        return f"samples_epoch_{step // plan.epoch_steps:03d}.png"
+    return f"samples_step_{step:06d}.png"
+
+
+def _checked_step(model, batch, step, plan, limit, out_dir) -> dict:
+    try:
+        out = model.train_step(*batch)
+    except (ValueError, FloatingPointError) as e:
+        # A layer or optimizer refusing NaN/inf mid-step: the data were checked, so the run itself blew
+        # up. Any other error is a real error and passes through.
+        if "NaN" not in str(e) and "inf" not in str(e):
+            raise
+        raise _diverged(f"a value stopped being finite ({e})", step, plan, out_dir) from e
+    value, what = limit
+    bad = {k: v for k, v in out.items() if not math.isfinite(v) or abs(v) > value}
+    if bad:
+        shown = ", ".join(f"{k} = {v:.4g}" for k, v in bad.items())
+        raise _diverged(f"{shown}: not finite or beyond the divergence limit {value:.4g} ({what})", step, plan,
+                        out_dir)
+    return out
+
+
+def _diverged(what: str, step: int, plan: Plan, out_dir) -> TrainingDiverged:
+    kept = f"; {os.path.join(getattr(out_dir, 'path', out_dir), 'last.npz')} keeps the last good state" if out_dir else ""
+    return TrainingDiverged(f"training diverged at {_where(step, plan)}: {what}{kept}. Try a smaller learning rate.")
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
 
 
 def spaced_rows(history: list, n: int = 10) -> list:

@@ -84,7 +84,7 @@ def test_text_steps_report_tokens_and_sampling(tmp_path):
 
 
 def test_text_needed_products():
-    gpt = text_model("gpt", "nanogpt-cpu")
+    gpt, _ = text_model("gpt")
     c = gpt.config
     b, t, d, heads, n = c["batch_size"], c["block_size"], c["n_embd"], c["n_head"], c["n_layer"]
     needed = Counter(text_step_needed(gpt, b))
@@ -92,7 +92,7 @@ def test_text_needed_products():
     assert needed[(g, t, hd, t)] == 2 * n              # S = Q K^T and dP = dY V^T, batched over B * heads
     assert needed[(g, t, t, hd)] == 4 * n              # Y = P V, dV = P^T dY, dQ = dS K, dK = dS^T Q
     assert needed[(b * t, d, 4 * d)] == 2 * n          # the MLP's up-projection and its down-projection's dx, over B * T
-    lstm = text_model("lstm")
+    lstm, _ = text_model("lstm")
     b, t, h = lstm.config["batch_size"], lstm.config["block_size"], lstm.config["hidden"]
     needed = Counter(text_step_needed(lstm, b))
     assert needed[(b, h, 4 * h)] == needed[(b, 4 * h, h)] == t - 1      # h_{t-1} Wh and dh_{t-1}, without step 0

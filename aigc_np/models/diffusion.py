@@ -52,7 +52,7 @@ import numpy as np
 
 from ..optimizers import Adam
 from .base import Model
-from .conditional import check_labels, split_labels
+from .conditional import check_labels
 
 __all__ = ["SCHEDULES", "PREDICTIONS", "NoiseSchedule", "linear_betas", "cosine_betas", "guided_eps", "ddim_timesteps",
            "Diffusion"]
@@ -307,14 +307,16 @@ class Diffusion(Model):
             ema = self.net_ema.params[name]
             ema += rate * (w - ema)
 
-    def train_step(self, batch) -> dict:
-        """One Adam step on a batch: x_0 (N, *data_shape), flat images (N, pixels), or for a
-        conditional model a labelled batch from ``join_labels`` (N, pixels + n_classes)."""
-        labels = None
+    def train_step(self, x0, labels=None) -> dict:
+        """One Adam step on a batch x_0 (N, *data_shape) or flat (N, pixels); a conditional model
+        also takes its labels (N,) ints."""
         if self.conditional:
-            batch, onehot = split_labels(batch, self.n_classes, "Diffusion.train_step")
-            labels = onehot.argmax(axis=1)
-        x0 = batch.reshape((len(batch),) + self.data_shape)
+            if labels is None:
+                raise ValueError("Diffusion.train_step: a conditional model trains on (images, labels); got no labels")
+            labels = check_labels(labels, len(x0), self.n_classes, "Diffusion.train_step")
+        elif labels is not None:
+            raise ValueError("Diffusion.train_step: an unconditional model takes no labels")
+        x0 = x0.reshape((len(x0),) + self.data_shape)
         loss = self.loss(x0, labels)
         self.optimizer.step()
         self.update_ema()

@@ -1,4 +1,4 @@
-"""How many numbers a model holds, worked out from its config alone (nothing is built).
+"""How many numbers an image model holds, worked out from its complete config alone (nothing is built).
 
 A checkpoint says which model it holds (``kind`` and ``config``) and holds
 the arrays. Before a model is built from a config that came from a file,
@@ -15,11 +15,10 @@ checks them against built models.
 from __future__ import annotations
 
 from .dcgan import _channels
-from .registry import DEFAULT_CONFIGS
 
-__all__ = ["param_count", "buffer_count", "PIXELS"]
+__all__ = ["image_counts", "PIXELS"]
 
-PIXELS = 28 * 28   # every registry model reads and draws 28x28 images
+PIXELS = 28 * 28   # every image model reads and draws 28x28 images
 KERNEL = 5 * 5     # the DCGAN's convolutions
 
 
@@ -45,14 +44,12 @@ def _dcgan_discriminator(width: float) -> int:
     return (KERNEL * 1 * d1 + d1) + (KERNEL * d1 * d2 + d2) + (49 * d2 + 1)
 
 
-def _counts(kind: str, config: dict) -> tuple[int, int]:
-    """(parameters, buffers) of ``build_model(kind, config)``."""
-    if kind not in DEFAULT_CONFIGS:
-        raise ValueError(f"param_count: unknown model kind {kind!r}; expected one of {list(DEFAULT_CONFIGS)}")
-    cfg = {**DEFAULT_CONFIGS[kind], **config}
+def image_counts(kind: str, cfg: dict) -> tuple[int, int]:
+    """(parameters, buffer values) of the ``kind`` model a complete config ``cfg`` describes
+    (``model.num_params()`` and the BatchNorm running statistics)."""
     latent = cfg["latent_dim"]
     if kind in ("ae", "vae", "cvae"):
-        hidden, k = list(cfg["hidden"]), cfg.get("n_classes", 0) if kind == "cvae" else 0
+        hidden, k = list(cfg["hidden"]), cfg["n_classes"] if kind == "cvae" else 0
         code = latent if kind == "ae" else 2 * latent      # a VAE's encoder gives mu and logvar
         return _mlp([PIXELS + k, *hidden, code]) + _mlp([latent + k, *hidden[::-1], PIXELS]), 0
     if kind == "dcgan":
@@ -65,13 +62,3 @@ def _counts(kind: str, config: dict) -> tuple[int, int]:
     g += 2 * norm                          # G's BatchNorm gamma and beta
     copies = 2 if cfg.get("ema") else 1   # with EMA the checkpoint holds G_ema and the trained G
     return copies * g + d, copies * 2 * norm
-
-
-def param_count(kind: str, config: dict) -> int:
-    """Number of parameters (``model.num_params()``) of ``build_model(kind, config)``."""
-    return _counts(kind, config)[0]
-
-
-def buffer_count(kind: str, config: dict) -> int:
-    """Number of buffer values (BatchNorm running statistics) of ``build_model(kind, config)``."""
-    return _counts(kind, config)[1]

@@ -22,7 +22,7 @@ shapes, the products' rate alone and the layer's (``--no-convs``: left out).
 (old: every weight gradient computed) and enabled (new), in turns in one
 process, three runs, with the load average beside each.
 
-Text models: ``gpt`` is the nanoGPT-CPU preset (batch 12 x 64 characters),
+Text models: ``gpt`` is the default recipe (nanoGPT's CPU configuration (batch 12 x 64 characters),
 ``lstm`` the Shakespeare default; their rate is ``tokens_per_s`` (characters
 per second of training). Attention's products are batches of G products
 (B * heads of them), written (G, M, K, N). ``--no-sampling`` skips the
@@ -59,11 +59,9 @@ from ..evaluation.classifier import cnn_classifier
 from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
 from ..losses import SparseCategoricalCrossentropy
 from ..models import DCGAN, VAE
-from ..models.diffusion_registry import build_diffusion
-from ..models.registry import DEFAULT_CONFIGS, build_model
+from ..kinds import KINDS, build_model
 from ..models.unet import leaf_layers
 from ..optimizers import Adam
-from ..text.registry import build_text_model, text_config
 
 BUNDLED_TRAIN, FULL_TRAIN = 4500, 60000
 DTYPE = np.float32
@@ -397,7 +395,7 @@ def step_cases(dcgan_width: float, only=None) -> list:
 
     if want("unet"):
         # Lesson 16's diffusion U-Net (its width, its batch): one step of the denoising loss.
-        ddpm = build_diffusion("ddpm", rng=np.random.default_rng(5))
+        ddpm = build_model("ddpm", rng=np.random.default_rng(5))
         x_ddpm = rng.uniform(-1, 1, (32, 784)).astype(DTYPE)
         leaves = Sequential(leaf_layers(ddpm.net))                # the U-Net's layers, for shapes and memory
         f, b = layer_matmuls(leaves, 32)
@@ -407,24 +405,26 @@ def step_cases(dcgan_width: float, only=None) -> list:
                       "needed": f + weight_grads(leaves, 32) + input_grads(leaves, 32, False),
                       "all": f + b, "passes": [(leaves, 32)], "optimizers": [ddpm.optimizer]})
 
-    for name, kind, preset in (("gpt", "gpt", "nanogpt-cpu"), ("lstm", "lstm", None)):
-        if want(name):
-            cases.append(text_case(name, kind, preset))
+    for kind in ("gpt", "lstm"):
+        if want(kind):
+            cases.append(text_case(kind))
     return cases
 
 
-def text_model(kind: str, preset: str | None = None, seed: int = 7):
-    """The Shakespeare model of ``kind`` (with ``preset``) over a 65-character vocabulary (Shakespeare's)."""
-    config = text_config(kind, "shakespeare", preset, vocab="".join(chr(32 + i) for i in range(TEXT_VOCAB)))
-    return build_text_model(kind, config, rng=np.random.default_rng(seed))
+def text_model(kind: str, seed: int = 7):
+    """(the default recipe's Shakespeare model of ``kind`` over a 65-character vocabulary (Shakespeare's),
+    the recipe's batch size)."""
+    config, train = KINDS[kind].recipe("default")
+    config["vocab"] = "".join(chr(32 + i) for i in range(TEXT_VOCAB))
+    return KINDS[kind].build_model(config, np.random.default_rng(seed)), train["batch_size"]
 
 
-def text_case(name: str, kind: str, preset: str | None) -> dict:
+def text_case(name: str) -> dict:
     """A text model's train_step on random windows: gpt = the nanoGPT-CPU preset (batch 12 x 64
     characters), lstm = the Shakespeare default (batch 32 x 64). Activations are measured
     (what a forward keeps), since a block's inner outputs have no layer shape to count."""
-    model = text_model(kind, preset)
-    batch, t = model.config["batch_size"], model.config["block_size"]
+    model, batch = text_model(name)
+    t = model.config["block_size"]
     rng = np.random.default_rng(8)
     x, y = rng.integers(0, TEXT_VOCAB, (batch, t)), rng.integers(0, TEXT_VOCAB, (batch, t))
     params = sum(p.nbytes for p in model.params.values()) / 2**20
@@ -548,8 +548,8 @@ def bench_sampling(n_chars: int = 500, repeats: int = 3) -> list:
     LSTM: its (h, c)) and without it (the whole context again for every character), batch 1,
     from a one-character prompt, median of ``repeats`` runs; the same rng draws the same text."""
     results = []
-    for name, kind, preset in (("gpt", "gpt", "nanogpt-cpu"), ("lstm", "lstm", None)):
-        model = text_model(kind, preset)
+    for name in ("gpt", "lstm"):
+        model, _ = text_model(name)
         rates = {}
         for use_cache in (True, False):
             def run():
@@ -601,7 +601,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aigc_np.tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model (after 3 warm-up steps)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--dcgan-width", type=float, default=DEFAULT_CONFIGS["dcgan"]["width"])
+    parser.add_argument("--dcgan-width", type=float, default=KINDS["dcgan"].defaults["width"])
     parser.add_argument("--only", default=",".join(STEP_NAMES), help="comma-separated steps to time")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer micro-benchmarks")
     parser.add_argument("--no-convs", action="store_true", help="skip the per-conv-layer GFLOP/s table")

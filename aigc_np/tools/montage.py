@@ -23,11 +23,12 @@ NAMES = {"ae": "autoencoder", "vae": "VAE", "gan": "MLP GAN", "dcgan": "DCGAN", 
 
 def headline(model, kind: str, scorer, seed: int = 0, data=None) -> tuple[np.ndarray, str]:
     """(100 grid images (100, 28, 28), one line of the model's headline numbers)."""
-    from ..models.registry import CONDITIONAL_KINDS, generate_images
+    from ..kinds import KINDS
+    from ..kinds.image import generate_images
 
     rng = np.random.default_rng(seed)
     train_images = data.x_train if data is not None else None
-    if kind in CONDITIONAL_KINDS:
+    if KINDS[kind].conditional:
         grid = generate_images(model, 100, rng, labels=np.repeat(np.arange(10), 10))
         asked = np.arange(scorer.n) % 10
         samples = generate_images(model, scorer.n, rng, labels=asked)
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     if not args.out.lower().endswith(".png"):
         parser.error(f"--out {args.out}: expected a file name ending in .png")
     try:
-        from ..cli import load_model
+        from ..checkpoint import load_model
         from ..data import load_dataset
         from ..evaluation.quality import SampleScorer
 
@@ -76,8 +77,8 @@ def main(argv=None) -> int:
             model, meta = load_model(path)
             images, line = headline(model, meta["kind"], scorer, args.seed, data)
             name = NAMES.get(meta["kind"], meta["kind"])
-            print(f"{name:<16} {path} (epoch {meta['epoch']}): {line}")
-            panels.append((f"{name}, epoch {meta['epoch']}", images, line.replace(", confident", "\nconfident")))
+            print(f"{name:<16} {path} (step {meta['step']}): {line}")
+            panels.append((f"{name}, step {meta['step']}", images, line.replace(", confident", "\nconfident")))
         print(f"wrote {make_montage(panels, args.out)}")
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,128 @@
+"""The text family's options, ``sample`` (text to stdout or a .txt) and ``evaluate`` (nats per character).
+
+    python -m aigc_np train gpt --corpus shakespeare --out runs/gpt
+    python -m aigc_np train lstm --corpus names --out runs/names_lstm
+    python -m aigc_np sample runs/gpt/best.npz --prompt "ROMEO:" --n 500 --temperature 0.8 --top-k 20
+    python -m aigc_np evaluate runs/gpt/best.npz --json
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from ..checkpoint import load_model
+from ..io import atomic_write
+from ..kinds import KINDS
+from ..kinds.text import start_text
+from ..text.data import CORPORA, Vocab, load_corpus
+from ..text.evaluation import baselines, model_loss, sliding_loss, to_bits
+from ..text.sampling import check_sampling
+from .argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number
+from .common import UsageError, check_out_file
+from .options import Option, kinds_of
+
+__all__ = ["OPTIONS", "check_train", "sample", "evaluate"]
+
+TEXT_KINDS = kinds_of("text")
+
+OPTIONS = [
+    Option("--corpus", ("train",), f"{', '.join(CORPORA)}, or the path of a UTF-8 text file (default: the recipe's)",
+           kinds=TEXT_KINDS, setting="corpus"),
+    Option("--steps", ("train",), "training steps (default: the recipe's)", kinds=TEXT_KINDS, setting="steps",
+           argparse={"type": POSITIVE}),
+    Option("--n-layer", ("train",), "layers (Transformer blocks or LSTM layers)", kinds=TEXT_KINDS,
+           setting="n_layer", argparse={"type": POSITIVE}),
+    Option("--n-head", ("train",), "attention heads per block", kinds=("gpt",), setting="n_head",
+           argparse={"type": POSITIVE}),
+    Option("--n-embd", ("train",), "embedding width", kinds=TEXT_KINDS, setting="n_embd", argparse={"type": POSITIVE}),
+    Option("--hidden", ("train",), "LSTM state width", kinds=("lstm",), setting="hidden", argparse={"type": POSITIVE}),
+    Option("--block-size", ("train",), "context length in characters", kinds=TEXT_KINDS, setting="block_size",
+           argparse={"type": POSITIVE}),
+    Option("--dropout", ("train",), "dropout probability in the blocks", kinds=("gpt",), setting="dropout",
+           argparse={"type": NON_NEGATIVE_FLOAT}),
+    Option("--prompt", ("sample",), "the text to continue (default: the start of a name for the names corpus, "
+                                    r"else a newline); \n stands for a newline", kinds=TEXT_KINDS),
+    Option("--temperature", ("sample",), "divide the logits by T before sampling; 0 means greedy (default 1)",
+           kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "T"}),
+    Option("--top-k", ("sample",), "sample only among the K most likely characters", kinds=TEXT_KINDS,
+           argparse={"type": _number(int, None, "an integer"), "metavar": "K"}),
+    Option("--top-p", ("sample",), "sample only among the most likely characters whose probabilities add up to "
+                                   "P, in (0, 1]", kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "P"}),
+]
+
+
+def check_train(args) -> None:
+    """--corpus names a built-in corpus or an existing file (checked before anything is read)."""
+    corpus = getattr(args, "corpus", None)
+    if corpus is not None and corpus not in CORPORA and not os.path.exists(corpus):
+        raise UsageError(f"--corpus {corpus}: not a built-in corpus ({', '.join(CORPORA)}) and no such file; "
+                         "give one of those names or the path of a UTF-8 text file")
+
+
+def sample(args, meta) -> int:
+    try:
+        check_sampling(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.out is not None:
+        check_out_file(args.out, (".txt",), "text samples")
+    vocab = Vocab(meta["config"]["vocab"])
+    prompt = start_text(meta["config"]) if args.prompt is None else args.prompt.replace("\\n", "\n")
+    if not prompt:
+        raise UsageError("--prompt: needs at least one character")
+    missing = vocab.unknown(prompt)
+    if missing:
+        raise UsageError(f"--prompt: {len(missing)} character(s) not in the model's vocabulary: "
+                         f"{', '.join(map(repr, missing))}")
+    model, meta = load_model(args.checkpoint)
+    n = args.n or 500
+    text = KINDS[meta["kind"]].family.generate(model, n, np.random.default_rng(args.seed or 0), prompt=prompt,
+                                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    if args.out:
+        with atomic_write(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote {len(text)} characters ({n} generated) from {args.checkpoint} to {args.out}")
+    else:
+        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+    return 0
+
+
+def evaluate(args, meta) -> int:
+    model, meta = load_model(args.checkpoint)
+    splits = load_corpus(meta["config"]["corpus"])   # a stored path goes through the bounded reader
+    if splits.vocab.chars != meta["config"]["vocab"]:
+        raise ValueError(f"{args.checkpoint}: the corpus {meta['config']['corpus']!r} no longer has the "
+                         "checkpoint's vocabulary")
+    vocab = splits.vocab
+    result = {"model": meta["kind"], "checkpoint": args.checkpoint, "step": meta["step"],
+              "corpus": splits.name, "parameters": model.num_params(), "vocab_size": vocab.size}
+    for name in ("val", "test"):
+        heldout = getattr(splits, name)
+        if heldout is None:
+            continue
+        nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
+        result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats),
+                        "sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding),
+                        "characters": int(len(heldout)),
+                        "baselines_nats_per_char": baselines(splits.train, heldout, vocab.size)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{meta['kind']} from {args.checkpoint} (step {meta['step']}, {result['parameters']:,} parameters), "
+          f"corpus {splits.name}, vocabulary {vocab.size}")
+    print("  baselines are fitted on the training split; unigram and bigram use add-one smoothing")
+    print(f"  {'split':<6}{'model':>22}{'uniform ln V':>16}{'unigram':>10}{'bigram':>10}")
+    for name in ("val", "test"):
+        if name in result:
+            r, b = result[name], result[name]["baselines_nats_per_char"]
+            shown = f"{r['nats_per_char']:.4f} ({r['bits_per_char']:.3f} bits)"
+            print(f"  {name:<6}{shown:>22}{b['uniform']:>16.4f}{b['unigram']:>10.4f}{b['bigram']:>10.4f}")
+    print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "
+          f"contexts 1..{model.block_size} as in training;")
+    print(f"   sliding, every character with >= {model.block_size // 2} characters of context: "
+          + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
+                      if name in result) + ")")
+    return 0
