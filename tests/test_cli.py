@@ -67,8 +67,8 @@ def test_evaluate_json_has_metrics_and_baselines(runs, kind, capsys):
 
 @pytest.mark.parametrize("kind", ["cgan", "cvae"])
 def test_sample_label_draws_the_requested_digit(runs, kind, tmp_path):
-    from aigc_np.cli import load_model
-    from aigc_np.models.registry import generate_images
+    from aigc_np.checkpoint import load_model
+    from aigc_np.kinds.image import generate_images
 
     ckpt = str(runs / kind / "best.npz")
     assert main(["sample", ckpt, "--label", "7", "--n", "6", "--out", str(tmp_path / "seven.npy"), "--seed", "3"]) == 0
@@ -95,7 +95,7 @@ def test_label_is_a_usage_error_for_unconditional_models_and_out_of_range(runs, 
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["sample", str(runs / "vae" / "best.npz"), "--label", "3", "--out", str(tmp_path / "x.png")])
-    assert "'vae' model, which is not conditional" in capsys.readouterr().err
+    assert "--label: a vae model does not read this option (it is read by cvae, cgan, cddpm)" in capsys.readouterr().err
 
 
 def test_evaluate_with_user_reference_images(runs, tmp_path, capsys):
@@ -111,7 +111,7 @@ def test_resume_continues_the_run(runs):
     assert main(["train", "vae", "--out", str(runs / "vae"), "--epochs", "3", "--quick",
                  "--resume", str(runs / "vae" / "last.npz")]) == 0
     lines = (runs / "vae" / "history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert lines[0].startswith("step,epoch,") and [line.split(",")[1] for line in lines[1:]] == ["1", "2", "3"]
 
 
 def test_errors_give_one_line_and_exit_1(tmp_path, capsys):

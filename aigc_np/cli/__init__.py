@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:8]))
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate}",
+                                help="the command (each has its own --help)")
     commands = {}
     for name, help_text in COMMANDS.items():
         commands[name] = sub.add_parser(name, help=help_text, description=help_text,
@@ -75,11 +76,11 @@ def run(args) -> int:
             family.check_train(args)
         return cmd_train(args, OPTIONS)
     from ..threads import apply_threads
+    apply_threads(args.threads)
     meta = validate_checkpoint(args.checkpoint)   # nothing is built before the file is checked
     problem = unread(args, OPTIONS, meta["kind"])
     if problem:
         raise UsageError(f"{args.command} {args.checkpoint}: {problem}")
-    apply_threads(args.threads or "auto")
     family = FAMILY_CLI[KINDS[meta["kind"]].family.name]
     return (family.sample if args.command == "sample" else family.evaluate)(args, meta)
 

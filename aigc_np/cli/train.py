@@ -58,6 +58,9 @@ def _settings(args, options, kind) -> tuple[dict, dict]:
     """(config, training settings) of the run: recipe, --quick, flags; or the resumed run's own."""
     flags = _flag_settings(args, options, kind)
     if args.resume:
+        if args.recipe is not None:
+            raise UsageError(f"--recipe {args.recipe}: a resumed run keeps the settings its last.npz holds; "
+                             "leave --recipe out")
         meta = validate_checkpoint(args.resume)
         check_resume(args, meta)
         config, train_settings = dict(meta["config"]), dict(meta["train"])

@@ -190,7 +190,9 @@ LSTM_KIND = Kind(
             "min_lr": (2e-4, "a tenth of the peak rate"),
             "weight_decay": (0.0, "one small layer: nothing to regularize"),
             "steps": (2000, "the GPT's budget, for comparison"), "batch_size": (32, "more windows per step"),
-            "eval_every": (250, "as the GPT"), "eval_batches": (20, "as the GPT"), "warmup": (100, "as the GPT")}),
+            "eval_every": (250, "the GPT's schedule, so the curves compare"),
+            "eval_batches": (20, "the GPT's validation batches, so the losses compare"),
+            "warmup": (100, "the GPT's warm-up, so the runs compare")}),
         "names": Recipe("lesson 13's names LSTM: context 16, a smaller model", {
             "corpus": ("names", "32,033 first names, one per line"),
             "n_embd": (32, "names need few features per letter"), "hidden": (128, "names are short"),
@@ -198,7 +200,9 @@ LSTM_KIND = Kind(
             "lr": (2e-3, "as the Shakespeare LSTM"), "min_lr": (2e-4, "a tenth of the peak rate"),
             "weight_decay": (0.0, "as the Shakespeare LSTM"),
             "steps": (3000, "the validation loss flattens by then"), "batch_size": (32, "as the Shakespeare LSTM"),
-            "eval_every": (250, "12 validation scores"), "eval_batches": (20, "as the GPT"), "warmup": (100, "as the GPT")}),
+            "eval_every": (250, "12 validation scores"),
+            "eval_batches": (20, "the GPT's validation batches, so the losses compare"),
+            "warmup": (100, "the GPT's warm-up, so the runs compare")}),
     })
 
 TEXT_KINDS = (GPT_KIND, LSTM_KIND)
