@@ -5,14 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from aigc_np.checkpoint import read_metadata
+from aigc_np.checkpoint import load_model, read_metadata
 from aigc_np.cli import main
-from aigc_np.models.registry import build_model
-from aigc_np.text.cli import load_text_model
+from aigc_np.kinds import KINDS, build_model
 from aigc_np.text.data import load_names, load_shakespeare
 from aigc_np.text.evaluation import baselines
-from aigc_np.text.registry import TEXT_CONFIGS, build_text_model, param_count, text_config
-from aigc_np.text.training import resume_text, train_text
+from aigc_np.training import train
 
 TINY = {"gpt": ["--n-layer", "1", "--n-head", "2", "--n-embd", "8"], "lstm": ["--n-embd", "4"]}
 
@@ -38,37 +36,50 @@ def test_train_writes_the_run_folder_and_the_checkpoint_rebuilds_alone(runs, kin
     assert [int(r["step"]) for r in rows] == [20] and float(rows[0]["val_loss"]) > 0
     meta = read_metadata(runs / kind / "last.npz")
     assert meta["kind"] == kind and meta["config"]["vocab"] == load_names().vocab.chars
-    model, vocab, _ = load_text_model(runs / kind / "last.npz")
-    assert model.num_params() == param_count(kind, meta["config"])
-    rebuilt = build_model(kind, meta["config"])                       # through the shared registry
+    model, _ = load_model(runs / kind / "last.npz")
+    assert model.num_params() == KINDS[kind].counts(meta["config"])[0]
+    assert meta["train"]["steps"] == 20 and meta["step"] == 20
+    rebuilt = build_model(kind, meta["config"])                       # through the table of kinds
     assert rebuilt.params.keys() == model.params.keys()
 
 
-def test_param_count_matches_every_default_config():
-    for kind in TEXT_CONFIGS:
-        for corpus in ("shakespeare", "names"):
-            config = {**text_config(kind, corpus), "vocab": "abcdefg"}
-            assert build_model(kind, config).num_params() == param_count(kind, config)
+def test_param_count_matches_every_recipe():
+    for kind in ("gpt", "lstm"):
+        for name in KINDS[kind].recipes:
+            config = {**KINDS[kind].recipe(name)[0], "vocab": "abcdefg"}
+            assert build_model(kind, config).num_params() == KINDS[kind].counts(config)[0]
+
+
+def run(model, data, train_settings, config, rng, out, resume=False, stop=None):
+    family = KINDS["gpt"].family
+    plan = family.plan(train_settings, data, config)
+    if stop:
+        import dataclasses
+        plan = dataclasses.replace(plan, steps=stop, lr_at=plan.lr_at)
+    return train(model, family.batches(data, train_settings, config), plan, rng=rng, out_dir=str(out),
+                 score=family.score(KINDS["gpt"], data, config, train_settings, 0), select=("val_loss", False),
+                 train_settings=train_settings, resume=resume)
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     data = load_names()
-    config = {**text_config("gpt", "names", n_layer=1, n_head=2, n_embd=8, block_size=8, batch_size=4,
-                            steps=12, eval_every=4, eval_batches=2, dropout=0.1), "vocab": data.vocab.chars}
-    straight = build_text_model("gpt", config, rng=np.random.default_rng(1))
-    history = train_text(straight, data, rng=np.random.default_rng(0), out_dir=str(tmp_path / "straight"))
-    split = build_text_model("gpt", config, rng=np.random.default_rng(1))
-    train_text(split, data, rng=np.random.default_rng(0), out_dir=str(tmp_path / "split"), stop_after=8)
-    resumed = build_text_model("gpt", read_metadata(tmp_path / "split" / "last.npz")["config"],
-                               rng=np.random.default_rng(99))
-    resumed_history = resume_text(resumed, data, rng=np.random.default_rng(99), out_dir=str(tmp_path / "split"))
+    config, settings = KINDS["gpt"].recipe("names")
+    config.update(n_layer=1, n_head=2, n_embd=8, block_size=8, dropout=0.1, vocab=data.vocab.chars)
+    settings.update(batch_size=4, steps=12, eval_every=4, eval_batches=2)
+    straight = build_model("gpt", config, rng=np.random.default_rng(1))
+    history = run(straight, data, settings, config, np.random.default_rng(0), tmp_path / "straight")
+    split = build_model("gpt", config, rng=np.random.default_rng(1))
+    run(split, data, settings, config, np.random.default_rng(0), tmp_path / "split", stop=8)   # stopped at step 8
+    resumed = build_model("gpt", read_metadata(tmp_path / "split" / "last.npz")["config"], rng=np.random.default_rng(99))
+    resumed_history = run(resumed, data, settings, config, np.random.default_rng(99), tmp_path / "split", resume=True)
     for key in straight.params:
         np.testing.assert_array_equal(straight.params[key], resumed.params[key], err_msg=key)
     assert [r["val_loss"] for r in resumed_history] == [r["val_loss"] for r in history]
-    # the command line continues a run from its own folder
+    # the command line continues a run from its own folder, with its own settings
     assert main(["train", "gpt", "--out", str(tmp_path / "split"), "--resume",
                  str(tmp_path / "split" / "last.npz"), "--steps", "14"]) == 0
-    assert read_metadata(tmp_path / "split" / "last.npz")["epoch"] == 14
+    meta = read_metadata(tmp_path / "split" / "last.npz")
+    assert meta["step"] == 14 and meta["train"]["batch_size"] == 4
 
 
 def test_sample_prints_or_writes_and_checks_its_options(runs, tmp_path, capsys):

@@ -100,8 +100,8 @@ def cmd_train(args, options) -> int:
     config = family.fill(config, context)
     try:
         kind.check(config, f"train {kind.name}")
-        plan = family.plan(train_settings, data, config, quick=train_settings["quick"], patience=args.patience)
         family.check_data(context, train_settings, config)
+        plan = family.plan(train_settings, data, config, quick=train_settings["quick"], patience=args.patience)
     except ValueError as e:
         raise UsageError(str(e)) from None
     seed = args.seed or 0
