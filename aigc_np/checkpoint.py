@@ -214,6 +214,13 @@ def _check_layout(archive) -> None:
                          f"and extra/ arrays")
 
 
+def _check_train(metadata: dict, path: str) -> None:
+    """The training settings a resumed run would follow are valid for the kind's family."""
+    if metadata["train"] is not None:
+        kind = get_kind(metadata["kind"], path)
+        check_settings(f"{kind.name} training", kind.family.train_settings, metadata["train"], path)
+
+
 def validate_checkpoint(path) -> dict:
     """Check a checkpoint before a model is built from it; returns its metadata.
 
@@ -231,8 +238,7 @@ def validate_checkpoint(path) -> dict:
         metadata = _read_metadata(archive)
         kind = get_kind(metadata["kind"], path)
         config = kind.check(metadata["config"], path)
-        if metadata["train"] is not None:
-            check_settings(f"{kind.name} training", kind.family.train_settings, metadata["train"], path)
+        _check_train(metadata, path)
         counts = kind.counts(config)
         kind_name = kind.name
         _check_layout(archive)
@@ -324,6 +330,7 @@ def load_checkpoint(model, path, rng: np.random.Generator | None = None) -> dict
     path = os.fspath(path)
     with open_npz(path) as archive:
         metadata = _read_metadata(archive)
+        _check_train(metadata, path)
         if metadata["kind"] != model_kind(model):
             raise ValueError(f"{path}: this is a {metadata['kind']!r} checkpoint, "
                              f"cannot load it into a {model_kind(model)!r} model")

@@ -8,7 +8,7 @@ from collections import Counter
 from aigc_np.tools.bench import (activations_mb, gan_step_matmuls, gan_step_needed, gflop, layer_matmuls, main, model_mb,
                            step_cases, text_model, text_step_needed, wgan_step_matmuls, wgan_step_needed)
 from aigc_np.layers import Conv2D, Dense, ReLU, Sequential
-from aigc_np.models.registry import build_model
+from aigc_np.kinds import build_model
 
 
 def test_bench_json_schema(tmp_path):
@@ -84,16 +84,16 @@ def test_text_steps_report_tokens_and_sampling(tmp_path):
 
 
 def test_text_needed_products():
-    gpt, _ = text_model("gpt")
+    gpt, b = text_model("gpt")
     c = gpt.config
-    b, t, d, heads, n = c["batch_size"], c["block_size"], c["n_embd"], c["n_head"], c["n_layer"]
+    t, d, heads, n = c["block_size"], c["n_embd"], c["n_head"], c["n_layer"]
     needed = Counter(text_step_needed(gpt, b))
     g, hd = b * heads, d // heads
     assert needed[(g, t, hd, t)] == 2 * n              # S = Q K^T and dP = dY V^T, batched over B * heads
     assert needed[(g, t, t, hd)] == 4 * n              # Y = P V, dV = P^T dY, dQ = dS K, dK = dS^T Q
     assert needed[(b * t, d, 4 * d)] == 2 * n          # the MLP's up-projection and its down-projection's dx, over B * T
-    lstm, _ = text_model("lstm")
-    b, t, h = lstm.config["batch_size"], lstm.config["block_size"], lstm.config["hidden"]
+    lstm, b = text_model("lstm")
+    t, h = lstm.config["block_size"], lstm.config["hidden"]
     needed = Counter(text_step_needed(lstm, b))
     assert needed[(b, h, 4 * h)] == needed[(b, 4 * h, h)] == t - 1      # h_{t-1} Wh and dh_{t-1}, without step 0
     # the GPT needs every product it runs (the embeddings' gradients are row sums, not products);

@@ -8,7 +8,8 @@ import pytest
 import aigc_np.io as aio
 from aigc_np.checkpoint import FORMAT_VERSION, load_checkpoint, read_metadata, save_checkpoint
 from aigc_np.models import GAN, VAE, mlp_discriminator, mlp_generator
-from aigc_np.training import TrainingDiverged, resume, train
+from aigc_np.plan import Plan
+from aigc_np.training import TrainingDiverged, train
 
 X = np.random.default_rng(0).uniform(0, 1, (64, 6)).astype(np.float32)
 
@@ -27,11 +28,12 @@ def tiny_gan(seed=1):
 def test_resume_is_bit_identical_to_an_uninterrupted_run(make, tmp_path):
     x = X * 2 - 1 if make is tiny_gan else X
     straight = make()
-    train(straight, x, epochs=4, batch_size=16, rng=np.random.default_rng(2), out_dir=tmp_path / "a")
+    train(straight, (x,), Plan.epochs(4, 16, len(x)), rng=np.random.default_rng(2), out_dir=tmp_path / "a")
     first = make()
-    train(first, x, epochs=2, batch_size=16, rng=np.random.default_rng(2), out_dir=tmp_path / "b")
+    train(first, (x,), Plan.epochs(2, 16, len(x)), rng=np.random.default_rng(2), out_dir=tmp_path / "b")
     resumed = make(seed=123)  # different initial weights and generators: all must be restored
-    history = resume(resumed, x, epochs=4, batch_size=16, rng=np.random.default_rng(99), out_dir=tmp_path / "b")
+    history = train(resumed, (x,), Plan.epochs(4, 16, len(x)), rng=np.random.default_rng(99), out_dir=tmp_path / "b",
+                    resume=True)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     for k in straight.params:
         np.testing.assert_array_equal(straight.params[k], resumed.params[k], err_msg=k)
@@ -41,9 +43,10 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(make, tmp_path):
 
 def test_metadata_describes_the_model(tmp_path):
     model = tiny_vae()
-    save_checkpoint(model, tmp_path / "c.npz", epoch=7)
+    save_checkpoint(model, tmp_path / "c.npz", step=7, train={"epochs": 3})
     meta = read_metadata(tmp_path / "c.npz")
-    assert meta["kind"] == "vae" and meta["epoch"] == 7 and meta["format_version"] == FORMAT_VERSION
+    assert meta["kind"] == "vae" and meta["step"] == 7 and meta["format_version"] == FORMAT_VERSION
+    assert meta["train"] == {"epochs": 3}
     assert "model" in meta["rng_states"]
 
 
@@ -73,8 +76,13 @@ def test_newer_format_is_refused(tmp_path):
     meta["format_version"] = FORMAT_VERSION + 1
     arrays["extra/metadata"] = np.array(json.dumps(meta))
     np.savez(tmp_path / "new.npz", **arrays)
-    with pytest.raises(ValueError, match=r"new.npz: checkpoint format version 2 is newer"):
+    with pytest.raises(ValueError, match=rf"new.npz: checkpoint format version {FORMAT_VERSION + 1} is newer"):
         load_checkpoint(model, tmp_path / "new.npz")
+    meta["format_version"] = 1
+    arrays["extra/metadata"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(ValueError, match=r"old.npz: checkpoint format version 1 was written by an earlier aigc_np"):
+        load_checkpoint(model, tmp_path / "old.npz")
 
 
 def test_pickle_bearing_file_is_refused(tmp_path):
@@ -102,7 +110,7 @@ def test_corrupted_file_gives_clear_error_naming_it(tmp_path, damage):
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     model = tiny_vae()
     path = tmp_path / "last.npz"
-    save_checkpoint(model, path, epoch=1)
+    save_checkpoint(model, path, step=1)
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
@@ -111,16 +119,16 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(aio.os, "replace", crash)
     model.train_step(X[:16])
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(model, path, epoch=2)
+        save_checkpoint(model, path, step=2)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["last.npz"]  # the temporary file is gone too
     monkeypatch.undo()
-    assert read_metadata(path)["epoch"] == 1
+    assert read_metadata(path)["step"] == 1
 
 
-def test_nan_loss_stops_training_naming_epoch_and_step_and_keeps_last_checkpoint(tmp_path):
+def test_nan_loss_stops_training_naming_the_step_and_keeps_last_checkpoint(tmp_path):
     model = tiny_vae()
-    train(model, X, epochs=1, batch_size=16, rng=np.random.default_rng(0), out_dir=tmp_path)
+    train(model, (X,), Plan.epochs(1, 16, len(X)), rng=np.random.default_rng(0), out_dir=tmp_path)
     calls = {"n": 0}
     real_step = model.train_step
 
@@ -129,6 +137,6 @@ def test_nan_loss_stops_training_naming_epoch_and_step_and_keeps_last_checkpoint
         return {"loss": float("nan")} if calls["n"] == 3 else real_step(xb)
 
     model.train_step = step
-    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3.*keeps epoch 1"):
-        resume(model, X, epochs=3, batch_size=16, rng=np.random.default_rng(0), out_dir=tmp_path)
-    assert read_metadata(tmp_path / "last.npz")["epoch"] == 1
+    with pytest.raises(TrainingDiverged, match=r"step 7 \(epoch 2\).*last.npz keeps the last good state"):
+        train(model, (X,), Plan.epochs(3, 16, len(X)), rng=np.random.default_rng(0), out_dir=tmp_path, resume=True)
+    assert read_metadata(tmp_path / "last.npz")["step"] == 4

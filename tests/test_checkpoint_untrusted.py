@@ -15,7 +15,7 @@ import pytest
 
 import aigc_np.io as aio
 from aigc_np.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from aigc_np.models.registry import build_model
+from aigc_np.kinds import build_model
 
 TINY = {"latent_dim": 2, "hidden": [3]}   # a registry VAE of 5,516 parameters
 
@@ -37,7 +37,8 @@ def give_adam_moments(model, seed: int = 1):
 def saved_vae(path, **extra):
     """A tiny registry VAE with Adam moments, saved at ``path``."""
     model = give_adam_moments(build_model("vae", TINY, rng=np.random.default_rng(0)))
-    save_checkpoint(model, path, epoch=3, rng=np.random.default_rng(2), **extra)
+    save_checkpoint(model, path, step=3, rng=np.random.default_rng(2),
+                    train={"epochs": 1, "batch_size": 4, "decay_at": 1.0, "eval_every": 1, "quick": False}, **extra)
     return model
 
 
@@ -225,8 +226,8 @@ def test_a_config_edited_to_2000_layers_is_refused_before_anything_is_built(tmp_
     edit_metadata(tmp_path / "c.npz", tmp_path / "big.npz", lambda m: m["config"].update(hidden=[60000] * 8))
     tracemalloc.start()
     try:
-        refused(tmp_path / "deep.npz", validate_checkpoint, "config['hidden'] must be a number, bool, short "
-                                                            "string, null or a list of at most 64 numbers")
+        refused(tmp_path / "deep.npz", validate_checkpoint, "config['hidden'] must be a number, bool, string, "
+                                                            "null or a list of at most 64 numbers")
         refused(tmp_path / "wide.npz", validate_checkpoint, "the vae config describes 7,092 parameters, but the "
                                                             "file's param/ arrays hold 5,516")
         refused(tmp_path / "big.npz", validate_checkpoint, "the vae config describes 50,495,400,788 parameters, "
@@ -239,24 +240,24 @@ def test_a_config_edited_to_2000_layers_is_refused_before_anything_is_built(tmp_
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("latent_dim", 2.5, "config['latent_dim']: expected an int in [1, 65536], got 2.5"),
-    ("latent_dim", 0, "config['latent_dim']: expected an int in [1, 65536], got 0"),
-    ("latent_dim", True, "config['latent_dim']: expected an int in [1, 65536], got True"),
-    ("lr", "fast", "config['lr']: expected a number in (0.0, 10.0], got 'fast'"),
-    ("lr", -1.0, "config['lr']: expected a number in (0.0, 10.0], got -1.0"),
-    ("hidden", [3, 0], "config['hidden']: expected a list of at most 64 layer widths in 1..65536, got [3, 0]"),
-    ("hidden", "abc", "config['hidden']: expected a list of at most 64 layer widths"),
-    ("hidden", [3.0], "config['hidden']: expected a list of at most 64 layer widths"),
+    ("latent_dim", 2.5, "config['latent_dim']: expected an int in 1..4096, got 2.5"),
+    ("latent_dim", 0, "config['latent_dim']: expected an int in 1..4096, got 0"),
+    ("latent_dim", True, "config['latent_dim']: expected an int in 1..4096, got True"),
+    ("lr", "fast", "config['lr']: expected a number in (0, 10], got 'fast'"),
+    ("lr", -1.0, "config['lr']: expected a number in (0, 10], got -1.0"),
+    ("hidden", [3, 0], "config['hidden']: expected a list of 0..64 layer widths in 1..65536, got [3, 0]"),
+    ("hidden", "abc", "config['hidden']: expected a list of 0..64 layer widths"),
+    ("hidden", [3.0], "config['hidden']: expected a list of 0..64 layer widths"),
     ("depth", 3, "unknown vae config keys ['depth']"),
 ])
-def test_config_values_are_checked_against_the_registry_types_and_ranges(tmp_path, key, value, expected):
+def test_config_values_are_checked_against_the_kinds_types_and_ranges(tmp_path, key, value, expected):
     from aigc_np.checkpoint import validate_checkpoint
     saved_vae(tmp_path / "c.npz")
     edit_metadata(tmp_path / "c.npz", tmp_path / "bad.npz", lambda m: m["config"].update({key: value}))
     refused(tmp_path / "bad.npz", validate_checkpoint, expected)
 
 
-def test_checkpoints_of_every_registry_kind_validate_and_load(tmp_path):
+def test_checkpoints_of_every_image_kind_validate_and_load(tmp_path):
     from aigc_np.checkpoint import validate_checkpoint
     small = {"ae": {"hidden": [4]}, "vae": {"hidden": [4]}, "cvae": {"hidden": [4]},
              "gan": {"g_hidden": [4, 5], "d_hidden": [4], "ema": 0.9},
@@ -265,7 +266,7 @@ def test_checkpoints_of_every_registry_kind_validate_and_load(tmp_path):
              "dcgan": {"width": 0.02, "latent_dim": 3, "ema": 0.9}}
     for kind, config in small.items():
         model = give_adam_moments(build_model(kind, config, rng=np.random.default_rng(0)))
-        save_checkpoint(model, tmp_path / f"{kind}.npz", epoch=1, rng=np.random.default_rng(1), score=0.5)
+        save_checkpoint(model, tmp_path / f"{kind}.npz", step=1, rng=np.random.default_rng(1), score=0.5)
         meta = validate_checkpoint(tmp_path / f"{kind}.npz")
         loaded = load_like_the_cli(tmp_path / f"{kind}.npz")
         assert meta["kind"] == kind
@@ -291,13 +292,14 @@ def _metadata_edits():
     """(label, edit) pairs; an edit changes the metadata dict in place, or returns new JSON (text or value)."""
     pcg = {"bit_generator": "PCG64", "state": {"state": 1, "inc": 3}, "has_uint32": 0, "uinteger": 0}
     edits = [(f"drop-{key}", lambda m, key=key: m.__delitem__(key)) for key in
-             ("kind", "config", "aigc_np_version", "format_version", "epoch", "rng_states")]
+             ("kind", "config", "train", "aigc_np_version", "format_version", "step", "rng_states")]
     bad_values = {
         "kind": [5, None, "", "x" * 100, "gan", "nope", ["vae"], "../vae"],
         "config": [[], "vae", None, 3, {"hidden": {"a": 1}}, {"hidden": [[3]]}, {"": 1}, {"lr": [1] * 100}],
         "aigc_np_version": [1, None, ["0.1"]],
-        "format_version": ["1", True, 0, -1, 1.0, None, 2],
-        "epoch": ["3", -1, 1.5, True, None, 10 ** 30, [3]],
+        "format_version": ["1", True, 0, -1, 1.0, None, 1, 3],
+        "step": ["3", -1, 1.5, True, None, 10 ** 30, [3]],
+        "train": [[], "x", 3, {"epochs": 0}, {"epochs": [[1]]}, {"nosuch": 1}],
         "rng_states": [[], "x", {"model": 5}, {"model": []}, {"model": {"state": 1}},
                        {"model": {**pcg, "bit_generator": "MT19937"}}, {"model": {**pcg, "bit_generator": 7}},
                        {"model": {**pcg, "state": {"state": -1, "inc": 3}}},
@@ -315,10 +317,10 @@ def _metadata_edits():
         for i, value in enumerate(values):
             edits.append((f"config-{key}-{i}", lambda m, key=key, value=value: m["config"].update({key: value})))
     texts = ["", "{", "[" * 100_000 + "]" * 100_000, '{"a": ' * 50_000 + "1" + "}" * 50_000, "NaN", "[1, 2]",
-             '"vae"', "null", "1" * 5000, '{"kind": "vae", "epoch": NaN}', "\x00\x01", "{" + '"k": 1, ' * 10 + "}"]
+             '"vae"', "null", "1" * 5000, '{"kind": "vae", "step": NaN}', "\x00\x01", "{" + '"k": 1, ' * 10 + "}"]
     edits += [(f"text-{i}", lambda m, text=text: text) for i, text in enumerate(texts)]
-    edits.append(("newer-and-broken", lambda m: {"format_version": 2}))
-    edits.append(("epoch-nan-json", lambda m: json.dumps(m).replace('"epoch": 3', '"epoch": NaN')))
+    edits.append(("newer-and-broken", lambda m: {"format_version": 3}))
+    edits.append(("step-nan-json", lambda m: json.dumps(m).replace('"step": 3', '"step": NaN')))
     return edits
 
 

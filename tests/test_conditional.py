@@ -13,7 +13,8 @@ from aigc_np.gradcheck import numerical_gradient, rel_error, rng_replayer
 from aigc_np.layers import LeakyReLU, ReLU
 from aigc_np.models import (ConditionalGAN, ConditionalVAE, join, join_backward, join_labels, mlp_discriminator,
                             mlp_generator, one_hot, reparameterize)
-from aigc_np.models.registry import build_model, generate_images, prepare_images
+from aigc_np.kinds import build_model
+from aigc_np.kinds.image import generate_images, prepare_images
 
 TOL = 1e-6
 K = 4  # classes in the small test models
@@ -299,16 +300,18 @@ def test_same_seed_same_cgan_run_and_float32_stays_float32():
     ("cgan", {"latent_dim": 4, "g_hidden": [8, 16], "d_hidden": [16, 8], "ema": 0.9}),
     ("cvae", {"latent_dim": 2, "hidden": [16]}),
 ])
-def test_checkpoint_round_trip_through_the_registry(tmp_path, kind, config):
+def test_checkpoint_round_trip_through_the_table_of_kinds(tmp_path, kind, config):
     rng = np.random.default_rng(0)
     model = build_model(kind, config, rng=np.random.default_rng(1))
     images, labels = rng.integers(0, 256, (32, 28, 28)).astype(np.uint8), rng.integers(0, 10, 32)
-    x = prepare_images(kind, images, labels)
-    assert x.shape == (32, 794) and x.dtype == np.float32
+    x, y = prepare_images(kind, images, labels)
+    assert x.shape == {"cgan": (32, 784), "cvae": (32, 28, 28)}[kind] and x.dtype == np.float32
+    assert y.dtype.kind == "i"   # labels stay integers
+    np.testing.assert_array_equal(y, labels)
     for i in range(0, 32, 16):
-        model.train_step(x[i:i + 16])
+        model.train_step(x[i:i + 16], y[i:i + 16])
     expected = generate_images(model, 20, np.random.default_rng(5), labels=7)
-    save_checkpoint(model, tmp_path / "m.npz", epoch=2)
+    save_checkpoint(model, tmp_path / "m.npz", step=2)
     meta = read_metadata(tmp_path / "m.npz")
     assert meta["kind"] == kind
     rebuilt = build_model(meta["kind"], meta["config"], rng=np.random.default_rng(9))

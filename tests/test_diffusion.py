@@ -283,9 +283,8 @@ def test_conditional_train_step_drops_labels_to_null_with_p_uncond():
     seen = []
     forward = net.forward
     net.forward = lambda x, t, labels: (seen.append(labels.copy()), forward(x, t, labels))[1]
-    from aigc_np.models.conditional import join_labels
     images = rng.uniform(-1, 1, (400, 64)).astype(np.float32)
-    model.train_step(join_labels(images, np.arange(400) % 3, 3))
+    model.train_step(images, np.arange(400) % 3)
     null = seen[0] == 3
     assert 0.18 < null.mean() < 0.32                                   # p_uncond = 0.25
     np.testing.assert_array_equal(seen[0][~null], (np.arange(400) % 3)[~null])
@@ -305,18 +304,20 @@ def test_sampling_errors_name_the_problem():
 
 def test_resume_through_the_shared_loop_is_bit_identical(tmp_path):
     """Weights, EMA, Adam state and every generator live in the checkpoint: 1 + 1 epochs == 2 epochs."""
-    from aigc_np.training import resume, train
+    from aigc_np.plan import Plan
+    from aigc_np.training import train
     data = ring_of_gaussians(640, np.random.default_rng(5), std=0.05)
 
     def fresh():
         return ring_model(T=50)
 
     straight = fresh()
-    train(straight, data, epochs=2, batch_size=64, rng=np.random.default_rng(0), out_dir=str(tmp_path / "a"))
+    train(straight, (data,), Plan.epochs(2, 64, len(data)), rng=np.random.default_rng(0), out_dir=str(tmp_path / "a"))
     half = fresh()
-    train(half, data, epochs=1, batch_size=64, rng=np.random.default_rng(0), out_dir=str(tmp_path / "b"))
+    train(half, (data,), Plan.epochs(1, 64, len(data)), rng=np.random.default_rng(0), out_dir=str(tmp_path / "b"))
     resumed = fresh()
-    resume(resumed, data, epochs=2, batch_size=64, rng=np.random.default_rng(99), out_dir=str(tmp_path / "b"))
+    train(resumed, (data,), Plan.epochs(2, 64, len(data)), rng=np.random.default_rng(99), out_dir=str(tmp_path / "b"),
+          resume=True)
     for k, p in straight.params.items():
         np.testing.assert_array_equal(p, resumed.params[k], err_msg=k)
     assert set(straight.params) == {f"{part}.{k}" for part in ("denoiser", "denoiser_train")

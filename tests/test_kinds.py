@@ -70,7 +70,7 @@ def test_recipes_are_the_lessons_and_the_article_recipe_is_plain():
     ("cddpm", "p_uncond", 7.0, "config['p_uncond']: expected a number in [0, 1)"),
     ("ddpm", "steps", 2000, "steps 2000 (DDIM's sampling steps) must be at most T = 1000"),
     ("ddpm", "groups", 3, "width 16 must be divisible by groups 3"),
-    ("vae", "hidden", [], "config['hidden']: expected a list of 1..64 layer widths"),
+    ("vae", "hidden", [0], "config['hidden']: expected a list of 0..64 layer widths"),
     ("gan", "lr_d", -1.0, "config['lr_d']: expected a number in (0, 10] or null"),
 ])
 def test_every_bad_setting_is_refused_naming_who_the_kind_and_the_setting(name, setting, value, expected):
@@ -99,7 +99,8 @@ def test_the_schema_settings_describe_what_they_accept():
     assert not Float(0, 1).accepts(float("nan")) and Float(0, 1, nullable=True).accepts(None)
     assert Choice(options=("a",)).accepts("a") and not Choice(options=("a",)).accepts("b")
     assert Text(max_len=3).accepts("abc") and not Text(max_len=3).accepts("abcd") and not Text().accepts("")
-    assert Widths().accepts([1, 2]) and not Widths().accepts([0]) and not Widths().accepts("12")
+    assert Widths().accepts([1, 2]) and Widths().accepts([]) and not Widths().accepts([0])
+    assert not Widths().accepts("12") and not Widths().accepts([1] * 65)
     with pytest.raises(ValueError, match=r"unknown gan config keys \['nosuch'\]"):
         check_settings("gan", KINDS["gan"].settings, {**KINDS["gan"].defaults, "nosuch": 1}, "w")
     with pytest.raises(ValueError, match=r"the gan config lacks \['lr'\]"):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from aigc_np.checkpoint import save_checkpoint, validate_checkpoint
-from aigc_np.models.diffusion_registry import build_diffusion
-from aigc_np.text.registry import build_text_model, text_config
+from aigc_np.kinds import build_model
 
 
 def edited(path, tmp_path, **changes):
@@ -24,16 +23,16 @@ def edited(path, tmp_path, **changes):
 
 @pytest.fixture
 def gpt_checkpoint(tmp_path):
-    config = {**text_config("gpt", n_layer=1, n_head=2, n_embd=8, block_size=8), "vocab": "abcdef"}
+    config = {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 8, "vocab": "abcdef"}
     path = tmp_path / "gpt.npz"
-    save_checkpoint(build_text_model("gpt", config, rng=np.random.default_rng(0)), path)
+    save_checkpoint(build_model("gpt", config, rng=np.random.default_rng(0)), path)
     return path
 
 
 @pytest.fixture
 def ddpm_checkpoint(tmp_path):
     path = tmp_path / "ddpm.npz"
-    save_checkpoint(build_diffusion("ddpm", {"width": 4, "groups": 2}, np.random.default_rng(0)), path)
+    save_checkpoint(build_model("ddpm", {"width": 4, "groups": 2}, np.random.default_rng(0)), path)
     return path
 
 

@@ -12,7 +12,9 @@ from aigc_np.checkpoint import read_metadata
 from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.layers import ReLU
 from aigc_np.models import VAE, Autoencoder, reparameterize, reparameterize_backward
-from aigc_np.training import load_checkpoint, train
+from aigc_np.checkpoint import load_checkpoint
+from aigc_np.plan import Plan
+from aigc_np.training import train
 
 TOL = 1e-6
 # Whole-model checks use a fourth-order difference. The loss is a sum over
@@ -344,9 +346,9 @@ def test_train_loop_with_vae_writes_history_grids_and_checkpoints(tmp_path):
         return VAE(latent_dim=2, hidden=(8,), input_shape=(8, 8), rng=np.random.default_rng(seed))
 
     model = make(0)
-    history = train(model, x, epochs=2, batch_size=16, rng=np.random.default_rng(1), out_dir=str(tmp_path),
-                    grid_fn=lambda m: m.sample(z=fixed_z), value_range=(0.0, 1.0),
-                    score_fn=lambda m: {"val_elbo": m.elbo(x_val)["elbo"]}, best_key="val_elbo")
+    history = train(model, (x,), Plan.epochs(2, 16, len(x)), rng=np.random.default_rng(1), out_dir=str(tmp_path),
+                    grid=lambda m: m.sample(z=fixed_z), score=lambda m: {"val_elbo": m.elbo(x_val)["elbo"]},
+                    select=("val_elbo", True))
 
     with open(tmp_path / "history.csv") as f:
         rows = list(csv.DictReader(f))
@@ -364,7 +366,7 @@ def test_train_loop_with_vae_writes_history_grids_and_checkpoints(tmp_path):
     fresh = make(123)
     assert not np.array_equal(fresh.params["encoder.1.W"], model.params["encoder.1.W"])
     meta = load_checkpoint(fresh, tmp_path / "last.npz")
-    assert meta["epoch"] == 2
+    assert meta["step"] == 8
     assert fresh.optimizer.t == model.optimizer.t == 2 * (64 // 16)
     for name, p in model.params.items():
         np.testing.assert_array_equal(fresh.params[name], p)
@@ -380,18 +382,18 @@ def test_train_loop_with_vae_writes_history_grids_and_checkpoints(tmp_path):
 
     # best.npz holds the epoch with the highest validation ELBO, and its score.
     best = max(history, key=lambda h: h["val_elbo"])
-    assert read_metadata(tmp_path / "best.npz")["epoch"] == best["epoch"]
+    assert read_metadata(tmp_path / "best.npz")["step"] == best["step"]
     with np.load(tmp_path / "best.npz", allow_pickle=False) as saved:
         assert float(saved["extra/val_elbo"]) == best["val_elbo"]
-    assert load_checkpoint(make(5), tmp_path / "best.npz")["epoch"] == best["epoch"]
+    assert load_checkpoint(make(5), tmp_path / "best.npz")["step"] == best["step"]
     # The metadata names the model and its architecture: enough to rebuild it.
     meta = read_metadata(tmp_path / "last.npz")
     assert meta["kind"] == "vae"
     assert meta["config"] == {"latent_dim": 2, "hidden": [8], "lr": 1e-3}
 
 
-def test_config_rebuilds_the_model_through_the_registry():
-    from aigc_np.models.registry import build_model
+def test_config_rebuilds_the_model_through_the_table_of_kinds():
+    from aigc_np.kinds import build_model
     for model in (VAE(latent_dim=2, hidden=(64,)), Autoencoder(latent_dim=3, hidden=(32, 16))):
         twin = build_model(model.kind, model.config, rng=np.random.default_rng(1))
         assert type(twin) is type(model)

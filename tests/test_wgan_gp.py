@@ -219,11 +219,12 @@ def test_critic_must_have_a_double_backward(rng):
 
 def test_trains_and_checkpoints_through_the_shared_loop(tmp_path):
     from aigc_np.checkpoint import load_checkpoint
+    from aigc_np.plan import Plan
     from aigc_np.training import train
 
     wgan = tiny_wgan(6, dtype=np.float32, n_critic=2)
     x = np.tanh(np.random.default_rng(0).standard_normal((32, DIM))).astype(np.float32)
-    history = train(wgan, x, epochs=1, batch_size=8, rng=np.random.default_rng(1), out_dir=str(tmp_path))
+    history = train(wgan, (x,), Plan.epochs(1, 8, len(x)), rng=np.random.default_rng(1), out_dir=str(tmp_path))
     assert {"d_loss", "w_dist", "gp", "g_loss"} <= set(history[0])
     assert (wgan.opt_d.t, wgan.opt_g.t) == (8, 4)
     other = tiny_wgan(7, dtype=np.float32, n_critic=2)

@@ -115,16 +115,16 @@ class Text(Setting):
 
 @dataclass(frozen=True)
 class Widths(Setting):
-    """Layer widths: a list of 1..max_layers ints in 1..max_width."""
+    """Layer widths: a list of 0..max_layers ints in 1..max_width (no hidden layer is a valid model)."""
     max_layers: int = 64
     max_width: int = 1 << 16
 
     def ok(self, value) -> bool:
-        return (isinstance(value, list) and 1 <= len(value) <= self.max_layers
+        return (isinstance(value, list) and len(value) <= self.max_layers
                 and all(_is_int(v) and 1 <= v <= self.max_width for v in value))
 
     def expected(self) -> str:
-        return f"a list of 1..{self.max_layers} layer widths in 1..{self.max_width}"
+        return f"a list of 0..{self.max_layers} layer widths in 1..{self.max_width}"
 
 
 def check_settings(kind: str, settings: dict, config, who: str) -> dict:
