@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .data import window_error
+
 __all__ = ["to_bits", "baselines", "model_loss", "sliding_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
@@ -28,6 +30,7 @@ def to_bits(nats: float) -> float:
 def baselines(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> dict[str, float]:
     """Nats per character of the uniform, unigram and bigram (add-one) models on ``heldout``."""
     v = int(vocab_size)
+    train, heldout = np.asarray(train, np.int64), np.asarray(heldout, np.int64)
     unigram = (np.bincount(train, minlength=v) + 1.0) / (len(train) + v)
     pairs = np.bincount(train[:-1] * v + train[1:], minlength=v * v).reshape(v, v) + 1.0
     bigram = pairs / pairs.sum(axis=1, keepdims=True)
@@ -47,13 +50,13 @@ def model_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     t = model.block_size
     n = (len(ids) - 1) // t
     if n < 1:
-        raise ValueError(f"model_loss: {len(ids)} ids are too few for one window of {t} (+1)")
+        raise ValueError(f"model_loss: {window_error(t, 'held-out split', len(ids))}")
     starts = np.arange(n) * t
     model.eval()
     total = 0.0
     for i in range(0, n, batch_size):
         offsets = starts[i:i + batch_size, None] + np.arange(t)
-        total += model.loss(ids[offsets], ids[offsets + 1]) * len(offsets)
+        total += model.loss(_int64(ids, offsets), _int64(ids, offsets + 1)) * len(offsets)
     return total / n
 
 
@@ -69,16 +72,16 @@ def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     t = model.block_size
     s = max(1, t // 2)
     if len(ids) < t + 1:
-        raise ValueError(f"sliding_loss: {len(ids)} ids are too few for one window of {t} (+1)")
+        raise ValueError(f"sliding_loss: {window_error(t, 'held-out split', len(ids))}")
     starts = np.arange(0, len(ids) - t, s)
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         offsets = starts[i:i + batch_size, None] + np.arange(t)
-        logits = model.forward(ids[offsets]).astype(np.float64)
+        logits = model.forward(_int64(ids, offsets)).astype(np.float64)
         z = logits - logits.max(axis=-1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        nll = -np.take_along_axis(logp, ids[offsets + 1][..., None], axis=-1)[..., 0]     # (b, T)
+        nll = -np.take_along_axis(logp, _int64(ids, offsets + 1)[..., None], axis=-1)[..., 0]     # (b, T)
         first = starts[i:i + batch_size] == 0
         scored = np.where(first[:, None], True, np.arange(t)[None, :] >= t - s)
         total += float(nll[scored].sum())
@@ -86,9 +89,19 @@ def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     return total / count
 
 
-def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234):
-    """The same n_batches random (x, y) windows every call: a cheap, fixed validation estimate."""
+def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234,
+                  split: str = "val"):
+    """The same n_batches random (x, y) int64 windows, each (batch_size, block_size), every call:
+    a cheap, fixed validation estimate. ``split`` names the text in the error for a block too
+    long for it."""
+    if len(ids) < block_size + 1:
+        raise window_error(block_size, f"{split} split", len(ids))
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(ids) - block_size, size=(n_batches, batch_size))
     offsets = starts[..., None] + np.arange(block_size)
-    return list(zip(ids[offsets], ids[offsets + 1]))
+    return list(zip(_int64(ids, offsets), _int64(ids, offsets + 1)))
+
+
+def _int64(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``ids[index]`` as int64: the corpus is stored compactly (uint16), models take int64 ids."""
+    return ids[index].astype(np.int64)
