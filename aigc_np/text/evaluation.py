@@ -8,7 +8,9 @@ Baselines, each fitted on the training split only and scored on the same held-ou
 * uniform: every character equally likely, exactly ln V;
 * unigram: p(c) = (count(c) + 1) / (N + V)  (add-one smoothing, so no unseen character has p = 0);
 * bigram:  p(c | a) = (count(a, c) + 1) / (count(a, .) + V)  (add-one smoothing), the first
-  held-out character is not scored (it has no predecessor).
+  held-out character is not scored (it has no predecessor). Only the pairs that occur are
+  counted (a sorted table of pair codes a * V + c), never a V x V matrix: Chinese text has
+  thousands of characters, and 5,000 of them would make a 200 MB matrix.
 """
 from __future__ import annotations
 
@@ -18,25 +20,51 @@ import numpy as np
 
 from .data import window_error
 
-__all__ = ["to_bits", "baselines", "model_loss", "sliding_loss", "fixed_batches"]
+__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
+_CHUNK = 1 << 20      # pairs counted or scored at a time: bounds the int64 temporaries
 
 
 def to_bits(nats: float) -> float:
     return nats / LN2
 
 
+def bigram_counts(train: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a, c) that occur in ``train`` and how often, as sorted pair codes a * V + c
+    (int64, (P,)) and their counts (int64, (P,)); P <= min(len - 1, V^2). Counted chunk by chunk,
+    merging each chunk's ``np.unique`` into the running table, so the temporaries stay bounded."""
+    v = int(vocab_size)
+    codes, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    for start in range(0, len(train) - 1, _CHUNK):
+        a = np.asarray(train[start:start + _CHUNK], dtype=np.int64)
+        c = np.asarray(train[start + 1:start + _CHUNK + 1], dtype=np.int64)
+        chunk, n = np.unique(a[:len(c)] * v + c, return_counts=True)
+        codes, where = np.unique(np.concatenate([codes, chunk]), return_inverse=True)
+        counts = np.bincount(where, weights=np.concatenate([counts, n]), minlength=len(codes)).astype(np.int64)
+    return codes, counts
+
+
 def baselines(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> dict[str, float]:
     """Nats per character of the uniform, unigram and bigram (add-one) models on ``heldout``."""
     v = int(vocab_size)
-    train, heldout = np.asarray(train, np.int64), np.asarray(heldout, np.int64)
     unigram = (np.bincount(train, minlength=v) + 1.0) / (len(train) + v)
-    pairs = np.bincount(train[:-1] * v + train[1:], minlength=v * v).reshape(v, v) + 1.0
-    bigram = pairs / pairs.sum(axis=1, keepdims=True)
+    codes, counts = bigram_counts(train, v)
+    # A sentinel above every pair code: searchsorted then always lands inside the table.
+    codes, counts = np.append(codes, np.iinfo(np.int64).max), np.append(counts, 0)
+    row_totals = np.bincount(train[:-1], minlength=v)             # count(a, .)
+    logp = np.empty(max(len(heldout) - 1, 0))
+    for start in range(0, len(logp), _CHUNK):
+        a = np.asarray(heldout[start:start + _CHUNK], dtype=np.int64)
+        c = np.asarray(heldout[start + 1:start + _CHUNK + 1], dtype=np.int64)
+        a = a[:len(c)]
+        pair = a * v + c
+        at = np.searchsorted(codes, pair)
+        seen = np.where(codes[at] == pair, counts[at], 0)          # count(a, c), 0 if never seen
+        logp[start:start + len(pair)] = np.log((seen + 1.0) / (row_totals[a] + float(v)))
     return {"uniform": math.log(v),
             "unigram": float(-np.mean(np.log(unigram[heldout]))),
-            "bigram": float(-np.mean(np.log(bigram[heldout[:-1], heldout[1:]])))}
+            "bigram": float(-np.mean(logp))}
 
 
 def model_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
