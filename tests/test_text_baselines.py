@@ -20,9 +20,12 @@ def _dense_bigram(train, heldout, v):
     return float(-np.mean(np.log(table[heldout[:-1], heldout[1:]])))
 
 
+@pytest.mark.parametrize("table", ["flat", "sorted"])
 @pytest.mark.parametrize("v, n_train, n_heldout, seed", [(2, 50, 30, 0), (7, 1000, 200, 1), (40, 300, 500, 2),
                                                         (100, 20_000, 3_000, 3)])
-def test_bigram_from_observed_pairs_equals_the_dense_table(v, n_train, n_heldout, seed):
+def test_bigram_from_observed_pairs_equals_the_dense_table(v, n_train, n_heldout, seed, table, monkeypatch):
+    if table == "sorted":                                # the path a large vocabulary takes
+        monkeypatch.setattr(evaluation, "_DENSE_PAIRS", 0)
     rng = np.random.default_rng(seed)
     # Skewed draws: many pairs unseen in training, some held-out pairs never seen.
     p = rng.dirichlet(np.full(v, 0.3))
@@ -39,17 +42,20 @@ def test_bundled_corpora_baselines_are_the_dense_ones():
         assert abs(got["bigram"] - _dense_bigram(data.train, getattr(data, heldout), data.vocab.size)) <= 1e-12
 
 
-def test_pair_counts_merge_across_chunks(monkeypatch):
+@pytest.mark.parametrize("dense_pairs", [1 << 22, 0])
+def test_pair_counts_merge_across_chunks(monkeypatch, dense_pairs):
     rng = np.random.default_rng(0)
     train = rng.integers(0, 30, 10_001).astype(np.uint16)
+    monkeypatch.setattr(evaluation, "_DENSE_PAIRS", dense_pairs)
     monkeypatch.setattr(evaluation, "_CHUNK", 997)        # many chunks, pairs crossing their borders
     codes, counts = bigram_counts(train, 30)
     expected = Counter(int(a) * 30 + int(c) for a, c in zip(train[:-1], train[1:]))
     assert codes.tolist() == sorted(expected) and counts.tolist() == [expected[k] for k in sorted(expected)]
     assert counts.sum() == len(train) - 1
-    small = baselines(train, train[:500], 30)["bigram"]
+    small = baselines(train, train[:5000], 30)
     monkeypatch.undo()
-    assert small == pytest.approx(_dense_bigram(train, train[:500], 30), rel=1e-12)
+    assert small == baselines(train, train[:5000], 30)
+    assert small["bigram"] == pytest.approx(_dense_bigram(train, train[:5000], 30), rel=1e-12)
 
 
 def test_a_5000_character_vocabulary_never_allocates_v_by_v():

@@ -37,8 +37,8 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 BOUNDARY = "."          # the token that opens and closes every name
 CORPORA = ("shakespeare", "names")
 # The largest text file accepted: 60 times Tiny Shakespeare (1.1 MB), more than a NumPy character
-# model sees in any run of this course (20,000 steps of 64 x 256 characters is 330 M characters
-# drawn, with repeats), and encoding it costs about 3 bytes per byte at peak (docs/performance.md).
+# model sees in any run of this course, and small enough that encoding it (the file's bytes plus
+# 2 bytes of ids per character, about 3 bytes per byte) stays near 200 MB on a student's laptop.
 MAX_CORPUS_BYTES = 64 << 20
 _CHUNK = 1 << 18        # characters encoded at a time: bounds the temporaries (about 16 bytes each)
 _CODE_POINTS = 0x110000

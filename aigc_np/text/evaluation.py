@@ -8,9 +8,9 @@ Baselines, each fitted on the training split only and scored on the same held-ou
 * uniform: every character equally likely, exactly ln V;
 * unigram: p(c) = (count(c) + 1) / (N + V)  (add-one smoothing, so no unseen character has p = 0);
 * bigram:  p(c | a) = (count(a, c) + 1) / (count(a, .) + V)  (add-one smoothing), the first
-  held-out character is not scored (it has no predecessor). Only the pairs that occur are
-  counted (a sorted table of pair codes a * V + c), never a V x V matrix: Chinese text has
-  thousands of characters, and 5,000 of them would make a 200 MB matrix.
+  held-out character is not scored (it has no predecessor). Counts are kept for the pairs
+  that occur (a sorted table of pair codes a * V + c), not in a V x V matrix: Chinese text
+  has thousands of characters, and 5,000 of them would make a 200 MB matrix.
 """
 from __future__ import annotations
 
@@ -24,44 +24,70 @@ __all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss"
 
 LN2 = math.log(2.0)
 _CHUNK = 1 << 20      # pairs counted or scored at a time: bounds the int64 temporaries
+_DENSE_PAIRS = 1 << 22   # up to V = 2,048 every pair code gets a counter (32 MB at most)
 
 
 def to_bits(nats: float) -> float:
     return nats / LN2
 
 
+def _counts(ids: np.ndarray, v: int) -> np.ndarray:
+    """np.bincount(ids, minlength=v), counted chunk by chunk (bincount copies its input to int64)."""
+    total = np.zeros(v, dtype=np.int64)
+    for start in range(0, len(ids), _CHUNK):
+        total += np.bincount(ids[start:start + _CHUNK], minlength=v)
+    return total
+
+
+def _pair_chunks(ids: np.ndarray, v: int):
+    """The pair codes a * V + c of consecutive ids, as int64 arrays of at most ``_CHUNK`` pairs."""
+    for start in range(0, len(ids) - 1, _CHUNK):
+        a = np.asarray(ids[start:start + _CHUNK], dtype=np.int64)
+        c = np.asarray(ids[start + 1:start + _CHUNK + 1], dtype=np.int64)
+        yield start, a[:len(c)] * v + c
+
+
 def bigram_counts(train: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (a, c) that occur in ``train`` and how often, as sorted pair codes a * V + c
-    (int64, (P,)) and their counts (int64, (P,)); P <= min(len - 1, V^2). Counted chunk by chunk,
-    merging each chunk's ``np.unique`` into the running table, so the temporaries stay bounded."""
+    """The pairs (a, c) that occur in ``train`` and how often: sorted pair codes a * V + c and
+    their counts, both int64 (P,), P <= min(len - 1, V^2).
+
+    A small vocabulary (V^2 <= ``_DENSE_PAIRS``) counts every pair code in a flat table; a
+    larger one merges each chunk's ``np.unique`` into the sorted table of pairs seen so far, so
+    memory follows the pairs that occur, never V^2.
+    """
     v = int(vocab_size)
+    if v * v <= _DENSE_PAIRS:
+        table = np.zeros(v * v, dtype=np.int64)
+        for _, pairs in _pair_chunks(train, v):
+            table += np.bincount(pairs, minlength=v * v)
+        codes = np.flatnonzero(table)
+        return codes, table[codes]
     codes, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    for start in range(0, len(train) - 1, _CHUNK):
-        a = np.asarray(train[start:start + _CHUNK], dtype=np.int64)
-        c = np.asarray(train[start + 1:start + _CHUNK + 1], dtype=np.int64)
-        chunk, n = np.unique(a[:len(c)] * v + c, return_counts=True)
-        codes, where = np.unique(np.concatenate([codes, chunk]), return_inverse=True)
-        counts = np.bincount(where, weights=np.concatenate([counts, n]), minlength=len(codes)).astype(np.int64)
+    for _, pairs in _pair_chunks(train, v):
+        chunk, n = np.unique(pairs, return_counts=True)
+        at = np.searchsorted(codes, chunk)
+        known = at < len(codes)
+        known[known] = codes[at[known]] == chunk[known]
+        counts[at[known]] += n[known]                  # chunk codes are unique: no repeated index
+        # The rest are new pairs, inserted in order (np.insert keeps ties in the given order).
+        codes, counts = np.insert(codes, at[~known], chunk[~known]), np.insert(counts, at[~known], n[~known])
     return codes, counts
 
 
 def baselines(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> dict[str, float]:
     """Nats per character of the uniform, unigram and bigram (add-one) models on ``heldout``."""
     v = int(vocab_size)
-    unigram = (np.bincount(train, minlength=v) + 1.0) / (len(train) + v)
+    unigram = (_counts(train, v) + 1.0) / (len(train) + v)
     codes, counts = bigram_counts(train, v)
     # A sentinel above every pair code: searchsorted then always lands inside the table.
     codes, counts = np.append(codes, np.iinfo(np.int64).max), np.append(counts, 0)
-    row_totals = np.bincount(train[:-1], minlength=v)             # count(a, .)
+    row_totals = _counts(train[:-1], v)                                  # count(a, .)
     logp = np.empty(max(len(heldout) - 1, 0))
-    for start in range(0, len(logp), _CHUNK):
-        a = np.asarray(heldout[start:start + _CHUNK], dtype=np.int64)
-        c = np.asarray(heldout[start + 1:start + _CHUNK + 1], dtype=np.int64)
-        a = a[:len(c)]
-        pair = a * v + c
-        at = np.searchsorted(codes, pair)
-        seen = np.where(codes[at] == pair, counts[at], 0)          # count(a, c), 0 if never seen
-        logp[start:start + len(pair)] = np.log((seen + 1.0) / (row_totals[a] + float(v)))
+    for start, pairs in _pair_chunks(heldout, v):
+        at = np.searchsorted(codes, pairs)
+        seen = np.where(codes[at] == pairs, counts[at], 0)               # count(a, c), 0 if never seen
+        a = np.asarray(heldout[start:start + len(pairs)], dtype=np.int64)
+        logp[start:start + len(pairs)] = np.log((seen + 1.0) / (row_totals[a] + float(v)))
     return {"uniform": math.log(v),
             "unigram": float(-np.mean(np.log(unigram[heldout]))),
             "bigram": float(-np.mean(logp))}
