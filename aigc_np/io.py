@@ -3,14 +3,20 @@
 * Writes are atomic: write a temporary file in the target folder, then
   ``os.replace`` it over the destination, so a crash never leaves half a file.
 * Loads never unpickle: an .npz from someone else cannot run code.
-* Loads are bounded: ``open_npz`` reads every member's .npy header (shape and
-  dtype) before any data, refuses anything that is not a regular file, and
-  caps the total size an archive may declare, so a small file cannot make
-  the reader decompress gigabytes (a "zip bomb").
+* Loads are bounded: every user path is opened by ``open_regular_file``,
+  which refuses anything that is not a regular file (a named pipe would hang
+  the reader, /dev/zero never ends); ``read_regular_bytes`` also checks the
+  size before reading. ``open_npz`` reads every member's .npy header (shape
+  and dtype) before any data and caps the total size an archive may declare,
+  so a small file cannot make the reader decompress gigabytes (a "zip bomb").
+* Writes never replace a device, pipe or folder: ``atomic_write`` refuses an
+  existing target that is not a regular file (as root, ``--out /dev/null``
+  would otherwise become a regular file).
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import stat
@@ -22,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["atomic_write", "remove_stale_parts", "sha256_file", "open_regular_file", "open_npz", "NpyHeader",
+__all__ = ["atomic_write", "remove_stale_parts", "sha256_file", "open_regular_file", "read_regular_bytes",
+           "load_npy", "open_npz", "NpyHeader",
            "NpzArchive", "MAX_NPZ_BYTES", "save_weights", "load_weights", "read_model_arrays",
            "copy_model_arrays", "read_float_array", "is_float_dtype"]
 
@@ -40,7 +47,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 def sha256_file(path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks (files can be tens of MB)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular_file(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -53,8 +60,18 @@ def atomic_write(path, mode: str = "wb"):
     A rename within one file system is atomic, so a reader (or a crash) only
     ever sees the old file or the complete new one. On any exception inside
     the ``with`` block (a failed checksum, say) the temporary file is deleted.
+    An existing ``path`` that is not a regular file (a named pipe, a device
+    such as /dev/null, a folder, a socket) is refused with a ValueError
+    before anything is written: the rename would put a file in its place.
     """
     path = os.fspath(path)
+    try:
+        existing = os.stat(path).st_mode       # follows a symlink: a link to /dev/null is refused too
+    except (FileNotFoundError, NotADirectoryError):
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing):
+        raise ValueError(f"{path}: expected a regular file or a new path to write, got "
+                         f"{_file_kind(existing)}; refusing to replace it")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
@@ -128,28 +145,73 @@ def load_weights(model, path) -> dict:
 
 
 # ------------------------------------------------------------ checked reading
-def open_regular_file(path):
+def _file_kind(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words."""
+    return {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
+            stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+            stat.S_IFLNK: "a symbolic link"}.get(stat.S_IFMT(mode), "not a file")
+
+
+def _named(path: str, what: str) -> str:
+    return f"{what} {path}" if what else path
+
+
+def open_regular_file(path, what: str = ""):
     """``open(path, "rb")``, refusing a missing file and anything that is not a regular file.
 
     A named pipe would block a reader forever and a device can be endless;
     the file is opened without blocking and checked with ``fstat`` (no race
-    between the check and the open).
+    between the check and the open). Errors are ValueErrors starting with
+    ``what`` (e.g. ``"--corpus"``) and the path.
     """
     path = os.fspath(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise ValueError(f"{_named(path, what)}: no such file") from None
     except OSError as e:
-        raise ValueError(f"{path}: cannot open it ({e.strerror or e})") from None
+        raise ValueError(f"{_named(path, what)}: cannot open it ({e.strerror or e})") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        what = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
-                stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}.get(stat.S_IFMT(mode),
-                                                                                        "not a file")
-        raise ValueError(f"{path}: expected a regular file, got {what}")
+        raise ValueError(f"{_named(path, what)}: expected a regular file, got {_file_kind(mode)}")
     return os.fdopen(fd, "rb")
+
+
+def read_regular_bytes(path, max_bytes: int, what: str) -> bytes:
+    """The whole content of a regular file of at most ``max_bytes`` bytes.
+
+    The file is opened by ``open_regular_file`` (a pipe or device is refused
+    without reading), its size is checked with ``fstat`` before any byte is
+    read, and no more than ``max_bytes + 1`` bytes are ever read, so a file
+    that grows while it is read is still bounded. Errors are ValueErrors
+    naming ``what`` (e.g. ``"--corpus"``), the path, the limit and the size.
+    """
+    path = os.fspath(path)
+    with open_regular_file(path, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise ValueError(f"{_named(path, what)}: the file holds {size:,} bytes, more than the "
+                             f"{max_bytes:,} this reader accepts")
+        # Ask for what fstat promised (plus one byte, to notice growth), not for max_bytes:
+        # a read of n bytes allocates n bytes up front.
+        try:
+            data = f.read(size + 1)
+            if len(data) > size:
+                parts, total = [data], len(data)
+                while total <= max_bytes:
+                    part = f.read(min(1 << 20, max_bytes + 1 - total))
+                    if not part:
+                        break
+                    parts.append(part)
+                    total += len(part)
+                data = b"".join(parts)
+        except OSError as e:
+            raise ValueError(f"{_named(path, what)}: cannot read it ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{_named(path, what)}: the file grew past the {max_bytes:,} bytes this reader "
+                         f"accepts while it was read")
+    return data
 
 
 @dataclass(frozen=True)
@@ -201,30 +263,75 @@ class NpzArchive:
                     raise ValueError(f"holds {len(data)} data bytes, its header declares {h.nbytes}")
         except _ZIP_ERRORS as e:
             raise ValueError(f"{self.path}: member {name!r} is damaged ({type(e).__name__}: {e})") from None
-        flat = np.frombuffer(data, dtype=h.dtype, count=h.size)
-        array = flat.reshape(h.shape[::-1]).T if h.fortran_order else flat.reshape(h.shape)
-        return array.copy()   # frombuffer views immutable bytes
+        return _array_from(data, h, 0)
+
+
+def _parse_npy_header(stream, path: str, member: str | None = None) -> NpyHeader:
+    """The header of the .npy at ``stream``'s position, checked: format 1.0 or 2.0, no pickled
+    objects, a numeric or text dtype. Errors name ``path`` (and the archive ``member``)."""
+    where = f"{path}: the array" if member is None else f"{path}: member {member!r}"
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"{where} has .npy format version {version}, expected 1.0 or 2.0")
+    if dtype.hasobject:
+        raise ValueError(f"{path}: refused: the file contains pickled objects, which could run code"
+                         + ("" if member is None else f" (member {member!r})"))
+    if dtype.kind not in "biufcUS":
+        raise ValueError(f"{where} has dtype {dtype}; expected numbers or text")
+    return NpyHeader(tuple(shape), dtype, bool(fortran_order), stream.tell())
+
+
+def _array_from(data, h: NpyHeader, offset: int) -> np.ndarray:
+    """The array ``h`` declares, from ``data[offset:]`` (whose length the caller checked), copied."""
+    flat = np.frombuffer(data, dtype=h.dtype, count=h.size, offset=offset)
+    array = flat.reshape(h.shape[::-1]).T if h.fortran_order else flat.reshape(h.shape)
+    return array.copy()   # frombuffer views immutable bytes
+
+
+def load_npy(path, max_bytes: int, what: str) -> np.ndarray:
+    """One array from a .npy file of at most ``max_bytes`` bytes, never unpickling.
+
+    The file is read by ``read_regular_bytes`` (regular files only, size
+    checked first); the header must declare a numeric or text dtype and a
+    shape whose size in bytes equals the data present, checked before the
+    array is built. Shape and dtype are the caller's to check. Errors are
+    ValueErrors naming ``what`` and the path.
+    """
+    path = os.fspath(path)
+    where = _named(path, what)
+    raw = read_regular_bytes(path, max_bytes, what)
+    if raw.startswith(_ZIP_MAGICS):
+        raise ValueError(f"{where}: expected a single .npy array, got an .npz archive (a zip)")
+    if not raw.startswith(_NPY_MAGIC):
+        got = "an empty file" if not raw else f"a file starting with {raw[:6]!r}"
+        raise ValueError(f"{where}: expected a .npy array (starting with {_NPY_MAGIC!r}), got {got}")
+    stream = io.BytesIO(raw)
+    try:
+        h = _parse_npy_header(stream, where)
+    except ValueError as e:
+        if str(e).startswith(where):
+            raise
+        raise ValueError(f"{where}: no readable .npy header ({e})") from None
+    except (EOFError, SyntaxError, TypeError) as e:
+        raise ValueError(f"{where}: no readable .npy header ({type(e).__name__}: {e})") from None
+    present = len(raw) - h.offset
+    if present != h.nbytes:
+        raise ValueError(f"{where}: its header declares shape {h.shape} of {h.dtype} ({h.nbytes} bytes), "
+                         f"the file holds {present} data bytes")
+    return _array_from(raw, h, h.offset)
 
 
 def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> NpyHeader:
     name = info.filename[:-len(".npy")]
     with zf.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
-            raise ValueError(f"{path}: member {name!r} has .npy format version {version}, expected 1.0 or 2.0")
-        header = NpyHeader(tuple(shape), dtype, bool(fortran_order), member.tell())
-    if dtype.hasobject:
-        raise ValueError(f"{path}: refused: the file contains pickled objects, which could run code "
-                         f"(member {name!r})")
-    if dtype.kind not in "biufcUS":
-        raise ValueError(f"{path}: member {name!r} has dtype {dtype}; expected numbers or text")
+        header = _parse_npy_header(member, path, name)
     if info.file_size != header.offset + header.nbytes:
         # The zip entry's size bounds what is decompressed; it must be exactly what the header declares.
-        raise ValueError(f"{path}: member {name!r} declares shape {header.shape} of {dtype} "
+        raise ValueError(f"{path}: member {name!r} declares shape {header.shape} of {header.dtype} "
                          f"({header.nbytes} bytes) in its .npy header, but its zip entry holds "
                          f"{info.file_size - header.offset} data bytes")
     return header

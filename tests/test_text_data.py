@@ -1,8 +1,10 @@
-"""The text corpora: vocabulary, splits, boundary framing, windows and a user's own file."""
+"""The text corpora: vocabulary (any size, any code point), compact id storage, splits, boundary framing,
+windows (and the error for a block too long for a split) and a user's own file."""
 import numpy as np
 import pytest
 
-from aigc_np.text.data import Vocab, load_names, load_shakespeare, load_text_file, random_windows
+from aigc_np.text.data import Vocab, check_block_size, load_names, load_shakespeare, load_text_file, random_windows
+from aigc_np.text.evaluation import fixed_batches
 
 
 def test_vocab_round_trips_and_names_unknown_characters():
@@ -60,5 +62,65 @@ def test_a_users_file_trains_and_bad_files_are_named(tmp_path):
         (tmp_path / name).write_bytes(raw)
         with pytest.raises(ValueError, match=f"{name}.*{messages[name]}"):
             load_text_file(tmp_path / name)
-    with pytest.raises(ValueError, match="missing.txt: cannot read"):
+    with pytest.raises(ValueError, match="missing.txt: no such file"):
         load_text_file(tmp_path / "missing.txt")
+
+
+def test_corpora_are_stored_in_the_smallest_id_dtype_and_windows_are_int64():
+    for data in (load_shakespeare(), load_names()):
+        assert data.train.dtype == data.val.dtype == np.uint16
+        x, y = random_windows(data.train, 4, 8, np.random.default_rng(0))
+        assert x.dtype == y.dtype == np.int64 and np.array_equal(x[:, 1:], y[:, :-1])
+        (xv, yv), = fixed_batches(data.val, 1, 4, 8)
+        assert xv.dtype == yv.dtype == np.int64
+
+
+def test_a_vocabulary_of_thousands_of_characters_round_trips():
+    rng = np.random.default_rng(0)
+    alphabet = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 5000))
+    text = "".join(np.array(list(alphabet))[rng.integers(0, 5000, 50_000)]) + alphabet
+    vocab = Vocab.from_text(text)
+    assert vocab.size == 5000 and vocab.chars == alphabet and vocab.id_dtype == np.uint16
+    ids = vocab.encode(text, vocab.id_dtype)
+    assert ids.dtype == np.uint16 and ids.max() == 4999 and vocab.decode(ids) == text
+    assert np.array_equal(vocab.encode(text), ids) and vocab.encode(text).dtype == np.int64
+    with pytest.raises(ValueError, match=r"1 character\(s\) not in the vocabulary: 'a'"):
+        vocab.encode(text[:10] + "a")
+
+
+def test_code_points_up_to_0x10ffff_and_more_than_65536_characters():
+    astral = "a\U0001F600\U0010FFFF\u4e2d"
+    vocab = Vocab.from_text(astral * 3)
+    assert vocab.chars == "a\u4e2d\U0001F600\U0010FFFF"
+    assert vocab.decode(vocab.encode(astral)) == astral
+    assert vocab._table.nbytes <= 0x110000 * 4          # a lookup table, never more than 4.5 MB
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode("\U0010FFFE")
+    # 70,000 characters (no surrogates) need more than uint16.
+    many = "".join(chr(c) for c in range(0x10000, 0x10000 + 70_000))
+    big = Vocab(many)
+    assert big.id_dtype == np.int32
+    ids = big.encode(many[::-1], big.id_dtype)
+    assert ids.dtype == np.int32 and ids[0] == 69_999 and big.decode(ids) == many[::-1]
+    with pytest.raises(ValueError, match="dtype uint16 cannot hold ids up to 69999"):
+        big.encode("x", np.uint16)
+
+
+def test_a_block_too_long_for_a_split_is_named_before_training():
+    data = load_names()
+    n_val = len(data.val)
+    with pytest.raises(ValueError) as refused:
+        check_block_size(data, n_val)
+    assert str(refused.value) == (f"block_size {n_val} is too long for the val split of names: it holds {n_val} "
+                                  f"characters and a window needs block_size + 1 = {n_val + 1}; the longest "
+                                  f"that fits is {n_val - 1}")
+    check_block_size(data, n_val - 1)
+    with pytest.raises(ValueError, match="block_size: expected a positive integer, got 0"):
+        check_block_size(data, 0)
+    ids = np.arange(100, dtype=np.uint16)
+    with pytest.raises(ValueError, match=r"^block_size 100 is too long for the train split: it holds 100 "):
+        random_windows(ids, 4, 100, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^block_size 200 is too long for the val split: it holds 100 "):
+        fixed_batches(ids, 2, 4, 200)
+    x, y = random_windows(ids, 4, 99, np.random.default_rng(0))     # the longest that fits
+    assert np.array_equal(x[0], ids[:99]) and np.array_equal(y[0], ids[1:])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write
+from ..io import atomic_write, open_regular_file
 
 __all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
 
@@ -72,12 +72,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         MNIST images or (60000,) uint8 for labels, in native byte order.
 
     Raises:
-        ValueError: naming the file, for a bad magic number, an unknown dtype
+        ValueError: naming the file, for a missing file or one that is not a
+            regular file (a named pipe, a device), a bad magic number, an unknown dtype
             code, a header or data size that does not match the dims, a
             declared size above ``MAX_IDX_BYTES``, or a corrupt gzip stream.
     """
     path = Path(path)
-    with open(path, "rb") as raw:
+    with open_regular_file(path, "read_idx:") as raw:      # a pipe or device is refused, not read
         gzipped = raw.read(2) == _GZIP_MAGIC   # gzip is recognised by content, not by name
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw

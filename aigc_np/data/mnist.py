@@ -18,13 +18,12 @@ bundled subset, and says which in ``.source``.
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..io import open_npz
 from .idx import read_idx
 
 __all__ = ["DATA_DIR", "BUNDLED_PATH", "MNISTData", "load_mnist", "load_dataset",
@@ -93,7 +92,8 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.nd
     Args:
         path: the ``.npz`` file; default ``data/mnist_5k.npz`` in the repository.
             It must hold exactly ``images`` (N, 28, 28) uint8 and ``labels``
-            (N,) uint8; it is opened with ``allow_pickle=False``.
+            (N,) uint8; it is read by ``aigc_np.io.open_npz`` (a regular file,
+            no pickles, headers checked before any data).
 
     Returns:
         ``(images, labels)``: (N, 28, 28) uint8 pixels 0..255 and (N,) uint8
@@ -105,23 +105,18 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.nd
             dtypes or shapes are wrong.
     """
     path = Path(BUNDLED_PATH if path is None else path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"load_mnist: {path} not found (the bundled subset lives in "
                                 f"the repository's data/ folder)")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):   # a bare .npy gives an array
-            raise ValueError(f"a single {type(loaded).__name__}, not an archive")
-        with loaded as z:
+        with open_npz(path) as z:
+            if sorted(z.files) != ["images", "labels"]:
+                raise ValueError(f"{path}: expected keys ['images', 'labels'], got {sorted(z.files)}")
             arrays = {key: z[key] for key in z.files}
-    # A truncated or damaged npz surfaces as a zip, zlib, EOF or .npy-header
-    # error (or a refused pickle); report them all as one ValueError naming the file.
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise ValueError(f"load_mnist: {path}: expected a valid .npz of plain arrays, got "
-                         f"{type(e).__name__}: {e}") from None
-    if sorted(arrays) != ["images", "labels"]:
-        raise ValueError(f"load_mnist: {path}: expected keys ['images', 'labels'], "
-                         f"got {sorted(arrays)}")
+    # open_npz names the file and says what is wrong (not a regular file, not a zip, a damaged
+    # member, a pickle); the prefix says who was reading it.
+    except ValueError as e:
+        raise ValueError(f"load_mnist: {e}") from None
     images, labels = arrays["images"], arrays["labels"]
     _check_images_labels(images, labels, f"load_mnist: {path}")
     return images, labels

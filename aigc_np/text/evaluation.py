@@ -8,7 +8,9 @@ Baselines, each fitted on the training split only and scored on the same held-ou
 * uniform: every character equally likely, exactly ln V;
 * unigram: p(c) = (count(c) + 1) / (N + V)  (add-one smoothing, so no unseen character has p = 0);
 * bigram:  p(c | a) = (count(a, c) + 1) / (count(a, .) + V)  (add-one smoothing), the first
-  held-out character is not scored (it has no predecessor).
+  held-out character is not scored (it has no predecessor). Counts are kept for the pairs
+  that occur (a sorted table of pair codes a * V + c), not in a V x V matrix: Chinese text
+  has thousands of characters, and 5,000 of them would make a 200 MB matrix.
 """
 from __future__ import annotations
 
@@ -16,24 +18,79 @@ import math
 
 import numpy as np
 
-__all__ = ["to_bits", "baselines", "model_loss", "sliding_loss", "fixed_batches"]
+from .data import window_error
+
+__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
+_CHUNK = 1 << 20      # pairs counted or scored at a time: bounds the int64 temporaries
+_DENSE_PAIRS = 1 << 22   # up to V = 2,048 every pair code gets a counter (32 MB at most)
 
 
 def to_bits(nats: float) -> float:
     return nats / LN2
 
 
+def _counts(ids: np.ndarray, v: int) -> np.ndarray:
+    """np.bincount(ids, minlength=v), counted chunk by chunk (bincount copies its input to int64)."""
+    total = np.zeros(v, dtype=np.int64)
+    for start in range(0, len(ids), _CHUNK):
+        total += np.bincount(ids[start:start + _CHUNK], minlength=v)
+    return total
+
+
+def _pair_chunks(ids: np.ndarray, v: int):
+    """The pair codes a * V + c of consecutive ids, as int64 arrays of at most ``_CHUNK`` pairs."""
+    for start in range(0, len(ids) - 1, _CHUNK):
+        a = np.asarray(ids[start:start + _CHUNK], dtype=np.int64)
+        c = np.asarray(ids[start + 1:start + _CHUNK + 1], dtype=np.int64)
+        yield start, a[:len(c)] * v + c
+
+
+def bigram_counts(train: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a, c) that occur in ``train`` and how often: sorted pair codes a * V + c and
+    their counts, both int64 (P,), P <= min(len - 1, V^2).
+
+    A small vocabulary (V^2 <= ``_DENSE_PAIRS``) counts every pair code in a flat table; a
+    larger one merges each chunk's ``np.unique`` into the sorted table of pairs seen so far, so
+    memory follows the pairs that occur, never V^2.
+    """
+    v = int(vocab_size)
+    if v * v <= _DENSE_PAIRS:
+        table = np.zeros(v * v, dtype=np.int64)
+        for _, pairs in _pair_chunks(train, v):
+            table += np.bincount(pairs, minlength=v * v)
+        codes = np.flatnonzero(table)
+        return codes, table[codes]
+    codes, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    for _, pairs in _pair_chunks(train, v):
+        chunk, n = np.unique(pairs, return_counts=True)
+        at = np.searchsorted(codes, chunk)
+        known = at < len(codes)
+        known[known] = codes[at[known]] == chunk[known]
+        counts[at[known]] += n[known]                  # chunk codes are unique: no repeated index
+        # The rest are new pairs, inserted in order (np.insert keeps ties in the given order).
+        codes, counts = np.insert(codes, at[~known], chunk[~known]), np.insert(counts, at[~known], n[~known])
+    return codes, counts
+
+
 def baselines(train: np.ndarray, heldout: np.ndarray, vocab_size: int) -> dict[str, float]:
     """Nats per character of the uniform, unigram and bigram (add-one) models on ``heldout``."""
     v = int(vocab_size)
-    unigram = (np.bincount(train, minlength=v) + 1.0) / (len(train) + v)
-    pairs = np.bincount(train[:-1] * v + train[1:], minlength=v * v).reshape(v, v) + 1.0
-    bigram = pairs / pairs.sum(axis=1, keepdims=True)
+    unigram = (_counts(train, v) + 1.0) / (len(train) + v)
+    codes, counts = bigram_counts(train, v)
+    # A sentinel above every pair code: searchsorted then always lands inside the table.
+    codes, counts = np.append(codes, np.iinfo(np.int64).max), np.append(counts, 0)
+    row_totals = _counts(train[:-1], v)                                  # count(a, .)
+    logp = np.empty(max(len(heldout) - 1, 0))
+    for start, pairs in _pair_chunks(heldout, v):
+        at = np.searchsorted(codes, pairs)
+        seen = np.where(codes[at] == pairs, counts[at], 0)               # count(a, c), 0 if never seen
+        a = np.asarray(heldout[start:start + len(pairs)], dtype=np.int64)
+        logp[start:start + len(pairs)] = np.log((seen + 1.0) / (row_totals[a] + float(v)))
     return {"uniform": math.log(v),
             "unigram": float(-np.mean(np.log(unigram[heldout]))),
-            "bigram": float(-np.mean(np.log(bigram[heldout[:-1], heldout[1:]])))}
+            "bigram": float(-np.mean(logp))}
 
 
 def model_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
@@ -47,13 +104,13 @@ def model_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     t = model.block_size
     n = (len(ids) - 1) // t
     if n < 1:
-        raise ValueError(f"model_loss: {len(ids)} ids are too few for one window of {t} (+1)")
+        raise ValueError(f"model_loss: {window_error(t, 'held-out split', len(ids))}")
     starts = np.arange(n) * t
     model.eval()
     total = 0.0
     for i in range(0, n, batch_size):
         offsets = starts[i:i + batch_size, None] + np.arange(t)
-        total += model.loss(ids[offsets], ids[offsets + 1]) * len(offsets)
+        total += model.loss(_int64(ids, offsets), _int64(ids, offsets + 1)) * len(offsets)
     return total / n
 
 
@@ -69,16 +126,16 @@ def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     t = model.block_size
     s = max(1, t // 2)
     if len(ids) < t + 1:
-        raise ValueError(f"sliding_loss: {len(ids)} ids are too few for one window of {t} (+1)")
+        raise ValueError(f"sliding_loss: {window_error(t, 'held-out split', len(ids))}")
     starts = np.arange(0, len(ids) - t, s)
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         offsets = starts[i:i + batch_size, None] + np.arange(t)
-        logits = model.forward(ids[offsets]).astype(np.float64)
+        logits = model.forward(_int64(ids, offsets)).astype(np.float64)
         z = logits - logits.max(axis=-1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        nll = -np.take_along_axis(logp, ids[offsets + 1][..., None], axis=-1)[..., 0]     # (b, T)
+        nll = -np.take_along_axis(logp, _int64(ids, offsets + 1)[..., None], axis=-1)[..., 0]     # (b, T)
         first = starts[i:i + batch_size] == 0
         scored = np.where(first[:, None], True, np.arange(t)[None, :] >= t - s)
         total += float(nll[scored].sum())
@@ -86,9 +143,19 @@ def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     return total / count
 
 
-def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234):
-    """The same n_batches random (x, y) windows every call: a cheap, fixed validation estimate."""
+def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234,
+                  split: str = "val"):
+    """The same n_batches random (x, y) int64 windows, each (batch_size, block_size), every call:
+    a cheap, fixed validation estimate. ``split`` names the text in the error for a block too
+    long for it."""
+    if len(ids) < block_size + 1:
+        raise window_error(block_size, f"{split} split", len(ids))
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(ids) - block_size, size=(n_batches, batch_size))
     offsets = starts[..., None] + np.arange(block_size)
-    return list(zip(ids[offsets], ids[offsets + 1]))
+    return list(zip(_int64(ids, offsets), _int64(ids, offsets + 1)))
+
+
+def _int64(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``ids[index]`` as int64: the corpus is stored compactly (uint16), models take int64 ids."""
+    return ids[index].astype(np.int64)
