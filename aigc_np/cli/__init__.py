@@ -71,9 +71,6 @@ def run(args) -> int:
         problem = unread(args, OPTIONS, args.kind)
         if problem:
             raise UsageError(f"train {args.kind}: {problem}")
-        family = FAMILY_CLI[KINDS[args.kind].family.name]
-        if hasattr(family, "check_train"):
-            family.check_train(args)
         return cmd_train(args, OPTIONS)
     from ..threads import apply_threads
     apply_threads(args.threads)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -24,7 +23,7 @@ from .argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number
 from .common import UsageError, check_out_file
 from .options import Option, kinds_of
 
-__all__ = ["OPTIONS", "check_train", "sample", "evaluate"]
+__all__ = ["OPTIONS", "sample", "evaluate"]
 
 TEXT_KINDS = kinds_of("text")
 
@@ -52,14 +51,6 @@ OPTIONS = [
     Option("--top-p", ("sample",), "sample only among the most likely characters whose probabilities add up to "
                                    "P, in (0, 1]", kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "P"}),
 ]
-
-
-def check_train(args) -> None:
-    """--corpus names a built-in corpus or an existing file (checked before anything is read)."""
-    corpus = getattr(args, "corpus", None)
-    if corpus is not None and corpus not in CORPORA and not os.path.exists(corpus):
-        raise UsageError(f"--corpus {corpus}: not a built-in corpus ({', '.join(CORPORA)}) and no such file; "
-                         "give one of those names or the path of a UTF-8 text file")
 
 
 def sample(args, meta) -> int:
@@ -92,7 +83,7 @@ def sample(args, meta) -> int:
 
 def evaluate(args, meta) -> int:
     model, meta = load_model(args.checkpoint)
-    splits = load_corpus(meta["config"]["corpus"])   # a stored path goes through the bounded reader
+    splits = load_corpus(meta["config"]["corpus"], what=f"{args.checkpoint}: its corpus")   # the bounded reader
     if splits.vocab.chars != meta["config"]["vocab"]:
         raise ValueError(f"{args.checkpoint}: the corpus {meta['config']['corpus']!r} no longer has the "
                          "checkpoint's vocabulary")

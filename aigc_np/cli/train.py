@@ -18,6 +18,7 @@ from ..checkpoint import validate_checkpoint
 from ..kinds import KINDS
 from ..kinds.schema import check_settings
 from ..runfolder import RunFolder
+from ..text.data import CORPORA, UnknownCorpus
 from ..threads import apply_threads
 from ..training import train
 from .common import UsageError, check_out_dir, check_resume
@@ -78,15 +79,10 @@ def _settings(args, options, kind) -> tuple[dict, dict]:
     if args.quick:
         config, train_settings = kind.family.quick(config, train_settings)
     for name, (value, _) in flags.items():
-        if name == "corpus" and not _is_builtin_corpus(value):
+        if name == "corpus" and value not in CORPORA:
             value = os.path.abspath(value)   # the checkpoint finds the file from anywhere
         (config if name in kind.settings else train_settings)[name] = value
     return config, train_settings
-
-
-def _is_builtin_corpus(name: str) -> bool:
-    from ..text.data import CORPORA
-    return name in CORPORA
 
 
 def cmd_train(args, options) -> int:
@@ -96,7 +92,10 @@ def cmd_train(args, options) -> int:
     family = kind.family
     check_settings(f"{kind.name} training", family.train_settings, train_settings, "train")
     print(apply_threads(args.threads))
-    data, context = family.data(kind, config)
+    try:
+        data, context = family.data(kind, config)
+    except UnknownCorpus as e:
+        raise UsageError(str(e)) from None
     config = family.fill(config, context)
     try:
         kind.check(config, f"train {kind.name}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..optimizers import warmup_cosine
 from ..plan import Plan
-from ..text.data import BOUNDARY, Vocab, load_corpus, random_windows
+from ..text.data import BOUNDARY, Vocab, check_block_size, load_corpus, random_windows
 from ..text.evaluation import fixed_batches
 from ..text.models import GPT, CharLSTM, gpt_param_count, lstm_param_count
 from .kind import Kind, Recipe
@@ -92,11 +92,7 @@ class TextFamily:
 
     def check_data(self, splits, train: dict, config: dict) -> None:
         """Every split must hold a window of block_size characters and its next-character target."""
-        for name in ("train", "val"):
-            n = len(getattr(splits, name))
-            if n < config["block_size"] + 1:
-                raise ValueError(f"--block-size {config['block_size']}: longer than the {name} split of "
-                                 f"{splits.name} ({n} characters); choose at most {n - 1}")
+        check_block_size(splits, config["block_size"])
 
     def plan(self, train: dict, splits, config: dict, quick: bool = False, patience: int | None = None) -> Plan:
         steps, warmup = train["steps"], min(train["warmup"], train["steps"])   # a short run only warms up
