@@ -14,27 +14,17 @@ Run:  python lessons/01_dense_and_backprop.py [--quick] [--out out/01_dense_and_
 # the whole lesson. Figures go to PNG files in the output folder.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.gradcheck import check_layer, numerical_gradient, rel_error
 from aigc_np.layers import Dense, LeakyReLU, Sequential, Sigmoid, Tanh
 from aigc_np.plotting import plot_curves, plt, save_figure
-from aigc_np.threads import apply_threads
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
-parser.add_argument("--out", default="out/01_dense_and_backprop", help="folder for figures")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(lesson_parser(__doc__, out="out/01_dense_and_backprop"))
 rng = np.random.default_rng(args.seed)
 
 # %% [markdown]
@@ -127,7 +117,8 @@ class BuggyTanh(Tanh):
         return dy * (1 - self._cache)
 
 
-print(f"  buggy tanh: max relative error {check_layer(BuggyTanh(), rng.standard_normal((4, 5)))['x']:.2e}  <- caught")
+buggy = check_layer(BuggyTanh(), rng.standard_normal((4, 5)))["x"]
+print(f"  buggy tanh: max relative error {buggy:.2e}  <- caught")
 
 # %% [markdown]
 # ## 6. Backprop in action: fit a curve
@@ -154,6 +145,7 @@ for step in range(1, steps + 1):
     if step % (steps // 5) == 0:
         rate = step * len(xs) / (time.perf_counter() - start)
         print(f"  step {step}/{steps}  loss={loss:.5f}  {rate:,.0f} samples/s")
+fit_seconds = time.perf_counter() - start
 
 print("saved", plot_curves({"MSE": losses}, os.path.join(args.out, "fit_loss.png"), xlabel="step",
                            ylabel="loss", title="Gradient descent on sin(x)", logy=True))
@@ -163,6 +155,11 @@ ax.plot(xs, net.forward(xs), "--", label="network")
 ax.legend()
 ax.set_title(f"after {steps} steps: MSE {losses[-1]:.4f}")
 print("saved", save_figure(fig, os.path.join(args.out, "fit.png")))
+
+print_result(args, "01", f"backward passes agree with finite differences (max relative error "
+             f"{max(errors.values()):.1e}; the buggy Tanh {buggy:.1e}); Dense(32)-Tanh-Dense(1) fits sin(x) to "
+             f"MSE {losses[-1]:.4f} after {steps} steps of gradient descent ({fit_seconds:.1f} s)",
+             f"python lessons/01_dense_and_backprop.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

@@ -16,31 +16,22 @@ Run:  python lessons/02_mlp_classifier.py [--quick] [--epochs 15] [--out out/02_
 # tell us honestly how well the model generalizes. Pixels go to [0, 1].
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.evaluation.classifier import evaluate, mlp_classifier, train_epoch
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.losses import SparseCategoricalCrossentropy
 from aigc_np.optimizers import SGD, Adam
 from aigc_np.plotting import plot_curves, plt, save_figure
-from aigc_np.threads import apply_threads
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/02_mlp_classifier")
 parser.add_argument("--epochs", type=int, default=15)
 parser.add_argument("--batch-size", type=int, default=64)
-parser.add_argument("--out", default="out/02_mlp_classifier", help="folder for figures")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 
 data = load_dataset(seed=args.seed)
@@ -151,9 +142,9 @@ ax.set_yticks(range(10))
 ax.set_title("Adam MLP: validation confusion")
 print("saved", save_figure(fig, os.path.join(args.out, "confusion.png")))
 
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 02: validation accuracy SGD {sgd['val accuracy'][-1]:.2%}, "
-      f"Adam {adam['val accuracy'][-1]:.2%} ({len(y_val)} validation images, {data.source})")
+print_result(args, "02", f"validation accuracy SGD {sgd['val accuracy'][-1]:.2%}, "
+             f"Adam {adam['val accuracy'][-1]:.2%} ({len(y_val)} validation images, {data.source})",
+             f"python lessons/02_mlp_classifier.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

@@ -17,12 +17,12 @@ Run:  python lessons/03_cnn_classifier.py [--quick] [--epochs 12] [--out out/03_
 # slightly different digit every epoch.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.evaluation.classifier import cnn_classifier, evaluate, predict_logits, train_epoch
 from aigc_np.data import Compose, RandomRotation, RandomShift, load_dataset, to_unit
 from aigc_np.gradcheck import check_layer
@@ -30,21 +30,12 @@ from aigc_np.io import save_weights
 from aigc_np.layers import BatchNormalization, Conv2D, Dropout
 from aigc_np.optimizers import Adam
 from aigc_np.plotting import image_grid, plot_curves, plt, save_figure
-from aigc_np.threads import apply_threads
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/03_cnn_classifier")
 parser.add_argument("--epochs", type=int, default=12)
 parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--lr", type=float, default=2e-3)
-parser.add_argument("--out", default="out/03_cnn_classifier", help="folder for figures and weights")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 
 data = load_dataset(seed=args.seed)
@@ -94,7 +85,7 @@ bn.build((3,), rng, np.float64)
 batch = rng.normal(5.0, 2.0, size=(32, 3))
 print("BN train output mean/std:", bn.train().forward(batch).mean(0).round(3), bn.forward(batch).std(0).round(3))
 print("BN running mean after one step (momentum 0.8 keeps 80%):", bn.buffers["moving_mean"].round(3))
-drop = Dropout(0.3, rng=np.random.default_rng(0))
+drop = Dropout(0.3, rng=np.random.default_rng(args.seed))
 ones = np.ones((1, 10))
 print("Dropout train:", drop.train().forward(ones).round(2)[0], " eval:", drop.eval().forward(ones)[0])
 
@@ -174,9 +165,9 @@ for ax, i in zip(axes.ravel(), wrong):
     ax.set_title(f"{y_val[i]} as {pred[i]}", fontsize=8)
 print("saved", save_figure(fig, os.path.join(args.out, "mistakes.png")))
 
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 03: validation accuracy {history['val accuracy'][-1]:.2%} "
-      f"({len(y_val)} validation images, {data.source}); training took {train_seconds:.0f} s")
+print_result(args, "03", f"validation accuracy {history['val accuracy'][-1]:.2%} "
+             f"({len(y_val)} validation images, {data.source}); training took {train_seconds:.0f} s",
+             f"python lessons/03_cnn_classifier.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

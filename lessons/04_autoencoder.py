@@ -18,32 +18,23 @@ Run:  python lessons/04_autoencoder.py [--quick] [--epochs 30] [--out out/04_aut
 # number this lesson reports is measured on it.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.evaluation.judge import judge_scores, load_judge
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import (image_grid, originals_over_reconstructions, plot_codes, plot_curves, plt, save_figure,
                               save_image_grid)
-from aigc_np.threads import apply_threads
 from aigc_np.training import spaced_rows, train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/04_autoencoder")
 RECIPE = recipe("ae")  # the registry's autoencoder recipe, the one `python -m aigc_np train ae` uses
 parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"])
-parser.add_argument("--out", default="out/04_autoencoder", help="folder for figures and the training run")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-args = parser.parse_known_args()[0]
-print(apply_threads(args.threads))
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 
 data = load_dataset(seed=args.seed)
@@ -211,10 +202,10 @@ for ax, (name, images) in zip(axes[1:], decoded.items()):
 print("saved", save_figure(fig, os.path.join(args.out, "random_codes.png")))
 
 normal = scores["decoded N(0, I)"]
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 04: autoencoder 784-512-256-2, validation reconstruction loss {val_recon:.1f} "
-      f"nats/image (BCE summed over 784 pixels, {len(x_val)} validation images, {args.epochs} epochs, "
-      f"{train_seconds:.0f} s); decoded N(0, I) codes: {describe(normal)} ({data.source})")
+print_result(args, "04", f"autoencoder 784-512-256-2, validation reconstruction loss {val_recon:.1f} "
+             f"nats/image (BCE summed over 784 pixels, {len(x_val)} validation images, {args.epochs} epochs, "
+             f"{train_seconds:.0f} s); decoded N(0, I) codes: {describe(normal)} ({data.source})",
+             f"python lessons/04_autoencoder.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

@@ -19,36 +19,25 @@ The same run from the command line: python -m aigc_np train gan --out out/gan
 # and each image is flattened to 784 numbers: these networks are MLPs.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
 from aigc_np.checkpoint import load_checkpoint
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.models.registry import build_model, recipe
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
 from aigc_np.evaluation.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
-from aigc_np.threads import apply_threads
 from aigc_np.training import train
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/07_gan_mnist")
 parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
 parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
 parser.add_argument("--label-smoothing", type=float, help="override the recipe's (real targets are 1 - this)")
 parser.add_argument("--ema", type=float, help="override the recipe's weight-average decay (0: off)")
-parser.add_argument("--threads", default="auto", help="BLAS threads (auto: 1 on a busy machine)")
-parser.add_argument("--out", default="out/07_gan_mnist", help="folder for figures and the training run")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
-if args.recipe != "default" and args.out == parser.get_default("out"):
-    args.out += f"_{args.recipe}"
-os.makedirs(args.out, exist_ok=True)
-print(apply_threads(args.threads))
+args = parse_lesson_args(parser, by_recipe=True)  # --recipe article writes to out/07_gan_mnist_article
 lesson_start = time.perf_counter()
 
 data = load_dataset(seed=args.seed)
@@ -222,13 +211,12 @@ print("saved", save_figure(fig, os.path.join(args.out, "samples_by_digit.png")))
 
 met = meets_target(final, scorer.baseline)
 total_seconds = time.perf_counter() - lesson_start
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 07: MLP GAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
-      f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
-      f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
-      f"{describe_sets(more)}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}. "
-      f"Reproduce: python lessons/07_gan_mnist.py --seed {args.seed}"
-      + (f" --recipe {args.recipe}" if args.recipe != "default" else "") + (" --quick" if args.quick else ""))
+print_result(args, "07", f"MLP GAN, recipe {args.recipe!r}, best epoch {best_epoch} of {epochs}: "
+             f"{n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}; target (FD <= 1.5x real, "
+             f"every digit >= 4%, confident >= 80%) {'met' if met else 'NOT met'}; {n_sets} more sets: "
+             f"{describe_sets(more)}; training {train_seconds:.0f} s, lesson {total_seconds:.0f} s; {data.source}",
+             f"python lessons/07_gan_mnist.py --seed {args.seed}"
+             + (f" --recipe {args.recipe}" if args.recipe != "default" else ""))
 
 # %% [markdown]
 # ## Summary

@@ -26,7 +26,7 @@ import numpy as np
 from aigc_np.cli import load_model
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.evaluation.judge import load_judge
-from aigc_np.course.lesson import lesson_parser, parse_lesson_args
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.io import atomic_write
 from aigc_np.evaluation.metrics import evaluate_images, judge_outputs, metrics_table
 from aigc_np.models.registry import build_model, generate_images, prepare_images
@@ -40,7 +40,7 @@ args = parse_lesson_args(parser)
 if args.quick:
     args.n = min(args.n, 200)
 
-data = load_dataset(seed=0)
+data = load_dataset(seed=0)  # whatever --seed: the split the judge and the lessons' checkpoints were trained on
 real, train_images = to_unit(data.x_val), to_unit(data.x_train)
 judge = load_judge()
 print("data:", data.source, "| reference: the", len(real), "validation images")
@@ -119,7 +119,7 @@ best = min(("GAN", "DCGAN", "VAE"), key=lambda k: results[k]["fd"])
 pool = generate_images(models[best][0], 4 * args.n, np.random.default_rng(args.seed + 7), data.x_train)
 labels = np.argmax(judge_outputs(pool, judge)[1], axis=1)
 ones = pool[labels == 1]
-collapsed = ones[np.random.default_rng(0).integers(0, len(ones), args.n)] if len(ones) else pool[:args.n]
+collapsed = ones[np.random.default_rng(args.seed).integers(0, len(ones), args.n)] if len(ones) else pool[:args.n]
 results["collapsed"] = evaluate_images(collapsed, real, train_images=train_images, judge=judge, seed=args.seed)
 results["collapsed"]["source"] = f"{best} samples that the judge calls '1'"
 y = scorer.score(collapsed)
@@ -229,10 +229,10 @@ best_epoch = min(history, key=lambda h: h["selection"])
 print(f"  best FD {best_epoch['fd']:.1f} (rarest digit {best_epoch['min_class']:.1%}) at epoch {best_epoch['epoch']} "
       f"of {epochs} (saved as {os.path.join(args.out, 'gan_run', 'best.npz')})")
 
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 09: FD against 4,000 training images (real digits {scorer.baseline['fd']:.1f}): "
-      + ", ".join(f"{name} {results[name]['fd_train']:.1f}" for name in CHECKPOINTS)
-      + f"; the full table above ({args.n} samples per model); {time.perf_counter() - start:.0f} s")
+print_result(args, "09", f"FD against 4,000 training images (real digits {scorer.baseline['fd']:.1f}): "
+             + ", ".join(f"{name} {results[name]['fd_train']:.1f}" for name in CHECKPOINTS)
+             + f"; the full table above ({args.n} samples per model); {time.perf_counter() - start:.0f} s",
+             f"python lessons/09_evaluation.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

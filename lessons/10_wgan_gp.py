@@ -172,7 +172,7 @@ for name, (_, cov, _) in toy.items():
 # updates. Scores: lesson 09's metrics beside real data.
 
 # %%
-data = load_dataset(seed=0)
+data = load_dataset(seed=0)  # whatever --seed: the split the judge was trained on
 x_train = to_tanh(data.x_train).reshape(len(data.x_train), -1)
 real = to_unit(data.x_val)
 judge = load_judge()

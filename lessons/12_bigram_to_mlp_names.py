@@ -22,11 +22,11 @@ Run:  python lessons/12_bigram_to_mlp_names.py [--quick] [--steps 6000] [--out o
 # permutation; everything is fitted on train and scored on test.
 
 # %%
-import argparse
 import os
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.layers import Dense, Embedding, Flatten, Sequential, Tanh
 from aigc_np.losses import SparseCategoricalCrossentropy
 from aigc_np.optimizers import Adam
@@ -34,20 +34,14 @@ from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.text.data import load_names
 from aigc_np.text.evaluation import baselines, to_bits
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="a few seconds: a smoke test, not a result")
+parser = lesson_parser(__doc__, out="out/12_bigram_to_mlp_names")
 parser.add_argument("--steps", type=int, default=6000, help="MLP training steps")
-parser.add_argument("--out", default="out/12_bigram_to_mlp_names")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)
+args = parse_lesson_args(parser)
 if args.quick:
     args.steps = 60
-os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 
-data = load_names(seed=0)
+data = load_names(seed=0)  # whatever --seed: one fixed split, so every run is scored on the same test names
 vocab, V = data.vocab, data.vocab.size
 print(f"vocabulary {vocab.chars!r} ({V} symbols); train {len(data.train):,} ids, test {len(data.test):,} ids")
 print("the start of the training split:", vocab.decode(data.train[:40]))
@@ -83,7 +77,8 @@ def sample_names(next_probs, n: int, context: int, gen: np.random.Generator) -> 
     return names
 
 
-print("bigram samples:", ", ".join(sample_names(lambda ctx: bigram[ctx[-1]], 10, 1, np.random.default_rng(1))))
+print("bigram samples:",
+      ", ".join(sample_names(lambda ctx: bigram[ctx[-1]], 10, 1, np.random.default_rng(args.seed + 1))))
 
 fig, ax = plt.subplots(figsize=(7, 7))
 ax.imshow(np.log(bigram), cmap="Blues")
@@ -173,7 +168,7 @@ def mlp_probs(ctx):
     return e / e.sum()
 
 
-print("MLP samples:", ", ".join(sample_names(mlp_probs, 10, CONTEXT, np.random.default_rng(1))))
+print("MLP samples:", ", ".join(sample_names(mlp_probs, 10, CONTEXT, np.random.default_rng(args.seed + 1))))
 
 smooth = lambda c: np.convolve(c, np.ones(50) / 50, mode="valid") if len(c) > 50 else np.array(c)  # noqa: E731
 print("wrote", plot_curves({"one-layer network (bigram)": smooth(curve_net), "MLP, 3 characters": smooth(curve_mlp)},
@@ -205,6 +200,6 @@ for name, value in (("uniform, ln 27", base["uniform"]), ("bigram, counted (add-
 # context window.
 
 # %%
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 12: names test loss: bigram counted {base['bigram']:.4f}, one-layer network "
-        f"{net_test:.4f}, MLP (3 characters) {mlp_test:.4f} nats/char (uniform {base['uniform']:.4f})")
+print_result(args, "12", f"names test loss: bigram counted {base['bigram']:.4f}, one-layer network "
+             f"{net_test:.4f}, MLP (3 characters) {mlp_test:.4f} nats/char (uniform {base['uniform']:.4f})",
+             f"python lessons/12_bigram_to_mlp_names.py --seed {args.seed}")

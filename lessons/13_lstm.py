@@ -40,30 +40,24 @@ Run:  python lessons/13_lstm.py [--quick] [--steps 2000] [--out out/13_lstm]
 # including the gradient with respect to the initial state.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.optimizers import warmup_cosine
 from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.text.data import load_shakespeare, random_windows
 from aigc_np.text.evaluation import baselines, fixed_batches, to_bits
 from aigc_np.text.registry import build_text_model, text_config
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="a few seconds: a smoke test, not a result")
+parser = lesson_parser(__doc__, out="out/13_lstm")
 parser.add_argument("--steps", type=int, default=2000)
 parser.add_argument("--hidden", type=int, default=256)
-parser.add_argument("--out", default="out/13_lstm")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)
+args = parse_lesson_args(parser)
 if args.quick:
     args.steps, args.hidden = 30, 32
-os.makedirs(args.out, exist_ok=True)
 rng = np.random.default_rng(args.seed)
 
 data = load_shakespeare()
@@ -94,9 +88,9 @@ def val_loss() -> float:
     return float(np.mean([model.loss(x, y) for x, y in val_batches]))
 
 
-def sample(n: int = 200, seed: int = 0) -> str:
+def sample(n: int = 200) -> str:
     return vocab.decode(model.generate(vocab.encode("\n"), n, temperature=0.8,
-                                       rng=np.random.default_rng(seed)))[1:]
+                                       rng=np.random.default_rng(args.seed)))[1:]
 
 
 checkpoints = sorted({0, config["steps"] // 10, config["steps"] // 3, config["steps"]})
@@ -122,8 +116,9 @@ print("wrote", plot_curves({"train batch": curve, "validation": tuple(map(list, 
 
 # %% [markdown]
 # ## 3. What the gates do
-# Run the trained model over one line and read the LSTM's cached gate values
-# (i, f, g, o after their nonlinearities) and cell states. Below: the mean
+# Run the trained model over one line and read the LSTM's gates (`LSTM.gates`:
+# i, f, g, o after their nonlinearities); the cell states follow from them by
+# c_t = f_t * c_{t-1} + i_t * g_t, starting from c_0 = 0. Below: the mean
 # input and forget gate per character, and the cell state of the 8 units
 # whose cells change most along the line. Units that count positions, or
 # switch at spaces and line ends, are often visible by eye.
@@ -132,11 +127,11 @@ print("wrote", plot_curves({"train batch": curve, "validation": tuple(map(list, 
 line = "KING RICHARD III:\nNow is the winter of our discontent\n"
 model.eval()
 model.forward(vocab.encode(line)[None])
-lstm = model.lstms[0]
-_, hs, cs, gates = lstm._cache
-units = lstm.units
-i_gate, f_gate = gates[0, :, :units], gates[0, :, units:2 * units]
-cells = cs[0, 1:]
+gates = {name: gate[0] for name, gate in model.lstms[0].gates.items()}     # each (T, units)
+i_gate, f_gate = gates["i"], gates["f"]
+cells, c = np.empty_like(f_gate), np.zeros(f_gate.shape[1], f_gate.dtype)
+for t in range(len(line)):
+    cells[t] = c = f_gate[t] * c + i_gate[t] * gates["g"][t]
 busy = np.argsort(-cells.std(axis=0))[:8]
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
 ax1.plot(i_gate.mean(axis=1), label="input gate i (mean over units)")
@@ -180,7 +175,6 @@ print(f"training took {seconds:.0f} s")
 # LSTM by a tanh RNN and watch the loss stall.
 
 # %%
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 13: CharLSTM ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} "
-        f"steps in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; "
-        f"bigram {base['bigram']:.4f})")
+print_result(args, "13", f"CharLSTM ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} "
+             f"steps in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; "
+             f"bigram {base['bigram']:.4f})", f"python lessons/13_lstm.py --seed {args.seed}")

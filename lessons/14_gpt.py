@@ -36,29 +36,23 @@ Run:  python lessons/14_gpt.py [--quick] [--steps 4500] [--out out/14_gpt]
 # (aigc_np/layers/attention.py, Exercise 10), proven against finite differences.
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.text.data import load_shakespeare
 from aigc_np.text.evaluation import baselines, model_loss, to_bits
 from aigc_np.text.registry import build_text_model, text_config
 from aigc_np.text.training import train_text
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="a few seconds: a smoke test, not a result")
+parser = lesson_parser(__doc__, out="out/14_gpt")
 parser.add_argument("--steps", type=int, default=4500)
 parser.add_argument("--batch-size", type=int, default=16)
 parser.add_argument("--lr", type=float, default=2e-3)
-parser.add_argument("--out", default="out/14_gpt")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)
-os.makedirs(args.out, exist_ok=True)
+args = parse_lesson_args(parser)
 
 data = load_shakespeare()
 vocab = data.vocab
@@ -110,13 +104,13 @@ n_chars = 60 if args.quick else 300
 for label, options in (("temperature 0.5", dict(temperature=0.5)), ("temperature 0.8", dict(temperature=0.8)),
                        ("temperature 1.0", dict(temperature=1.0)),
                        ("temperature 1.0, top-k 10", dict(temperature=1.0, top_k=10))):
-    text = vocab.decode(model.generate(prompt, n_chars, rng=np.random.default_rng(1), **options))
+    text = vocab.decode(model.generate(prompt, n_chars, rng=np.random.default_rng(args.seed + 1), **options))
     print(f"\n--- {label}:\n{text}")
 tic = time.perf_counter()
-model.generate(prompt, n_chars, rng=np.random.default_rng(2))
+model.generate(prompt, n_chars, rng=np.random.default_rng(args.seed + 2))
 cached = n_chars / (time.perf_counter() - tic)
 tic = time.perf_counter()
-model.generate(prompt, n_chars, rng=np.random.default_rng(2), use_cache=False)
+model.generate(prompt, n_chars, rng=np.random.default_rng(args.seed + 2), use_cache=False)
 plain = n_chars / (time.perf_counter() - tic)
 print(f"\nsampling speed: {cached:,.0f} characters/s with the KV cache, {plain:,.0f} without")
 
@@ -130,7 +124,7 @@ print(f"\nsampling speed: {cached:,.0f} characters/s with the KV cache, {plain:,
 # %%
 line = "First Citizen:\nBefore we proceed any further, hear me speak."[:config["block_size"]]
 model.forward(vocab.encode(line)[None])
-p = model.blocks[0].children["attn"]._cache[4][0]              # (heads, T, T)
+p = model.blocks[0].children["attn"].attention_weights[0]       # (heads, T, T)
 shown = [c if c != "\n" else "\\n" for c in line]
 fig, axes = plt.subplots(1, 2, figsize=(14, 7))
 for head, ax in enumerate(axes):
@@ -170,7 +164,7 @@ print(f"training took {seconds:.0f} s; checkpoints in {args.out} (sample with: p
 # compare with lesson 13's LSTM at the same budget.
 
 # %%
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 14: GPT ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} steps "
-        f"in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; bigram "
-        f"{base['bigram']:.4f}); sampling {cached:,.0f} chars/s cached vs {plain:,.0f} uncached")
+print_result(args, "14", f"GPT ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} steps "
+             f"in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; bigram "
+             f"{base['bigram']:.4f}); sampling {cached:,.0f} chars/s cached vs {plain:,.0f} uncached",
+             f"python lessons/14_gpt.py --seed {args.seed}")

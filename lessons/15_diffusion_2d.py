@@ -30,12 +30,12 @@ Run:  python lessons/15_diffusion_2d.py [--quick] [--steps 6000] [--seed 0] [--n
 # hundred steps on points that are already pure noise).
 
 # %%
-import argparse
 import os
 import time
 
 import numpy as np
 
+from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.layers import Dense, LeakyReLU, Sequential
 from aigc_np.models import GAN
 from aigc_np.models.diffusion import Diffusion, NoiseSchedule
@@ -43,19 +43,13 @@ from aigc_np.models.unet import MLPDenoiser
 from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.course.toy import mode_coverage, ring_centres, ring_of_gaussians
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+parser = lesson_parser(__doc__, out="out/15_diffusion_2d")
 parser.add_argument("--steps", type=int, default=6000, help="training steps of the denoiser")
 parser.add_argument("--gan-steps", type=int, default=4000, help="steps of lesson 06's strong-D GAN, for comparison")
 parser.add_argument("--no-gan", action="store_true", help="skip the GAN comparison")
-parser.add_argument("--out", default="out/15_diffusion_2d", help="folder for figures")
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_known_args()[0]
-if args.quick and args.out == parser.get_default("out"):
-    args.out = args.out.replace("out/", "out/quick/", 1)  # a smoke test never overwrites a real run
+args = parse_lesson_args(parser)
 if args.quick:
     args.steps, args.gan_steps = 200, 100
-os.makedirs(args.out, exist_ok=True)
 lesson_start = time.perf_counter()
 STD, SCALE, T = 0.05, 0.5, 1000
 
@@ -93,7 +87,7 @@ def scatter_row(points_by_t, path, title):
     return save_figure(fig, path)
 
 
-noised = [(f"t = {t}", schedule.q_sample(x0, t, np.random.default_rng(t))[0]) for t in SNAP_T]
+noised = [(f"t = {t}", schedule.q_sample(x0, t, np.random.default_rng(args.seed + t))[0]) for t in SNAP_T]
 print("saved", scatter_row(noised, os.path.join(args.out, "forward_noising.png"),
                            "forward process q(x_t | x_0): the ring dissolves into N(0, I)"))
 
@@ -202,12 +196,11 @@ if not args.no_gan:
     print("saved", save_figure(fig, os.path.join(args.out, "coverage_vs_gan.png")))
 
 gan_text = (f"; lesson 06's strong-D GAN on the same seed covers {gan_cov['modes_covered']}/8" if gan_cov else "")
-print(("\n(--quick smoke test: numbers are not results)" if args.quick else "")
-      + f"\nRESULT lesson 15: diffusion (DDPM, T={T}, cosine) covers {cov['modes_covered']}/8 modes "
-      f"(per-mode share of 1,000 samples {cov['fractions'].min():.1%} to {cov['fractions'].max():.1%}, target >= 5% "
-      f"each; {cov['off_mode']:.1%} between blobs) after {args.steps} steps in {train_seconds:.0f} s of training"
-      f"{gan_text}; {time.perf_counter() - lesson_start:.0f} s for the lesson. "
-      f"Reproduce: python lessons/15_diffusion_2d.py --seed {args.seed}" + (" --quick" if args.quick else ""))
+print_result(args, "15", f"diffusion (DDPM, T={T}, cosine) covers {cov['modes_covered']}/8 modes (per-mode share "
+             f"of 1,000 samples {cov['fractions'].min():.1%} to {cov['fractions'].max():.1%}, target >= 5% each; "
+             f"{cov['off_mode']:.1%} between blobs) after {args.steps} steps in {train_seconds:.0f} s of training"
+             f"{gan_text}; {time.perf_counter() - lesson_start:.0f} s for the lesson",
+             f"python lessons/15_diffusion_2d.py --seed {args.seed}")
 
 # %% [markdown]
 # ## Summary

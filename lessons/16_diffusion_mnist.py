@@ -59,7 +59,7 @@ if args.quick:
     args.epochs, args.n_eval, args.n_sweep = 1, 40, 20
     config = {"width": 4, "groups": 2, "T": 100, "steps": 3, "guidance": args.guidance, "prediction": args.prediction}
 lesson_start = time.perf_counter()
-data = load_dataset(seed=0)
+data = load_dataset(seed=0)  # whatever --seed: the split the judge was trained on
 judge, real, train_real = load_judge(), to_unit(data.x_val), to_unit(data.x_train)
 print("data:", data.source)
 BATCH = DIFFUSION_TRAIN["ddpm"]["batch_size"]  # the registry's, as `python -m aigc_np train ddpm` uses

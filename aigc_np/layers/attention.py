@@ -96,6 +96,19 @@ class CausalSelfAttention(Layer):
             raise ValueError(f"{self.name}: expected input (N, T, {c}), got {x.shape}")
         return x
 
+    @property
+    def attention_weights(self) -> np.ndarray:
+        """The softmax weights P (N, n_head, T, T) of the last ``forward`` (not ``infer``), read-only.
+
+        Row t of P[n, h] is where position t of example n reads from in head h:
+        P_ts >= 0, each row sums to 1, and P_ts = 0 for s > t (the causal mask).
+        """
+        if self._cache is None:
+            raise ValueError(f"{self.name}: attention_weights needs a forward pass first; none has run")
+        weights = self._cache[4].view()
+        weights.flags.writeable = False                # a view: backward still needs the cached P
+        return weights
+
     # ------------------------------------------------------------- forward
     def forward(self, x):
         if not self.built:

@@ -74,6 +74,21 @@ class LSTM(Layer):
                                  f"got {got}")
         return h0, c0
 
+    @property
+    def gates(self) -> dict:
+        """The gates of the last forward, after their nonlinearities, as read-only arrays.
+
+        ``{"i": input, "f": forget, "g": candidate, "o": output}``, each (N, T, H): entry
+        [n, t] is the gate at step t of example n. i, f and o lie in (0, 1) (sigmoid), g in
+        (-1, 1) (tanh); the cell follows as c_t = f_t * c_{t-1} + i_t * g_t.
+        """
+        if self._cache is None:
+            raise ValueError(f"{self.name}: gates needs a forward pass first; none has run")
+        views = np.split(self._cache[3], 4, axis=2)
+        for view in views:
+            view.flags.writeable = False               # views: backward still needs the cached gates
+        return dict(zip("ifgo", views))
+
     def forward(self, x, initial_state=None):
         """x: (N, T, D); initial_state: optional (h0, c0), each (N, H). Returns h (N, T, H)."""
         if not self.built:
