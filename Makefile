@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(if $(EX),-m ex$(EX))
 
-# Every image model trained briefly with its registry "demo" recipe, one montage of all of them,
+# Every image model trained briefly with its "demo" recipe (aigc_np/kinds), one montage of all of them,
 # then a small GPT on names (about a minute) that prints 20 new names.
 DEMO := out/demo
 demo: $(STAMP)
