@@ -86,67 +86,77 @@ def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | N
     loss passes ``limit``; last.npz still holds the last good state.
     """
     batches = EpochBatches(data, plan.batch_size, plan.epoch_steps or plan.steps) if isinstance(data, tuple) else data
-    history, start_step, best = [], 0, None
     grids = [_grid_name(s, plan) for s in (*range(plan.every, plan.steps, plan.every), plan.steps)]
     own = out_dir is not None and not isinstance(out_dir, RunFolder)   # a caller's folder is already locked
     folder = RunFolder(out_dir, grid_names=grids) if own else out_dir
     if folder is not None and not own:
         remove_stale_parts(folder.path, grids)   # RunFolder removed its own files' parts on entry
     with folder if own else _nothing():
+        step, history = 0, []
         if resume:
-            meta = load_checkpoint(model, folder.file("last.npz"), rng=rng)
-            start_step = meta["step"]
-            history = read_history(folder.file("history.csv"), start_step)
-        if select is not None:
-            scores = [row[select[0]] for row in history if select[0] in row]
-            best = (max if select[1] else min)(scores) if scores else None
-        stale, losses, count = 0, {}, 0
-        clock = RunClock(plan.steps - start_step)
-        progress = Progress(plan.every, label=_stretch(label, start_step, plan), run=clock, unit=unit)
-        started = time.perf_counter()
-        model.train()
-        for step in range(start_step + 1, plan.steps + 1):
-            if plan.lr_at is not None:
-                _set_learning_rates(model, step - 1, plan.lr_at)
-            batch = batches.batch(step - 1, rng)
-            out = _checked_step(model, batch, step, plan, limit, out_dir)
-            for k, v in out.items():
-                losses[k] = losses.get(k, 0.0) + v
-            count += 1
-            progress.update(count, items=batch[0].size if unit == "char" else len(batch[0]), **out)
-            if step % plan.every and step != plan.steps:
-                continue
-            broken = _first_non_finite(model)
-            if broken:
-                raise _diverged(f"{broken} is not finite", step, plan, out_dir)
-            row = {"step": step, **({"epoch": step // plan.epoch_steps} if plan.epoch_steps else {}),
-                   **{k: v / count for k, v in losses.items()}, "seconds": round(time.perf_counter() - started, 3)}
-            new_best, stop = None, False
+            step = load_checkpoint(model, folder.file("last.npz"), rng=rng)["step"]
+            history = read_history(folder.file("history.csv"), step)
+        best = _Best(select, plan.patience, history)
+        clock = RunClock(plan.steps - step)
+        while step < plan.steps:
+            row = _stretch_of_steps(model, batches, plan, step, rng, limit, out_dir, label, clock, unit)
+            step = row["step"]
             if score is not None and (step % plan.eval_every == 0 or step == plan.steps):
                 row.update(score(model))
-                model.train()
-                if select is not None:
-                    value = row[select[0]]
-                    if best is None or (value > best if select[1] else value < best):
-                        best, stale, new_best = value, 0, {select[0]: value}
-                    else:
-                        stale += 1
-                        stop = plan.patience is not None and stale >= plan.patience
+            new_best, stop = best.update(row)
             history.append(row)
             if folder:
                 folder.save(model, history, step, rng, best=new_best, train=train_settings)
                 if grid is not None:
-                    save_image_grid(grid(model)[:100], folder.file(_grid_name(step, plan)),
-                                    value_range=(0.0, 1.0), title=_where(step, plan))
-                    model.train()
+                    save_image_grid(grid(model)[:100], folder.file(_grid_name(step, plan)), value_range=(0.0, 1.0),
+                                    title=_where(step, plan))
             if stop:
-                print(f"early stop at {_where(step, plan)}: {select[0]} has not improved on {best:.4g} "
-                      f"for {stale} scores")
+                print(f"early stop at {_where(step, plan)}: {select[0]} has not improved on {best.value:.4g} "
+                      f"for {best.stale} scores")
                 break
-            losses, count, started = {}, 0, time.perf_counter()
-            if step != plan.steps:
-                progress = Progress(plan.every, label=_stretch(label, step, plan), run=clock, unit=unit)
     return history
+
+
+def _stretch_of_steps(model, batches, plan, done, rng, limit, out_dir, label, clock, unit) -> dict:
+    """The steps after step ``done`` up to the next row (an epoch, or ``plan.every`` steps); their row
+    of mean losses. Stops at the step where a loss, or at the row a parameter, is not finite."""
+    last = min((done // plan.every + 1) * plan.every, plan.steps)
+    progress = Progress(last - done, label=_stretch(label, done, plan), run=clock, unit=unit)
+    started, totals = time.perf_counter(), {}
+    model.train()
+    for step in range(done + 1, last + 1):
+        if plan.lr_at is not None:
+            _set_learning_rates(model, step - 1, plan.lr_at)
+        batch = batches.batch(step - 1, rng)
+        out = _checked_step(model, batch, step, plan, limit, out_dir)
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0.0) + v
+        progress.update(step - done, items=batch[0].size if unit == "char" else len(batch[0]), **out)
+    broken = _first_non_finite(model)
+    if broken:
+        raise _diverged(f"{broken} is not finite", last, plan, out_dir)
+    return {"step": last, **({"epoch": last // plan.epoch_steps} if plan.epoch_steps else {}),
+            **{k: v / (last - done) for k, v in totals.items()}, "seconds": round(time.perf_counter() - started, 3)}
+
+
+class _Best:
+    """The best score so far of ``select`` = (name, higher_is_better), and how many scores since."""
+
+    def __init__(self, select, patience, history):
+        self.select, self.patience, self.stale = select, patience, 0
+        scores = [row[select[0]] for row in history if select and select[0] in row]
+        self.value = (max if select[1] else min)(scores) if scores else None
+
+    def update(self, row) -> tuple[dict | None, bool]:
+        """({name: value} when ``row`` holds a new best, else None; whether patience has run out)."""
+        if self.select is None or self.select[0] not in row:
+            return None, False
+        name, higher = self.select
+        if self.value is None or (row[name] > self.value if higher else row[name] < self.value):
+            self.value, self.stale = row[name], 0
+            return {name: row[name]}, False
+        self.stale += 1
+        return None, self.patience is not None and self.stale >= self.patience
 
 
 def _stretch(label: str, done: int, plan: Plan) -> str:
