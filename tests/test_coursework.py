@@ -10,8 +10,10 @@ import zipfile
 import pytest
 from exercise_marks import MARKS
 
-from aigc_np.tools.coursework import (exercise_status, exercises_as_they_finish, find_regions, list_exercises,
-                                make_student_edition, progress, strip_exercises, unstarted_exercises)
+from aigc_np.tools import coursework
+from aigc_np.tools.coursework import (NOT_IN_EDITION, edition_files, exercise_status, exercises_as_they_finish,
+                                      find_regions, list_exercises, make_student_edition, progress, strip_exercises,
+                                      unstarted_exercises)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXERCISES = list_exercises(ROOT)
@@ -139,6 +141,57 @@ def test_edition_contents_and_zip(edition):
     assert "raise NotImplementedError('Exercise 1: Dense backward. Hint:" in text and "BEGIN EXERCISE" not in text
     with zipfile.ZipFile(archive) as z:
         assert "aigc_np-student/aigc_np/layers/dense.py" in z.namelist()
+        # exactly the files git tracks, less the instructor's
+        assert sorted(z.namelist()) == sorted(f"aigc_np-student/{rel}" for rel in edition_files(ROOT)
+                                              if rel not in NOT_IN_EDITION)
+    # The markers shown in the coursework tool's docstring are not an exercise region.
+    tool = os.path.join("aigc_np", "tools", "coursework.py")
+    assert (student / tool).read_text() == open(os.path.join(ROOT, tool), encoding="utf-8").read()
+    assert "(part" not in re.search(r"Exercise 3: .*", (student / "aigc_np" / "optimizers.py").read_text())[0]
+
+
+def make_tiny_project(root, tracked, untracked):
+    """A project with one exercise region: ``tracked`` files are added to a git index, ``untracked`` are not."""
+    files = {"README.md": "instructor README\n", "aigc_np/__init__.py": "",
+             "aigc_np/tools/student_readme.md": "student README\n{exercises}\n",
+             "aigc_np/m.py": "def f(x):\n    # BEGIN EXERCISE 1: add one\n    return x + 1\n    # END EXERCISE 1\n"}
+    for rel, text in {**files, **{rel: "private\n" for rel in tracked + untracked}}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return sorted([*files, *tracked])
+
+
+def test_the_edition_holds_the_tracked_files_and_no_untracked_one(tmp_path):
+    """Notes, figures or private solutions lying untracked in the tree stay out of the edition and its zip."""
+    project = tmp_path / "project"
+    tracked = make_tiny_project(project, ["lessons/01_a.py", "data/d.txt"],
+                                ["notes.txt", "solutions/ex1.py", "aigc_np/scratch.py"])
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "add", *tracked], check=True)
+    info = make_student_edition(str(project), str(tmp_path / "student"), str(tmp_path / "student.zip"))
+    expected = sorted(rel for rel in tracked if rel != "aigc_np/tools/student_readme.md")
+    written = sorted(str(p.relative_to(tmp_path / "student")) for p in (tmp_path / "student").rglob("*")
+                     if p.is_file())
+    assert written == expected and info["exercises"] == {1: "add one"}
+    with zipfile.ZipFile(tmp_path / "student.zip") as z:
+        assert sorted(z.namelist()) == [f"aigc_np-student/{rel}" for rel in expected]
+    assert (tmp_path / "student" / "README.md").read_text().startswith("student README")
+
+
+def test_outside_git_the_edition_needs_a_manifest(tmp_path):
+    project = tmp_path / "project"
+    tracked = make_tiny_project(project, ["lessons/01_a.py"], ["notes.txt"])
+    with pytest.raises(ValueError, match="is not a git checkout.*--manifest"):
+        make_student_edition(str(project), str(tmp_path / "student"))
+    manifest = tmp_path / "files.txt"
+    manifest.write_text("# the files of the edition\n" + "\n".join(tracked) + "\n")
+    make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
+    assert not (tmp_path / "student" / "notes.txt").exists()
+    assert (tmp_path / "student" / "lessons" / "01_a.py").exists()
+    assert "raise NotImplementedError('Exercise 1: add one.')" in (tmp_path / "student" / "aigc_np" / "m.py").read_text()
+    manifest.write_text("../outside.txt\n")
+    with pytest.raises(ValueError, match=r"files.txt: expected paths inside .*got '../outside.txt'"):
+        make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
 
 
 def test_no_solution_line_survives_anywhere(edition):
@@ -239,6 +292,21 @@ def test_progress_says_not_started_until_an_exercise_is_attempted(tmp_path):
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines[2:5]] == ["1", "2", "5"] and "1 of 3 exercise(s) done" in lines[-1]
     assert table[1][0] > 0 and table[1][1] == 0 and table[2][1] > 0 and table[5][1] > 0
+
+
+def test_a_solved_single_region_exercise_counts_as_started(tmp_path):
+    student = edition_keeping(tmp_path, {3})
+    assert 3 not in unstarted_exercises(str(student)) and {1, 2, 4} <= unstarted_exercises(str(student))
+
+
+def test_progress_exits_0_with_unfinished_exercises_and_grade_exits_1(monkeypatch, capsys):
+    """A report is not a failure: `make progress` exits 0; `--grade` (make progress GRADE=1) exits 1
+    unless every exercise reported is done."""
+    tables = {"unfinished": {1: (3, 0, "done"), 2: (1, 2, "in progress")}, "finished": {1: (3, 0, "done")}}
+    for name, table in tables.items():
+        monkeypatch.setattr(coursework, "progress", lambda *args, table=table, **kwargs: table)
+        assert coursework.main(["progress"]) == 0
+        assert coursework.main(["progress", "--grade"]) == (1 if name == "unfinished" else 0)
 
 
 def test_progress_prints_an_exercise_as_soon_as_its_tests_have_reported():
