@@ -68,15 +68,26 @@ def start_tests(edition_dir, marks, *extra, name="report"):
     """Start pytest inside the edition, in the background; finish_tests collects it.
 
     One BLAS thread each, so that two runs side by side share the cores
-    instead of fighting over them.
+    instead of fighting over them. The plugin tests/stub_watch.py notes the
+    exercise stubs each test raises.
     """
-    report, log = edition_dir / f"{name}.jsonl", edition_dir / f"{name}.log"
-    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "PYTHONPATH": str(edition_dir),
-           "OPENBLAS_NUM_THREADS": "1"}
+    report, stubs, log = (edition_dir / f"{name}{suffix}" for suffix in (".jsonl", ".stubs.jsonl", ".log"))
+    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "AIGC_NP_STUB_REPORT": str(stubs),
+           "PYTHONPATH": os.pathsep.join([str(edition_dir), os.path.join(ROOT, "tests")]), "OPENBLAS_NUM_THREADS": "1"}
     with open(log, "w") as out:  # a file, not a pipe: a long failure report cannot block the run
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks, *extra],
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "stub_watch",
+                                 "-m", marks, *extra],
                                 cwd=edition_dir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    return proc, report, log
+    return proc, report, stubs, log
+
+
+def read_records(path):
+    """The JSON lines of ``path`` (removed after reading), or [] if there is none."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    path.unlink()
+    return records
 
 
 def finish_tests(started, output=False):
@@ -84,14 +95,20 @@ def finish_tests(started, output=False):
 
     A record is what tests/conftest.py writes for `make progress`: outcome,
     exercise (the one that decides the test), uses, and missing (the exercise
-    whose NotImplementedError the test stopped at, if any).
+    whose NotImplementedError the test stopped at, if any); plus raised, the
+    exercises whose stubs the test raised, caught or not (tests/stub_watch.py).
+    Fails, naming the test, if a test raised the stub of an exercise that
+    tests/exercise_marks.py does not list for it: its marks are wrong.
     """
-    proc, report, log = started
+    proc, report, stubs, log = started
     proc.wait()
-    records = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
-    if report.exists():
-        report.unlink()
-    outcomes = {r["nodeid"]: r for r in records}
+    outcomes = {r["nodeid"]: r for r in read_records(report)}
+    for r in read_records(stubs):
+        if r["nodeid"] in outcomes:
+            outcomes[r["nodeid"]]["raised"] = r["raised"]
+    unmarked = {k: (r["raised"], r["uses"]) for k, r in outcomes.items()
+                if not set(r.get("raised", ())) <= set(r["uses"])}
+    assert not unmarked, f"tests that ran exercise stubs their marks do not list, (raised, marks): {unmarked}"
     return (outcomes, log.read_text()) if output else outcomes
 
 
@@ -188,7 +205,8 @@ def test_outside_git_the_edition_needs_a_manifest(tmp_path):
     make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
     assert not (tmp_path / "student" / "notes.txt").exists()
     assert (tmp_path / "student" / "lessons" / "01_a.py").exists()
-    assert "raise NotImplementedError('Exercise 1: add one.')" in (tmp_path / "student" / "aigc_np" / "m.py").read_text()
+    stripped = (tmp_path / "student" / "aigc_np" / "m.py").read_text()
+    assert "raise NotImplementedError('Exercise 1: add one.')" in stripped
     manifest.write_text("../outside.txt\n")
     with pytest.raises(ValueError, match=r"files.txt: expected paths inside .*got '../outside.txt'"):
         make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
@@ -222,9 +240,14 @@ def test_in_the_edition_every_exercise_test_fails_and_every_other_test_passes(ed
     runs = [start_tests(student, ALL, name="exercises")]
     runs += [start_tests(student, f"not ({ALL})", *files, name=f"others{k}")
              for k, files in enumerate(split_files(student))]
-    exercise_tests, *halves = [finish_tests(run) for run in runs]
+    (exercise_tests, out), *halves = [finish_tests(run, output=k == 0) for k, run in enumerate(runs)]
     assert exercise_tests and all(r["outcome"] == "failed" for r in exercise_tests.values()), \
         [k for k, r in exercise_tests.items() if r["outcome"] != "failed"]
+    # Each fails at the stub of an exercise it is marked with, and says so (tests/conftest.py), rather than
+    # failing some other way -- a pytest.raises(match=...) that caught the stub, say.
+    unclear = [k for k, r in exercise_tests.items()
+               if r["missing"] not in r["uses"] or not re.search(rf"^{re.escape(k)}: .*not implemented yet", out, re.M)]
+    assert not unclear, f"exercise tests that fail without naming an exercise they are marked with: {unclear}"
     others = {k: r for half in halves for k, r in half.items()}
     assert len(others) > 50
     assert all(r["outcome"] == "passed" for r in others.values()), [k for k, r in others.items() if r["outcome"] != "passed"]
@@ -345,8 +368,11 @@ def test_the_edition_has_a_student_readme_without_the_instructor_material(editio
     student, _, info = edition
     readme = (student / "README.md").read_text()
     for must in ("make test", "make test EX=", "make progress", "source .venv/bin/activate", "lessons/",
-                 "make notebooks"):
+                 "make notebooks", "pip install notebook"):
         assert must in readme, must
+    introduction = readme.split("\n## ")[0]  # names the models of every exercise, 10-14 too
+    for model in ("VAE", "GAN", "diffusion", "DDIM", "LSTM", "GPT", "attention"):
+        assert model in introduction, model
     for n, title in info["exercises"].items():
         assert f"| {n} | {title} |" in readme
     instructor = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()

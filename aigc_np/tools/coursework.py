@@ -51,7 +51,8 @@ SKIP_DIRS = {".git", ".venv", "build", "out", "runs", "notebooks", "__pycache__"
 # This module: its docstring shows the markers, which must not count as an exercise region.
 THIS_MODULE = os.path.join("aigc_np", "tools", "coursework.py")
 # Instructor-only files that the student edition leaves out (README.md is replaced by the student README).
-NOT_IN_EDITION = {os.path.join("aigc_np", "tools", "student_readme.md"), os.path.join("tests", "test_coursework.py")}
+NOT_IN_EDITION = {os.path.join("aigc_np", "tools", "student_readme.md"), os.path.join("tests", "test_coursework.py"),
+                  os.path.join("tests", "stub_watch.py")}
 STUB = re.compile(r"""NotImplementedError\(\s*['"]Exercise (?P<n>\d+): [^'"]*?(?:\(part \d+ of (?P<parts>\d+)\))?[.'"]""")
 
 
