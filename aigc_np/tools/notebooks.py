@@ -117,8 +117,8 @@ def root_cell(lesson: str, out_dir: str) -> str:
     up = os.path.relpath(root, os.path.abspath(out_dir)).replace(os.sep, "/")
     script = os.path.relpath(lesson, root).replace(os.sep, "/")
     return "\n".join([
-        f"# Jupyter runs this notebook in its own folder; run it from the project's root, like `python {script}`,",
-        "# so that the lesson finds its files and writes its figures to out/ there.",
+        "# Jupyter starts this notebook in its own folder: move to the project's root, where",
+        f"# `python {script}` runs, so that the lesson writes its files to out/ there.",
         "import os",
         "",
         f"if os.path.isfile({up + '/' + script!r}):",
