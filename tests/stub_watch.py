@@ -5,8 +5,11 @@ A test that catches such an error -- in ``pytest.raises(NotImplementedError, mat
 can pass or fail without naming the exercise it stopped at, so a wrong entry in
 tests/exercise_marks.py would go unnoticed. This plugin gives each edition module that holds a stub
 its own ``NotImplementedError``: a subclass (caught wherever the builtin is) that notes the
-exercise number when a stub raises it. After each test it appends one JSON line,
-``{"nodeid": ..., "raised": [n, ...]}``, to the file named by $AIGC_NP_STUB_REPORT.
+exercise number when a stub raises it. After each test it appends one JSON line to the file
+named by $AIGC_NP_STUB_REPORT: ``{"nodeid": ..., "raised": [n, ...], "stopped_at": n or null}``,
+where ``stopped_at`` is the exercise whose stub the test failed with -- its own error, or the
+``error: Exercise n: ...`` line or traceback of a command it ran -- and null when it passed or
+failed some other way (a ``pytest.raises`` whose match a stub's message did not fit, say).
 
 Load it with ``-p stub_watch`` (this folder on PYTHONPATH). The student edition leaves it out.
 """
@@ -48,6 +51,28 @@ def pytest_configure(config):
         importlib.import_module(name).NotImplementedError = NotImplementedError
 
 
+def stopped_at(error: BaseException, stderr: str = ""):
+    """The exercise whose stub ``error`` comes from, or None. ``stderr``: what the test printed there."""
+    if isinstance(error, BaseExceptionGroup):  # hypothesis reports several distinct failures as a group
+        return next((n for n in (stopped_at(e, stderr) for e in error.exceptions) if n is not None), None)
+    if isinstance(error, builtins.NotImplementedError):
+        found = _EXERCISE.match(str(error))
+    else:  # a command it ran stopped at a stub: aigc_np's one-line error, or a Python traceback's last line
+        found = re.search(r"^[ \t]*(?:error|NotImplementedError): Exercise (\d+): ", f"{error}\n{stderr}", re.M)
+    return int(found[1]) if found else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.excinfo is not None and not hasattr(item, "stub_stopped_at"):  # the first phase that failed
+        error = call.excinfo.value
+        if not hasattr(error, "stub_stopped_at"):  # a module fixture's error is raised again, without its stderr
+            stderr = "\n".join(text for name, text in outcome.get_result().sections if "stderr" in name)
+            error.stub_stopped_at = stopped_at(error, stderr)
+        item.stub_stopped_at = error.stub_stopped_at
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _raised.clear()
@@ -55,4 +80,5 @@ def pytest_runtest_protocol(item, nextitem):
     path = os.environ.get("AIGC_NP_STUB_REPORT")
     if path:
         with open(path, "a") as f:
-            f.write(json.dumps({"nodeid": item.nodeid, "raised": sorted(_raised)}) + "\n")
+            f.write(json.dumps({"nodeid": item.nodeid, "raised": sorted(_raised),
+                                "stopped_at": getattr(item, "stub_stopped_at", None)}) + "\n")
