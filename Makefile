@@ -52,11 +52,11 @@ bench: $(STAMP)
 	$(PY) -m aigc_np.tools.bench $(BENCH_ARGS)
 
 student: $(STAMP)
-	$(PY) -m aigc_np.tools.coursework student --out build/student --zip build/aigc_np-student.zip
+	$(PY) -m aigc_np.tools.coursework student --out build/student --zip build/aigc_np-student.zip $(if $(MANIFEST),--manifest $(MANIFEST))
 
-# make progress EX=3 reports only Exercise 3
+# make progress EX=3 reports only Exercise 3; GRADE=1 makes it exit 1 unless every exercise reported is done
 progress: $(STAMP)
-	$(PY) -m aigc_np.tools.coursework progress $(EX)
+	$(PY) -m aigc_np.tools.coursework progress $(EX) $(if $(GRADE),--grade)
 
 # notebooks/NN_*.ipynb from the lessons' # %% cells (not committed: regenerate them)
 notebooks: $(STAMP)

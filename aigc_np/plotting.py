@@ -1,23 +1,40 @@
 """Figures saved to PNG files: image grids and learning curves.
 
 Uses matplotlib's Agg backend when there is no display, so lessons run the
-same on a laptop, over SSH and in CI. Every file is written atomically.
+same on a laptop, over SSH and in CI. Every file is written atomically. In a
+Jupyter kernel a saved figure also shows inline (the kernel's backend draws
+it at the end of the cell).
 """
 from __future__ import annotations
 
 import os
+import sys
 
 import matplotlib
 
-if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+
+def in_kernel() -> bool:
+    """True when running in a Jupyter (IPython) kernel.
+
+    Looks only at an IPython that is already imported (a kernel imports it;
+    it is not a dependency): its shell has a ``kernel`` in a kernel, none in
+    a terminal IPython.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if hasattr(ipython, "get_ipython") else None
+    return getattr(shell, "kernel", None) is not None
+
+
+if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND") and not in_kernel():
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 
-__all__ = ["image_grid", "save_image_grid", "save_figure", "plot_curves", "plt", "originals_over_reconstructions",
-           "save_labelled_grid", "plot_codes", "plot_history", "plot_panels", "save_grid_panels"]
+__all__ = ["in_kernel", "image_grid", "save_image_grid", "save_figure", "plot_curves", "plt",
+           "originals_over_reconstructions", "save_labelled_grid", "plot_codes", "plot_history", "plot_panels",
+           "save_grid_panels"]
 
 
 def image_grid(images: np.ndarray, nrow: int = 10, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -41,10 +58,15 @@ def image_grid(images: np.ndarray, nrow: int = 10, pad: int = 1, pad_value: floa
 
 
 def save_figure(fig, path) -> str:
-    """Save a matplotlib figure as PNG atomically, close it, and return the path."""
+    """Save a matplotlib figure as PNG atomically and return the path.
+
+    The figure is closed, except in a Jupyter kernel: there it stays open so
+    that the kernel's inline backend shows it under the cell (and closes it).
+    """
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    if not in_kernel():
+        plt.close(fig)
     return os.fspath(path)
 
 

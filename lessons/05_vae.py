@@ -20,7 +20,7 @@ import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.gradcheck import numerical_gradient, rel_error
-from aigc_np.evaluation.judge import describe_scores, judge_scores, load_judge
+from aigc_np.evaluation.judge import describe_judge_scores, judge_scores, load_judge
 from aigc_np.course.latent import interpolation_rows, normal_manifold, traversal_rows
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.losses import GaussianKL
@@ -164,7 +164,7 @@ print("saved", save_image_grid(vae.sample(z=fixed_z), os.path.join(args.out, "sa
                                title=f"100 samples from the prior, latent {LATENT}"))
 judge = load_judge()
 z_judge = rng.standard_normal((n_judge, LATENT)).astype(np.float32)
-print(f"judge on {n_judge} prior samples: {describe_scores(judge_scores(vae.sample(z=z_judge), judge))}")
+print(f"judge on {n_judge} prior samples: {describe_judge_scores(judge_scores(vae.sample(z=z_judge), judge))}")
 print("saved", save_image_grid(originals_over_reconstructions(x_val[:40], vae.reconstruct(x_val[:40])),
                                os.path.join(args.out, "reconstructions.png"),
                                title="validation digits (odd rows) and reconstructions (even rows)"))
@@ -224,7 +224,7 @@ print("saved", plot_codes(mu2, y_val, os.path.join(args.out, "latent_scatter_2d.
 inside = np.mean(np.all(np.abs(mu2) <= quantiles[-1], axis=1))
 print(f"{inside:.0%} of the validation codes lie inside the manifold's square |z| <= {quantiles[-1]:.2f}")
 scores2 = judge_scores(vae2.sample(z=rng.standard_normal((n_judge, 2)).astype(np.float32)), judge)
-print(f"judge on {n_judge} prior samples of the 2-D VAE: {describe_scores(scores2)}")
+print(f"judge on {n_judge} prior samples of the 2-D VAE: {describe_judge_scores(scores2)}")
 
 print_result(args, "05", f"VAE 784-400-{LATENT}, validation negative ELBO {-final['val_elbo']:.1f} "
              f"nats/image (recon {final['val_recon']:.1f} + KL {final['val_kl']:.1f}; continuous pixels, Bernoulli BCE "

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from aigc_np.data import load_dataset, to_unit
-from aigc_np.evaluation.judge import judge_scores, load_judge
+from aigc_np.evaluation.judge import label_accuracy, load_judge
 from aigc_np.evaluation.metrics import evaluate_images
 from aigc_np.models.diffusion import ddim_timesteps
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
@@ -86,7 +86,7 @@ def fit(kind):
 def scores(images, labels=None) -> dict:
     r = evaluate_images(images, real, train_images=train_real, judge=judge, seed=args.seed)
     if labels is not None:
-        r["label_accuracy"] = float(np.mean(judge_scores(images, judge)["predictions"] == labels))
+        r["label_accuracy"] = label_accuracy(images, labels, judge)
     return r
 
 

@@ -10,8 +10,10 @@ import zipfile
 import pytest
 from exercise_marks import MARKS
 
-from aigc_np.tools.coursework import (exercise_status, exercises_as_they_finish, find_regions, list_exercises,
-                                make_student_edition, progress, strip_exercises, unstarted_exercises)
+from aigc_np.tools import coursework
+from aigc_np.tools.coursework import (NOT_IN_EDITION, edition_files, exercise_status, exercises_as_they_finish,
+                                      find_regions, list_exercises, make_student_edition, progress, strip_exercises,
+                                      unstarted_exercises)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXERCISES = list_exercises(ROOT)
@@ -66,15 +68,26 @@ def start_tests(edition_dir, marks, *extra, name="report"):
     """Start pytest inside the edition, in the background; finish_tests collects it.
 
     One BLAS thread each, so that two runs side by side share the cores
-    instead of fighting over them.
+    instead of fighting over them. The plugin tests/stub_watch.py notes the
+    exercise stubs each test raises.
     """
-    report, log = edition_dir / f"{name}.jsonl", edition_dir / f"{name}.log"
-    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "PYTHONPATH": str(edition_dir),
-           "OPENBLAS_NUM_THREADS": "1"}
+    report, stubs, log = (edition_dir / f"{name}{suffix}" for suffix in (".jsonl", ".stubs.jsonl", ".log"))
+    env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "AIGC_NP_STUB_REPORT": str(stubs),
+           "PYTHONPATH": os.pathsep.join([str(edition_dir), os.path.join(ROOT, "tests")]), "OPENBLAS_NUM_THREADS": "1"}
     with open(log, "w") as out:  # a file, not a pipe: a long failure report cannot block the run
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marks, *extra],
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "stub_watch",
+                                 "-m", marks, *extra],
                                 cwd=edition_dir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    return proc, report, log
+    return proc, report, stubs, log
+
+
+def read_records(path):
+    """The JSON lines of ``path`` (removed after reading), or [] if there is none."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    path.unlink()
+    return records
 
 
 def finish_tests(started, output=False):
@@ -82,14 +95,21 @@ def finish_tests(started, output=False):
 
     A record is what tests/conftest.py writes for `make progress`: outcome,
     exercise (the one that decides the test), uses, and missing (the exercise
-    whose NotImplementedError the test stopped at, if any).
+    whose NotImplementedError the test stopped at, if any); plus raised, the
+    exercises whose stubs the test raised, caught or not, and stopped_at, the
+    exercise whose stub it failed with (tests/stub_watch.py).
+    Fails, naming the test, if a test raised the stub of an exercise that
+    tests/exercise_marks.py does not list for it: its marks are wrong.
     """
-    proc, report, log = started
+    proc, report, stubs, log = started
     proc.wait()
-    records = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
-    if report.exists():
-        report.unlink()
-    outcomes = {r["nodeid"]: r for r in records}
+    outcomes = {r["nodeid"]: r for r in read_records(report)}
+    for r in read_records(stubs):
+        if r["nodeid"] in outcomes:
+            outcomes[r["nodeid"]].update(raised=r["raised"], stopped_at=r["stopped_at"])
+    unmarked = {k: (r["raised"], r["uses"]) for k, r in outcomes.items()
+                if not set(r.get("raised", ())) <= set(r["uses"])}
+    assert not unmarked, f"tests that ran exercise stubs their marks do not list, (raised, marks): {unmarked}"
     return (outcomes, log.read_text()) if output else outcomes
 
 
@@ -139,6 +159,58 @@ def test_edition_contents_and_zip(edition):
     assert "raise NotImplementedError('Exercise 1: Dense backward. Hint:" in text and "BEGIN EXERCISE" not in text
     with zipfile.ZipFile(archive) as z:
         assert "aigc_np-student/aigc_np/layers/dense.py" in z.namelist()
+        # exactly the files git tracks, less the instructor's
+        assert sorted(z.namelist()) == sorted(f"aigc_np-student/{rel}" for rel in edition_files(ROOT)
+                                              if rel not in NOT_IN_EDITION)
+    # The markers shown in the coursework tool's docstring are not an exercise region.
+    tool = os.path.join("aigc_np", "tools", "coursework.py")
+    assert (student / tool).read_text() == open(os.path.join(ROOT, tool), encoding="utf-8").read()
+    assert "(part" not in re.search(r"Exercise 3: .*", (student / "aigc_np" / "optimizers.py").read_text())[0]
+
+
+def make_tiny_project(root, tracked, untracked):
+    """A project with one exercise region: ``tracked`` files are added to a git index, ``untracked`` are not."""
+    files = {"README.md": "instructor README\n", "aigc_np/__init__.py": "",
+             "aigc_np/tools/student_readme.md": "student README\n{exercises}\n",
+             "aigc_np/m.py": "def f(x):\n    # BEGIN EXERCISE 1: add one\n    return x + 1\n    # END EXERCISE 1\n"}
+    for rel, text in {**files, **{rel: "private\n" for rel in tracked + untracked}}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return sorted([*files, *tracked])
+
+
+def test_the_edition_holds_the_tracked_files_and_no_untracked_one(tmp_path):
+    """Notes, figures or private solutions lying untracked in the tree stay out of the edition and its zip."""
+    project = tmp_path / "project"
+    tracked = make_tiny_project(project, ["lessons/01_a.py", "data/d.txt"],
+                                ["notes.txt", "solutions/ex1.py", "aigc_np/scratch.py"])
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "add", *tracked], check=True)
+    info = make_student_edition(str(project), str(tmp_path / "student"), str(tmp_path / "student.zip"))
+    expected = sorted(rel for rel in tracked if rel != "aigc_np/tools/student_readme.md")
+    written = sorted(str(p.relative_to(tmp_path / "student")) for p in (tmp_path / "student").rglob("*")
+                     if p.is_file())
+    assert written == expected and info["exercises"] == {1: "add one"}
+    with zipfile.ZipFile(tmp_path / "student.zip") as z:
+        assert sorted(z.namelist()) == [f"aigc_np-student/{rel}" for rel in expected]
+    assert (tmp_path / "student" / "README.md").read_text().startswith("student README")
+
+
+def test_outside_git_the_edition_needs_a_manifest(tmp_path):
+    project = tmp_path / "project"
+    tracked = make_tiny_project(project, ["lessons/01_a.py"], ["notes.txt"])
+    with pytest.raises(ValueError, match="is not a git checkout.*--manifest"):
+        make_student_edition(str(project), str(tmp_path / "student"))
+    manifest = tmp_path / "files.txt"
+    manifest.write_text("# the files of the edition\n" + "\n".join(tracked) + "\n")
+    make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
+    assert not (tmp_path / "student" / "notes.txt").exists()
+    assert (tmp_path / "student" / "lessons" / "01_a.py").exists()
+    stripped = (tmp_path / "student" / "aigc_np" / "m.py").read_text()
+    assert "raise NotImplementedError('Exercise 1: add one.')" in stripped
+    manifest.write_text("../outside.txt\n")
+    with pytest.raises(ValueError, match=r"files.txt: expected paths inside .*got '../outside.txt'"):
+        make_student_edition(str(project), str(tmp_path / "student"), manifest=str(manifest))
 
 
 def test_no_solution_line_survives_anywhere(edition):
@@ -172,6 +244,10 @@ def test_in_the_edition_every_exercise_test_fails_and_every_other_test_passes(ed
     exercise_tests, *halves = [finish_tests(run) for run in runs]
     assert exercise_tests and all(r["outcome"] == "failed" for r in exercise_tests.values()), \
         [k for k, r in exercise_tests.items() if r["outcome"] != "failed"]
+    # Each fails with the stub of an exercise it is marked with, which tests/conftest.py names for the
+    # student, and not some other way -- a pytest.raises(match=...) that caught the stub, say.
+    unclear = {k: r.get("stopped_at") for k, r in exercise_tests.items() if r.get("stopped_at") not in r["uses"]}
+    assert not unclear, f"exercise tests that fail without stopping at an exercise they are marked with: {unclear}"
     others = {k: r for half in halves for k, r in half.items()}
     assert len(others) > 50
     assert all(r["outcome"] == "passed" for r in others.values()), [k for k, r in others.items() if r["outcome"] != "passed"]
@@ -241,6 +317,21 @@ def test_progress_says_not_started_until_an_exercise_is_attempted(tmp_path):
     assert table[1][0] > 0 and table[1][1] == 0 and table[2][1] > 0 and table[5][1] > 0
 
 
+def test_a_solved_single_region_exercise_counts_as_started(tmp_path):
+    student = edition_keeping(tmp_path, {3})
+    assert 3 not in unstarted_exercises(str(student)) and {1, 2, 4} <= unstarted_exercises(str(student))
+
+
+def test_progress_exits_0_with_unfinished_exercises_and_grade_exits_1(monkeypatch, capsys):
+    """A report is not a failure: `make progress` exits 0; `--grade` (make progress GRADE=1) exits 1
+    unless every exercise reported is done."""
+    tables = {"unfinished": {1: (3, 0, "done"), 2: (1, 2, "in progress")}, "finished": {1: (3, 0, "done")}}
+    for name, table in tables.items():
+        monkeypatch.setattr(coursework, "progress", lambda *args, table=table, **kwargs: table)
+        assert coursework.main(["progress"]) == 0
+        assert coursework.main(["progress", "--grade"]) == (1 if name == "unfinished" else 0)
+
+
 def test_progress_prints_an_exercise_as_soon_as_its_tests_have_reported():
     """exercises_as_they_finish yields exercise 1 before it reads past the first record of a later one."""
     def records():
@@ -277,8 +368,11 @@ def test_the_edition_has_a_student_readme_without_the_instructor_material(editio
     student, _, info = edition
     readme = (student / "README.md").read_text()
     for must in ("make test", "make test EX=", "make progress", "source .venv/bin/activate", "lessons/",
-                 "make notebooks"):
+                 "make notebooks", "pip install notebook"):
         assert must in readme, must
+    introduction = readme.split("\n## ")[0]  # names the models of every exercise, 10-14 too
+    for model in ("VAE", "GAN", "diffusion", "DDIM", "LSTM", "GPT", "attention"):
+        assert model in introduction, model
     for n, title in info["exercises"].items():
         assert f"| {n} | {title} |" in readme
     instructor = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()

@@ -5,7 +5,7 @@ import pytest
 from aigc_np.evaluation.classifier import evaluate
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.io import sha256_file
-from aigc_np.evaluation.judge import JUDGE_PATH, describe_sets, judge_scores, judge_sets, load_judge
+from aigc_np.evaluation.judge import JUDGE_PATH, judge_scores, label_accuracy, load_judge
 
 
 def test_shipped_judge_file_is_the_documented_one():
@@ -34,19 +34,28 @@ def test_judge_rejects_tanh_range_images():
         judge_scores(-np.ones((2, 784)))
 
 
-def test_judge_sets_scores_each_set_like_judge_scores():
+def test_label_accuracy_is_the_share_the_judge_reads_as_the_requested_digit():
     data = load_dataset(seed=0, prefer_full=False)
-    images = to_unit(data.x_val)
-    index_sets = np.arange(400).reshape(2, 200)            # two disjoint sets of real digits
-    sets = judge_sets(lambda idx: images[idx], index_sets)
-    for i, idx in enumerate(index_sets):
-        one = judge_scores(images[idx])
-        assert sets["confident"][i] == one["confident"]
-        assert sets["min_class_fraction"][i] == one["min_class_fraction"]
-    assert sets["confident"].shape == (2,) and sets["confident"][0] != sets["confident"][1]
+    images, judge = to_unit(data.x_val)[:200], load_judge()
+    predictions = judge_scores(images, judge)["predictions"]
+    assert label_accuracy(images, predictions, judge) == 1.0
+    assert label_accuracy(images, (predictions + 1) % 10, judge) == 0.0
+    wrong = predictions.copy()
+    wrong[:50] = (wrong[:50] + 3) % 10                      # a quarter asked for another digit
+    assert label_accuracy(images, wrong, judge) == 0.75
+    true = data.y_val[:200].astype(np.int64)                # the real labels: the judge's real accuracy
+    assert label_accuracy(images, true) == float(np.mean(predictions == true)) and label_accuracy(images, true) > 0.9
+    assert label_accuracy(images.reshape(-1, 784), true, judge) == label_accuracy(images, true, judge)
 
 
-def test_describe_sets_reports_mean_range_and_lowest_rarest_share():
-    sets = {"confident": np.array([0.8, 0.7, 0.9]), "min_class_fraction": np.array([0.05, 0.07, 0.06])}
-    assert describe_sets(sets) == ("confident 80.0% on average (70.0%-90.0%), "
-                                   "rarest digit 6.0% on average (lowest 5.0%)")
+@pytest.mark.parametrize("images,labels,error,message", [
+    (np.zeros((3, 28, 28)), np.zeros(3), TypeError, "label_accuracy: expected integer labels, got dtype float64"),
+    (np.zeros((3, 28, 28)), np.zeros(4, int), ValueError, r"label_accuracy: expected labels of shape \(3,\)"),
+    (np.zeros((3, 28, 28)), np.array([0, 1, 10]), ValueError, r"label_accuracy: expected labels in 0..9, got \[0, 10\]"),
+    (-np.ones((3, 28, 28)), np.zeros(3, int), ValueError, r"label_accuracy: expected pixel values in \[0, 1\]"),
+    (np.zeros((3, 27, 27)), np.zeros(3, int), ValueError, r"label_accuracy: expected images \(N, 784\)"),
+    (np.zeros((0, 28, 28)), np.zeros(0, int), ValueError, "label_accuracy: expected at least one image"),
+])
+def test_label_accuracy_rejects_bad_input_naming_itself(images, labels, error, message):
+    with pytest.raises(error, match=message):
+        label_accuracy(images, labels)

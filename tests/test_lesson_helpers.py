@@ -6,7 +6,7 @@ import pytest
 
 from statistics import NormalDist
 
-from aigc_np.evaluation.judge import describe_scores
+from aigc_np.evaluation.judge import describe_judge_scores
 from aigc_np.course.latent import interpolation_rows, normal_manifold, traversal_rows
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, result_line
 from aigc_np.evaluation.metrics import metrics_table
@@ -184,11 +184,11 @@ def test_metrics_table_aligns_floats_and_ints():
                                   "real       3.500       9"]
 
 
-def test_describe_scores_is_one_line_of_the_judges_verdict():
+def test_describe_judge_scores_is_one_line_of_the_judges_verdict():
     scores = {"confident": 0.8312, "classes_covered": 9, "min_class_fraction": 0.0,
               "class_fractions": np.array([0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0])}
-    assert describe_scores(scores) == ("confident 83.1%, digits present 9/10, rarest digit 0.0%, "
-                                       "per digit [20 10 10 10 10 10 10 10 10  0] %")
+    assert describe_judge_scores(scores) == ("confident 83.1%, digits present 9/10, rarest digit 0.0%, "
+                                             "per digit [20 10 10 10 10 10 10 10 10  0] %")
 
 
 def _decode(z):

@@ -4,12 +4,15 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 
-from aigc_np.tools.notebooks import convert, lesson_cells, to_notebook
+from aigc_np.plotting import in_kernel, plt, save_figure
+from aigc_np.tools.notebooks import convert, lesson_cells, root_cell, to_notebook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LESSONS = sorted(glob.glob(os.path.join(ROOT, "lessons", "[0-9][0-9]_*.py")))
@@ -104,6 +107,10 @@ def test_every_lesson_converts_to_valid_nbformat_4(lesson, tmp_path):
     nb = json.loads(open(path, encoding="utf-8").read())
     check_nbformat4(nb)
     assert [c["cell_type"] for c in nb["cells"]].count("code") >= 3
+    # the title, then the cell that moves the kernel to the project's root, then the lesson
+    assert [text_of(c) for c in nb["cells"][1:2]] == [root_cell(lesson, str(tmp_path))]
+    assert [text_of(c) for c in nb["cells"][:1] + nb["cells"][2:]] == [text for _, text in lesson_cells(
+        open(lesson, encoding="utf-8").read(), lesson)]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=os.path.basename)
@@ -151,34 +158,79 @@ def test_markdown_cells_hold_the_markdown(lesson):
 
 KERNEL = r'''
 import json, sys, types
-notebook, out = sys.argv[1], sys.argv[2]
-# What an IPython kernel does: its own arguments in sys.argv, and a fresh
+notebook = sys.argv[1]
+# What a Jupyter kernel does: it starts in the notebook's folder, with its own
+# arguments in sys.argv, an IPython shell that has a kernel, and a fresh
 # __main__ namespace in which the code cells run one after the other.
-sys.argv = ["ipykernel_launcher.py", "--quick", "-f", out + "/kernel-1234.json"]
+sys.argv = ["ipykernel_launcher.py", "--quick", "-f", "/tmp/kernel-1234.json"]
+# (matplotlib's pyplot, seeing an IPython, registers a hook with its shell)
+shell = types.SimpleNamespace(kernel=object(), events=types.SimpleNamespace(register=lambda *args: None),
+                              enable_gui=lambda *args: None)
+sys.modules["IPython"] = types.SimpleNamespace(get_ipython=lambda: shell, version_info=(8, 30))
 main = types.ModuleType("__main__", "Automatically created module for IPython interactive environment")
 sys.modules["__main__"] = main
 for i, cell in enumerate(json.load(open(notebook))["cells"]):
     if cell["cell_type"] == "code":
         exec(compile("".join(cell["source"]), f"<cell {i}>", "exec"), main.__dict__)
+import matplotlib.pyplot as plt
+print("OPEN FIGURES", len(plt.get_fignums()))  # the inline backend would show them
 '''
 
 
 def test_a_generated_notebook_runs_as_a_kernel_would(tmp_path):
-    """Lesson 02's notebook, its code cells run in order in a plain Python process with the
-    kernel's "-f kernel.json" in sys.argv, prints the same RESULT line as the script with --quick."""
-    lesson = os.path.join(ROOT, "lessons", "02_mlp_classifier.py")
-    notebook = convert(lesson, str(tmp_path / "notebooks"))
+    """Lesson 02's notebook, its code cells run in order in a plain Python process started in the
+    notebook's folder with the kernel's "-f kernel.json" in sys.argv, prints the same RESULT line
+    as the script with --quick, writes its files where the script does, and leaves its figures
+    open for the kernel's inline backend to show."""
+    project = tmp_path / "project"  # a project's lessons/ and notebooks/; the package and data from ROOT
+    (project / "lessons").mkdir(parents=True)
+    lesson = project / "lessons" / "02_mlp_classifier.py"
+    lesson.write_text(open(os.path.join(ROOT, "lessons", "02_mlp_classifier.py"), encoding="utf-8").read())
+    notebook = convert(str(lesson), str(project / "notebooks"))
     env = {**os.environ, "PYTHONPATH": ROOT, "MPLBACKEND": "Agg"}
-    (tmp_path / "kernel").mkdir()
-    (tmp_path / "script").mkdir()
-    as_notebook = subprocess.run([sys.executable, "-c", KERNEL, notebook, str(tmp_path / "kernel")],
-                                 cwd=tmp_path / "kernel", env=env, capture_output=True, text=True, timeout=300)
+    as_notebook = subprocess.run([sys.executable, "-c", KERNEL, notebook], cwd=project / "notebooks", env=env,
+                                 capture_output=True, text=True, timeout=300)
     assert as_notebook.returncode == 0, as_notebook.stderr[-3000:]
-    as_script = subprocess.run([sys.executable, lesson, "--quick"], cwd=tmp_path / "script", env=env,
+    assert not (project / "notebooks" / "out").exists()
+    written = sorted(os.listdir(project / "out" / "quick" / "02_mlp_classifier"))
+    assert any(name.endswith(".png") for name in written)
+    shown = re.search(r"^OPEN FIGURES (\d+)$", as_notebook.stdout, re.M)
+    assert shown and int(shown[1]) >= 1
+    shutil.rmtree(project / "out")
+    as_script = subprocess.run([sys.executable, "lessons/02_mlp_classifier.py", "--quick"], cwd=project, env=env,
                                capture_output=True, text=True, timeout=300)
     assert as_script.returncode == 0, as_script.stderr[-3000:]
     results = [[ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")] for run in (as_notebook, as_script)]
     assert len(results[0]) == 1 and results[0] == results[1]
-    # Everything it wrote is in its own folder (the lesson's default out/quick/<lesson>/).
-    figures = os.listdir(tmp_path / "kernel" / "out" / "quick" / "02_mlp_classifier")
-    assert any(name.endswith(".png") for name in figures)
+    assert sorted(os.listdir(project / "out" / "quick" / "02_mlp_classifier")) == written
+
+
+def test_the_root_cell_moves_a_kernel_to_the_project_root_once(tmp_path, monkeypatch):
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    lesson = tmp_path / "lessons" / "01_x.py"
+    lesson.write_text('"""Lesson 01."""\n')
+    code = root_cell(str(lesson), str(tmp_path / "notebooks"))
+    monkeypatch.chdir(tmp_path / "notebooks")
+    exec(code, {})
+    assert os.getcwd() == str(tmp_path)
+    exec(code, {})  # run again: it stays
+    assert os.getcwd() == str(tmp_path)
+
+
+def test_save_figure_closes_the_figure_except_in_a_jupyter_kernel(tmp_path, monkeypatch):
+    """A kernel's inline backend shows the figures still open at the end of a cell; IPython is detected
+    only if it is already imported (a kernel's shell has a kernel, a terminal IPython's has none)."""
+    assert not in_kernel()
+    fig = plt.figure()
+    save_figure(fig, tmp_path / "a.png")
+    assert not plt.fignum_exists(fig.number)
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: types.SimpleNamespace()))
+    assert not in_kernel()
+    monkeypatch.setitem(sys.modules, "IPython",
+                        types.SimpleNamespace(get_ipython=lambda: types.SimpleNamespace(kernel=object())))
+    assert in_kernel()
+    fig = plt.figure()
+    assert save_figure(fig, tmp_path / "b.png") == str(tmp_path / "b.png") and (tmp_path / "b.png").exists()
+    assert plt.fignum_exists(fig.number)
+    plt.close(fig)

@@ -16,7 +16,7 @@ from .classifier import cnn_classifier, predict_proba
 from ..data import DATA_DIR
 from ..io import load_weights
 
-__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "describe_scores", "judge_sets", "describe_sets"]
+__all__ = ["JUDGE_PATH", "load_judge", "judge_scores", "describe_judge_scores", "label_accuracy"]
 
 JUDGE_PATH = os.path.join(DATA_DIR, "judge_cnn.npz")
 
@@ -28,17 +28,20 @@ def load_judge(path=None):
     return model.eval()
 
 
-def _as_images(images) -> np.ndarray:
+def _as_images(images, caller: str = "judge_scores") -> np.ndarray:
+    """Images as (N, 1, 28, 28) float32; ValueError naming ``caller`` unless in [0, 1] and digit-shaped."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 2 and images.shape[1] == 784:
         images = images.reshape(-1, 28, 28)
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"judge_scores: expected images (N, 784), (N, 28, 28) or (N, 1, 28, 28), "
+        raise ValueError(f"{caller}: expected images (N, 784), (N, 28, 28) or (N, 1, 28, 28), "
                          f"got {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{caller}: expected at least one image, got {images.shape}")
     if images.min() < -1e-6 or images.max() > 1 + 1e-6:
-        raise ValueError(f"judge_scores: expected pixel values in [0, 1] (use from_tanh for tanh outputs), "
+        raise ValueError(f"{caller}: expected pixel values in [0, 1] (use from_tanh for tanh outputs), "
                          f"got [{images.min():.3g}, {images.max():.3g}]")
     return images
 
@@ -64,30 +67,28 @@ def judge_scores(images, judge=None, threshold: float = 0.9) -> dict:
             "predictions": labels}
 
 
-def describe_scores(scores: dict) -> str:
+def describe_judge_scores(scores: dict) -> str:
     """One line for the result of ``judge_scores``: confident share, digits present, rarest
     digit, and every digit's share in whole percent."""
     return (f"confident {scores['confident']:.1%}, digits present {scores['classes_covered']}/10, rarest digit "
             f"{scores['min_class_fraction']:.1%}, per digit {np.round(scores['class_fractions'] * 100).astype(int)} %")
 
 
-def judge_sets(generate, z_sets, judge=None, threshold: float = 0.9) -> dict:
-    """Score several independent sets of samples, one per entry of ``z_sets``.
+def label_accuracy(images, labels, judge=None) -> float:
+    """The judge's accuracy on the digits a conditional model was asked for.
 
-    ``generate(z)`` maps one set of latent codes (e.g. (N, 100)) to images in
-    [0, 1]. One set is not enough to tell 79% from 81%: a share p of N samples
-    has a standard error of sqrt(p (1 - p) / N), 1.3 points at p = 0.8 and
-    N = 1,000. Returns ``confident`` and ``min_class_fraction`` as (S,) arrays,
-    one entry per set, as ``judge_scores`` defines them.
+    images: (N, 28, 28) (or (N, 784), (N, 1, 28, 28)) in [0, 1]; labels: (N,)
+    integers 0-9, the digit each image was asked to be. Returns
+    mean_n [argmax_k p_judge(k | image_n) == labels_n], in [0, 1].
     """
+    images = _as_images(images, "label_accuracy")
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"label_accuracy: expected integer labels, got dtype {labels.dtype}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"label_accuracy: expected labels of shape ({len(images)},) for {len(images)} images, "
+                         f"got {labels.shape}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"label_accuracy: expected labels in 0..9, got [{labels.min()}, {labels.max()}]")
     judge = load_judge() if judge is None else judge
-    scores = [judge_scores(generate(z), judge, threshold) for z in z_sets]
-    return {key: np.array([s[key] for s in scores]) for key in ("confident", "min_class_fraction")}
-
-
-def describe_sets(sets: dict) -> str:
-    """One line for the result of ``judge_sets``: mean and range of the confident share,
-    mean and lowest rarest-digit share."""
-    confident, rarest = sets["confident"], sets["min_class_fraction"]
-    return (f"confident {confident.mean():.1%} on average ({confident.min():.1%}-{confident.max():.1%}), "
-            f"rarest digit {rarest.mean():.1%} on average (lowest {rarest.min():.1%})")
+    return float(np.mean(predict_proba(judge, images).argmax(axis=1) == labels))

@@ -16,13 +16,16 @@ project to ``build/student/`` with every region replaced by::
 regions says "(part 2 of 4)" after its title), checks that no line of a
 removed region survives anywhere in the edition, writes the student README
 (``aigc_np/tools/student_readme.md``) in place of README.md, and zips it to
-``build/aigc_np-student.zip``.
+``build/aigc_np-student.zip``. The edition holds only the files git tracks
+(``git ls-files``), so notes, outputs and private solutions lying untracked in
+the tree stay out; outside a git checkout, ``--manifest FILE`` lists the files.
 
 tests/exercise_marks.py lists the exercises each test executes; a test is
 decided by the latest of them and carries its marker ``exN``, so after
 Exercises 1..N a student runs ``make test EX=N``. ``python -m aigc_np.tools.coursework
 progress`` (``make progress``) runs the exercise tests in exercise order and
-prints each exercise's line as soon as its tests finish.
+prints each exercise's line as soon as its tests finish; it exits 0 whatever
+the tests say, unless ``--grade`` asks for status 1 when an exercise is not done.
 """
 from __future__ import annotations
 
@@ -38,15 +41,18 @@ import time
 import zipfile
 from dataclasses import dataclass
 
-__all__ = ["Region", "find_regions", "strip_exercises", "make_student_edition", "student_readme",
+__all__ = ["Region", "find_regions", "strip_exercises", "edition_files", "make_student_edition", "student_readme",
            "list_exercises", "unstarted_exercises", "progress"]
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN EXERCISE (?P<n>\d+): (?P<title>.+?)\s*$")
 END = re.compile(r"^[ \t]*# END EXERCISE (?P<n>\d+)\s*$")
 HINT = re.compile(r"^[ \t]*# Hint: (?P<hint>.+?)\s*$")
 SKIP_DIRS = {".git", ".venv", "build", "out", "runs", "notebooks", "__pycache__", ".pytest_cache", ".hypothesis"}
+# This module: its docstring shows the markers, which must not count as an exercise region.
+THIS_MODULE = os.path.join("aigc_np", "tools", "coursework.py")
 # Instructor-only files that the student edition leaves out (README.md is replaced by the student README).
-NOT_IN_EDITION = {os.path.join("aigc_np", "tools", "student_readme.md"), os.path.join("tests", "test_coursework.py")}
+NOT_IN_EDITION = {os.path.join("aigc_np", "tools", "student_readme.md"), os.path.join("tests", "test_coursework.py"),
+                  os.path.join("tests", "stub_watch.py")}
 STUB = re.compile(r"""NotImplementedError\(\s*['"]Exercise (?P<n>\d+): [^'"]*?(?:\(part \d+ of (?P<parts>\d+)\))?[.'"]""")
 
 
@@ -115,24 +121,57 @@ def _project_files(root: str):
                 yield os.path.relpath(os.path.join(folder, name), root)
 
 
-def _exercise_sources(root: str):
-    """(relative path, text, regions) of every package module that may hold exercise regions."""
-    for rel in _project_files(root):
-        if rel.startswith("aigc_np" + os.sep) and rel.endswith(".py") and rel != os.path.join("aigc_np", "coursework.py"):
+def edition_files(root: str, manifest: str | None = None) -> list[str]:
+    """The files (relative paths, sorted) that the student edition of ``root`` is made from.
+
+    In a git checkout: the files git tracks (``git ls-files``), so anything
+    untracked in the tree stays out. Outside one: the paths listed in
+    ``manifest``, one a line relative to ``root`` (blank lines and ``#``
+    comments skipped). A listed or tracked file missing from the tree is left out.
+    """
+    root = os.path.abspath(root)
+    if manifest is not None:
+        with open(manifest, encoding="utf-8") as f:
+            listed = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        outside = [rel for rel in listed if os.path.isabs(rel) or os.path.normpath(rel).startswith(os.pardir)]
+        if outside:
+            raise ValueError(f"manifest {manifest}: expected paths inside {root}, got {outside[0]!r}")
+    else:
+        try:
+            run = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, text=True)
+        except FileNotFoundError:
+            run = None
+        if run is None or run.returncode != 0:
+            raise ValueError(f"student edition: {root} is not a git checkout (git ls-files failed), so the "
+                             f"tracked files are unknown; pass --manifest FILE listing the files to include")
+        listed = [rel for rel in run.stdout.split("\0") if rel]
+    files = {os.path.normpath(rel) for rel in listed}
+    return sorted(rel for rel in files if os.path.isfile(os.path.join(root, rel)))
+
+
+def _exercise_sources(root: str, files=None):
+    """(relative path, text, regions) of every package module that may hold exercise regions
+    (among ``files``; default: every file in the tree at ``root``)."""
+    for rel in (_project_files(root) if files is None else files):
+        if rel.startswith("aigc_np" + os.sep) and rel.endswith(".py") and rel != THIS_MODULE:
             text = open(os.path.join(root, rel), encoding="utf-8").read()
             yield rel, text, find_regions(text, rel)
 
 
-def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, keep=()) -> dict:
+def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, keep=(),
+                         manifest: str | None = None) -> dict:
     """Write the student edition of the project at ``root`` to ``out_dir`` (replaced).
 
-    Returns ``{"exercises": {n: title}, "files": [...changed files]}``. Raises
-    ValueError if any removed solution line can still be found in the edition.
+    The edition is made from ``edition_files(root, manifest)``: the files git
+    tracks, or those the manifest lists. Returns ``{"exercises": {n: title},
+    "files": [...changed files]}``. Raises ValueError if any removed solution
+    line can still be found in the edition.
     """
     root, out_dir = os.path.abspath(root), os.path.abspath(out_dir)
+    files = [rel for rel in edition_files(root, manifest) if rel not in NOT_IN_EDITION]
     if os.path.exists(out_dir):
         shutil.rmtree(out_dir)
-    sources = {rel: (text, regions) for rel, text, regions in _exercise_sources(root)}
+    sources = {rel: (text, regions) for rel, text, regions in _exercise_sources(root, files)}
     exercises, where, total = {}, {}, {}
     for rel, (_, regions) in sources.items():
         for region in regions:
@@ -140,10 +179,8 @@ def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, k
             where.setdefault(region.n, set()).add(rel)
             total[region.n] = total.get(region.n, 0) + 1
     changed, removed, seen = [], set(), {}
-    for rel in _project_files(root):
+    for rel in files:
         src, dst = os.path.join(root, rel), os.path.join(out_dir, rel)
-        if rel in NOT_IN_EDITION:
-            continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if rel in sources:
             text, regions = sources[rel]
@@ -167,7 +204,7 @@ def make_student_edition(root: str, out_dir: str, zip_path: str | None = None, k
     if zip_path:
         os.makedirs(os.path.dirname(os.path.abspath(zip_path)), exist_ok=True)
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
-            for rel in _project_files(out_dir):
+            for rel in files:
                 z.write(os.path.join(out_dir, rel), os.path.join("aigc_np-student", rel))
     return {"exercises": dict(sorted(exercises.items())), "files": changed}
 
@@ -206,7 +243,7 @@ def list_exercises(root: str = ".") -> dict:
         for m in re.finditer(r"^\s*ex(\d+): Exercise \d+, (.+?)\s*$", open(cfg, encoding="utf-8").read(), re.M):
             exercises[int(m[1])] = m[2]
     for rel in _project_files(os.path.join(root, "aigc_np")):
-        if rel.endswith(".py") and rel != "coursework.py":
+        if rel.endswith(".py") and os.path.join("aigc_np", rel) != THIS_MODULE:
             for region in find_regions(open(os.path.join(root, "aigc_np", rel), encoding="utf-8").read(), rel):
                 exercises.setdefault(region.n, region.title)
     return dict(sorted(exercises.items()))
@@ -323,11 +360,17 @@ def main(argv=None) -> int:
     s = sub.add_parser("student", help="write the student edition")
     s.add_argument("--out", default="build/student")
     s.add_argument("--zip", default="build/aigc_np-student.zip")
+    s.add_argument("--manifest", help="outside a git checkout: a file listing the files to include, one a line")
     p = sub.add_parser("progress", help="print which exercises pass")
     p.add_argument("exercises", nargs="*", type=int, help="only these exercises (default: all)")
+    p.add_argument("--grade", action="store_true",
+                   help="exit with status 1 unless every exercise reported is done (a report alone exits 0)")
     args = parser.parse_args(argv)
     if args.command == "student":
-        info = make_student_edition(".", args.out, args.zip)
+        try:
+            info = make_student_edition(".", args.out, args.zip, manifest=args.manifest)
+        except ValueError as e:
+            parser.error(str(e))
         print(f"wrote {args.out} and {args.zip}: exercises")
         for n, title in info["exercises"].items():
             print(f"  {n}: {title}")
@@ -336,7 +379,9 @@ def main(argv=None) -> int:
         table = progress(".", exercises=args.exercises)
     except ValueError as e:
         parser.error(str(e))
-    return 0 if all(status == "done" for _, _, status in table.values()) else 1
+    if args.grade:
+        return 0 if all(status == "done" for _, _, status in table.values()) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ Each lesson becomes ``notebooks/NN_name.ipynb`` in nbformat 4.5 JSON, written
 with the standard library's ``json`` (no Jupyter needed to make them). The
 code cells, joined in order, are the lesson's code; the lessons parse their
 arguments with ``parse_known_args`` so the kernel's own ``-f kernel.json``
-does not stop them, and a notebook runs with the lesson's defaults.
+does not stop them, and a notebook runs with the lesson's defaults. Jupyter
+starts a kernel in the notebook's folder, so a first code cell moves it to the
+project's root: the lesson's files go to ``out/`` there, as when it runs as a
+script, and not to ``notebooks/out/``. Figures show inline (``plotting.save_figure``).
 
 ``python -m aigc_np.tools.notebooks --out notebooks lessons/*.py``
 """
@@ -26,7 +29,7 @@ import os
 import re
 import sys
 
-__all__ = ["lesson_cells", "to_notebook", "convert"]
+__all__ = ["lesson_cells", "root_cell", "to_notebook", "convert"]
 
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 NOTEBOOK_METADATA = {
@@ -103,12 +106,37 @@ def to_notebook(cells: list[tuple[str, str]]) -> dict:
     return {"cells": out, "metadata": NOTEBOOK_METADATA, "nbformat": 4, "nbformat_minor": 5}
 
 
+def root_cell(lesson: str, out_dir: str) -> str:
+    """The code of the cell that moves a kernel started in ``out_dir`` to the project's root.
+
+    The root is the folder above the lesson's (lessons/). Run again, the cell
+    changes nothing: from the root, the path it tests does not exist.
+    """
+    lesson = os.path.abspath(lesson)
+    root = os.path.dirname(os.path.dirname(lesson))
+    up = os.path.relpath(root, os.path.abspath(out_dir)).replace(os.sep, "/")
+    script = os.path.relpath(lesson, root).replace(os.sep, "/")
+    return "\n".join([
+        "# Jupyter starts this notebook in its own folder: move to the project's root, where",
+        f"# `python {script}` runs, so that the lesson writes its files to out/ there.",
+        "import os",
+        "",
+        f"if os.path.isfile({up + '/' + script!r}):",
+        f"    os.chdir({up!r})",
+    ])
+
+
 def convert(lesson: str, out_dir: str = "notebooks") -> str:
-    """Write ``out_dir/<lesson name>.ipynb`` (atomically) and return its path."""
+    """Write ``out_dir/<lesson name>.ipynb`` (atomically) and return its path.
+
+    The lesson's cells, with ``root_cell`` after its title (the docstring's cell).
+    """
     from aigc_np.io import atomic_write
 
     with open(lesson, encoding="utf-8") as f:
-        notebook = to_notebook(lesson_cells(f.read(), lesson))
+        cells = lesson_cells(f.read(), lesson)
+    title = 1 if cells and cells[0][0] == "markdown" else 0
+    notebook = to_notebook([*cells[:title], ("code", root_cell(lesson, out_dir)), *cells[title:]])
     path = os.path.join(out_dir, os.path.splitext(os.path.basename(lesson))[0] + ".ipynb")
     with atomic_write(path, "wb") as f:
         f.write((json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
