@@ -140,7 +140,7 @@ def print_image_report(result: dict, header: str) -> None:
 def evaluate_images_of(args, meta, generate_options: dict | None = None) -> int:
     """Score --n samples of the checkpoint against real digits (and, for a VAE, its ELBO)."""
     import time
-    from ..evaluation.judge import judge_scores
+    from ..evaluation.judge import label_accuracy
 
     kind = KINDS[meta["kind"]]
     model, meta = load_model(args.checkpoint)
@@ -157,7 +157,7 @@ def evaluate_images_of(args, meta, generate_options: dict | None = None) -> int:
     if kind.name == "vae":
         result.update(model.elbo(real, rng=np.random.default_rng(seed)))
     if labels is not None:   # does the judge see the requested digit in the same samples?
-        result["label_accuracy"] = float(np.mean(judge_scores(samples)["predictions"] == labels))
+        result["label_accuracy"] = label_accuracy(samples, labels)
     if args.json:
         print(json.dumps(result))
         return 0

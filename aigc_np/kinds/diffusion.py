@@ -113,7 +113,7 @@ class DiffusionFamily:
         return data
 
     def score(self, kind: Kind, data, config: dict, train: dict, seed: int, quick: bool = False):
-        from ..evaluation.judge import judge_scores, load_judge
+        from ..evaluation.judge import label_accuracy, load_judge
         from ..evaluation.metrics import evaluate_images
         n = 20 if quick else 1000
         judge, real = load_judge(), to_unit(data.x_val)
@@ -124,7 +124,7 @@ class DiffusionFamily:
             r = evaluate_images(samples, real, judge=judge)
             out = {"fd": r["fd"], "confident": r["confident"], "classes_covered": r["classes_covered"]}
             if labels is not None:
-                out["label_accuracy"] = float(np.mean(judge_scores(samples, judge)["predictions"] == labels))
+                out["label_accuracy"] = label_accuracy(samples, labels, judge)
             return out
         return score
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import load_dataset, to_tanh, to_unit
+from ..evaluation.judge import label_accuracy
 from ..models.conditional import ConditionalGAN, ConditionalVAE, check_labels, cycle_labels
 from ..models.dcgan import DCGAN
 from ..models.gan import GAN, mlp_discriminator, mlp_generator
@@ -85,7 +86,7 @@ class ImageFamily:
             x_val = to_unit(data.x_val)
             return lambda m: {"val_recon": m.recon_loss.forward(m.decoder.forward(m.encode(x_val)), x_val)}
         if kind.name == "cvae":
-            return lambda m: {"label_accuracy": label_accuracy(m, n, seed)}
+            return lambda m: {"label_accuracy": _requested_digits(m, n, seed)}
         from ..evaluation.quality import SampleScorer, describe_scores
         scorer = SampleScorer(data, n=n)
 
@@ -94,8 +95,8 @@ class ImageFamily:
             samples = generate_images(model, n, np.random.default_rng(seed), labels=labels)
             s = scorer.score(samples)
             print(f"  scored {n} samples: {describe_scores(s, scorer.baseline)}")
-            if labels is not None:
-                s["label_accuracy"] = label_accuracy(model, n, seed, scorer.judge)
+            if labels is not None:   # the same samples, asked for digits cycling 0..9
+                s["label_accuracy"] = label_accuracy(samples, labels, scorer.judge)
             return s
         return score
 
@@ -111,12 +112,10 @@ class ImageFamily:
 IMAGE = ImageFamily()
 
 
-def label_accuracy(model, n: int, seed: int, judge=None) -> float:
-    """The judge's accuracy on the requested labels: n samples, labels cycling 0..9."""
-    from ..evaluation.judge import judge_scores
+def _requested_digits(model, n: int, seed: int) -> float:
+    """The judge's accuracy on n samples asked for digits cycling 0..9."""
     labels = cycle_labels(n, model.n_classes)
-    images = generate_images(model, n, np.random.default_rng(seed), labels=labels)
-    return float(np.mean(judge_scores(images, judge)["predictions"] == labels))
+    return label_accuracy(generate_images(model, n, np.random.default_rng(seed), labels=labels), labels)
 
 
 def prepare_images(kind: str, images_uint8: np.ndarray, labels=None) -> tuple:
