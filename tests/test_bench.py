@@ -12,11 +12,14 @@ from aigc_np.models.registry import build_model
 
 
 def test_bench_json_schema(tmp_path):
-    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--no-sampling", "--peak-n", "256",
+    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--no-sampling", "--peak-n", "256", "--ab",
                  "--json", str(tmp_path / "b.json")]) == 0
     result = json.loads((tmp_path / "b.json").read_text())
-    assert set(result) == {"env", "peak_gflops", "steps", "skip_ab", "convs", "layers", "sampling"}
+    assert set(result) == {"env", "peak_gflops", "steps", "ab", "convs", "layers", "sampling"}
     assert result["sampling"] == []
+    assert [r["run"] for r in result["ab"]] == [1, 2, 3] and {r["name"] for r in result["ab"]} == {"vae"}
+    for r in result["ab"]:
+        assert abs(r["fast_over_reference"] - r["fast_ms"] / r["reference_ms"]) < 1e-9
     (step,) = result["steps"]
     assert step["name"] == "vae"
     for key in ("ms_median", "matmul_needed_ms", "matmul_needed_ratio", "matmul_all_ms", "matmul_all_ratio",

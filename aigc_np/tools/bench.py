@@ -18,9 +18,9 @@ needed products, per second of step) is reported as a share of it. A
 table lists every conv layer of the DCGAN and CNN cases with its product
 shapes, the products' rate alone and the layer's (``--no-convs``: left out).
 
-``--skip-ab`` times the GAN steps with ``Layer.input_grad_only`` disabled
-(old: every weight gradient computed) and enabled (new), in turns in one
-process, three runs, with the load average beside each.
+``--ab`` times every step with the reference code (``aigc_np.backend.reference``)
+and with the fast paths, in turns in one process, three runs, with the load
+average beside each: what the fast paths buy.
 
 Text models: ``gpt`` is the nanoGPT-CPU preset (batch 12 x 64 characters),
 ``lstm`` the Shakespeare default; their rate is ``tokens_per_s`` (characters
@@ -55,8 +55,9 @@ import tracemalloc
 
 import numpy as np
 
+from .. import backend, fast_optimizers
 from ..evaluation.classifier import cnn_classifier
-from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
+from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential, fast_conv
 from ..losses import SparseCategoricalCrossentropy
 from ..models import DCGAN, VAE
 from ..models.diffusion_registry import build_diffusion
@@ -164,7 +165,8 @@ def double_backward(net, batch: int) -> list:
 
 
 def gan_step_matmuls(model, batch: int) -> list:
-    """Every product GAN.train_step ran before ``input_grad_only``: D step (G forward, D on 2B), then G step."""
+    """Every product GAN.train_step runs with full backwards (the reference code): D step (G
+    forward, D on 2B), then G step."""
     g_f, g_b = layer_matmuls(model.G, batch)
     d2_f, d2_b = layer_matmuls(model.D, 2 * batch)
     d_f, d_b = layer_matmuls(model.D, batch)
@@ -187,7 +189,7 @@ def gan_step_needed(model, batch: int) -> list:
 
 
 def wgan_step_matmuls(model, batch: int) -> list:
-    """Every product WGANGP.train_step ran before ``input_grad_only``: n_critic critic steps
+    """Every product WGANGP.train_step runs with full backwards (the reference code): n_critic critic steps
     (G forward; critic on 2B; the penalty: forward, backward, and ``backward_backward``,
     whose first sweep is a second backward), then the G step."""
     g_f, g_b = layer_matmuls(model.G, batch)
@@ -299,12 +301,11 @@ def _layers(net) -> list:
     return [leaf for layer in net.layers for leaf in _layers(layer)] if isinstance(net, Sequential) else [net]
 
 
-def workspace_mb(nets, optimizers) -> float:
-    """Work buffers kept between steps: conv layers' ``_workspace``, optimizers' ``_work``."""
-    arrays = [a for net in nets for layer in _layers(net) for a in getattr(layer, "_workspace", {}).values()]
-    arrays += [o._work for o in optimizers if getattr(o, "_work", None) is not None]
-    unique = {id(a): a for a in arrays}                     # the conv layers share one workspace
-    return sum(a.nbytes for a in unique.values()) / 2**20
+def workspace_mb(nets=None, optimizers=None) -> float:
+    """Work buffers the fast paths keep between steps: the conv layers' shared workspace
+    and Adam's scratch (one each per dtype, for every network; the arguments are ignored)."""
+    arrays = list(fast_conv.WORKSPACE.values()) + list(fast_optimizers._SCRATCH.values())
+    return sum(a.nbytes for a in arrays) / 2**20
 
 
 def activations_mb(forward) -> float:
@@ -438,7 +439,6 @@ def text_case(name: str, kind: str, preset: str | None) -> dict:
 
 TEXT_VOCAB = 65
 STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "wgan_gp", "cnn", "unet", "gpt", "lstm")
-SKIP_AB_NAMES = ("mlp_gan", "dcgan_lesson", "dcgan_full", "wgan_gp")
 
 
 def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -482,27 +482,23 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float |
     return results
 
 
-def bench_skip_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=SKIP_AB_NAMES) -> list:
-    """Step ms with ``input_grad_only`` disabled (old) and enabled (new), timed in turns, ``runs`` times."""
-    from ..layers import base
+def bench_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=STEP_NAMES) -> list:
+    """Step ms with the reference code and with the fast paths, timed in turns, ``runs`` times."""
     results = []
     for case in step_cases(dcgan_width, only):
         step = case["step"]
 
-        def old():
-            base.SKIP_PARAM_GRADS = False
-            try:
+        def reference():
+            with backend.reference():
                 step()
-            finally:
-                base.SKIP_PARAM_GRADS = True
         for run in range(runs):
             load = os.getloadavg()[0]
-            old_ms, new_ms = _timeit_turns([old, step], n_steps)
-            o, n = float(np.median(old_ms)), float(np.median(new_ms))
-            results.append({"name": case["name"], "run": run + 1, "old_ms": o, "new_ms": n, "new_over_old": n / o,
-                            "faster": 1 - n / o, "load_1min": load})
-            print(f"  {case['name']:<13} run {run + 1}: old {o:8.1f} ms  new {n:8.1f} ms  new/old {n / o:5.3f}  "
-                  f"({1 - n / o:+.1%} faster)  load {load:.2f}", flush=True)
+            ref_ms, fast_ms = _timeit_turns([reference, step], n_steps)
+            r, f = float(np.median(ref_ms)), float(np.median(fast_ms))
+            results.append({"name": case["name"], "run": run + 1, "reference_ms": r, "fast_ms": f,
+                            "fast_over_reference": f / r, "load_1min": load})
+            print(f"  {case['name']:<13} run {run + 1}: reference {r:8.1f} ms  fast {f:8.1f} ms  "
+                  f"fast/reference {f / r:5.3f}  load {load:.2f}", flush=True)
     return results
 
 
@@ -608,8 +604,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-sampling", action="store_true", help="skip the text models' sampling speed")
     parser.add_argument("--sampling-chars", type=int, default=500, help="characters per sampling run")
     parser.add_argument("--peak-n", type=int, default=2048, help="size n of the n^3 product that measures the peak")
-    parser.add_argument("--skip-ab", action="store_true",
-                        help="also time the GAN steps without and with input_grad_only, in turns (3 runs)")
+    parser.add_argument("--ab", action="store_true",
+                        help="also time every step with the reference code and the fast paths, in turns (3 runs)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be positive")
@@ -626,8 +622,7 @@ def main(argv=None) -> int:
     print(f"peak: a {args.peak_n}^3 float32 product runs at {peak:.1f} GFLOP/s (load {os.getloadavg()[0]:.2f})")
     print("training steps (float32):")
     steps = bench_steps(args.steps, args.dcgan_width, only, peak)
-    skip_ab = bench_skip_ab(args.steps, args.dcgan_width, only=[n for n in SKIP_AB_NAMES if n in only]) \
-        if args.skip_ab else []
+    ab = bench_ab(args.steps, args.dcgan_width, only=only) if args.ab else []
     convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only)
     layers = [] if args.no_layers else bench_layers(args.steps)
     sampling = [] if args.no_sampling else bench_sampling(args.sampling_chars)
@@ -673,7 +668,7 @@ def main(argv=None) -> int:
     if args.json:
         from ..io import atomic_write
         with atomic_write(args.json, "w") as f:
-            json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "skip_ab": skip_ab,
+            json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "ab": ab,
                        "convs": convs, "layers": layers, "sampling": sampling}, f, indent=2)
         print(f"\nwrote {args.json}")
     return 0
