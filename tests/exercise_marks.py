@@ -101,8 +101,6 @@ MARKS = {
     "test_double_backward.py::test_sequential_double_backward_conv_stack": (1, 2),
     "test_double_backward.py::test_nested_sequential_double_backward": (1, 2),
     "test_double_backward.py::test_float32_stays_float32": (1, 2),
-    "test_double_backward.py::test_layers_without_double_backward_say_so[batchnorm]": (1,),  # BN raises before its backward runs
-    "test_double_backward.py::test_layers_without_double_backward_say_so[dropout]": (1,),
     "test_wgan_gp.py::test_penalty_gradients_wrt_critic_parameters_and_x_hat[leaky_relu]": (1, 2),
     "test_wgan_gp.py::test_penalty_gradients_wrt_critic_parameters_and_x_hat[tanh]": (1, 2),
     "test_wgan_gp.py::test_penalty_gradients_wrt_critic_parameters_and_x_hat[conv]": (1, 2, 4),

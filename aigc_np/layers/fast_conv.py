@@ -186,27 +186,91 @@ def _blocks(n_rows: int, n: int, cols_rows: int, row_width: int, dtype) -> list[
 # ---------------------------------------------------------------------------
 # Conv2D: y = W cols (+ b)
 # ---------------------------------------------------------------------------
+def _pointwise(w, strides, pads) -> bool:
+    """A 1x1 kernel at stride 1 without padding: every pixel's channels times W, no windows."""
+    return w.shape[2:] == (1, 1) and tuple(strides) == (1, 1) and tuple(map(tuple, pads)) == ((0, 0), (0, 0))
+
+
 def conv2d_forward(x, w, b, strides, pads):
-    """``conv.conv2d_forward``: y = W im2col(pad(x)) (+ b), one block of output rows at a time."""
-    f, _, kh, kw = w.shape
-    n = x.shape[0]
+    """``conv.conv2d_forward``: y = W im2col(pad(x)) (+ b), one block of output rows at a time.
+
+    A 1x1 convolution (a U-Net's skip) is y[n] = W x[n] with x[n] as (C, H*W):
+    one product per image, in NCHW as it comes, with no window columns and no
+    layout change."""
+    if _pointwise(w, strides, pads):
+        n, c, h, wd = x.shape
+        y = np.matmul(w.reshape(w.shape[0], c), x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
+        if b is not None:
+            y += b[:, None, None]
+        return y, ("pointwise", x, w)
     xp = _pad_chwn(x, pads)                                              # (C, Hp, Wp, N)
-    ho, wo = (xp.shape[1] - kh) // strides[0] + 1, (xp.shape[2] - kw) // strides[1] + 1
-    w_mat = w.reshape(f, -1)                                             # (F, C*kh*kw)
-    y = np.empty((f, ho, wo, n), dtype=x.dtype)
-    for i0, i1 in _blocks(ho, n, w_mat.shape[1], wo, x.dtype):
-        cols = _im2col_rows(xp, i0, i1, (kh, kw), strides)               # (C*kh*kw, rows*Wo*N)
-        np.matmul(w_mat, cols, out=y[:, i0:i1].reshape(f, -1))          # a view of y: (F, rows*Wo*N)
+    y = _correlate(xp, w, strides)
     if b is not None:
         y += b[:, None, None, None]
-    return _from_chwn(y), (xp, w, strides, pads)                         # xp, not cols: ~6x smaller
+    return _from_chwn(y), ("blocked", xp, w, strides, pads)              # xp, not cols: ~6x smaller
+
+
+def _correlate(xp, w, strides):
+    """y (F, Ho, Wo, N) = W im2col(xp) for a padded (C, Hp, Wp, N) batch and a
+    kernel w (F, C, kh, kw): one block of output rows at a time."""
+    f, _, kh, kw = w.shape
+    n = xp.shape[3]
+    ho, wo = (xp.shape[1] - kh) // strides[0] + 1, (xp.shape[2] - kw) // strides[1] + 1
+    w_mat = w.reshape(f, -1)                                             # (F, C*kh*kw)
+    y = np.empty((f, ho, wo, n), dtype=xp.dtype)
+    for i0, i1 in _blocks(ho, n, w_mat.shape[1], wo, xp.dtype):
+        cols = _im2col_rows(xp, i0, i1, (kh, kw), strides)               # (C*kh*kw, rows*Wo*N)
+        np.matmul(w_mat, cols, out=y[:, i0:i1].reshape(f, -1))          # a view of y: (F, rows*Wo*N)
+    return y
+
+
+def _full_pads(kernel, pads):
+    """The padding that turns the adjoint of a stride-1 convolution with ``pads`` into
+    a convolution: k - 1 - p on each side (None if a p exceeds k - 1)."""
+    (t, btm), (lft, r) = pads
+    kh, kw = kernel
+    full = ((kh - 1 - t, kh - 1 - btm), (kw - 1 - lft, kw - 1 - r))
+    return full if min(min(p) for p in full) >= 0 else None
+
+
+def _flipped(w):
+    """The kernel of the adjoint of a stride-1 convolution: in and out channels swapped,
+    both spatial axes reversed. (For w (F, C, kh, kw): (C, F, kh, kw).)"""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
+def _pointwise_backward(dy, cache, weights: bool):
+    """dx[n] = W^T dy[n]; dW = sum_n dy[n] x[n]^T, with images as (channels, H*W)."""
+    _, x, w = cache
+    n, c, h, wd = x.shape
+    w_mat = w.reshape(w.shape[0], c)
+    dy3 = dy.reshape(n, -1, h * wd)                                      # (N, F, H*W)
+    dx = np.matmul(w_mat.T, dy3).reshape(x.shape)
+    if not weights:
+        return dx, None, None
+    dw = np.matmul(dy3, x.reshape(n, c, h * wd).transpose(0, 2, 1)).sum(axis=0)
+    return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
 
 
 def _conv2d_backward(dy, cache, weights: bool):
     """dx, and dW and db if ``weights`` (else None, None)."""
-    xp, w, strides, pads = cache                                         # xp: (C, Hp, Wp, N)
+    if cache[0] == "pointwise":
+        return _pointwise_backward(dy, cache, weights)
+    _, xp, w, strides, pads = cache                                      # xp: (C, Hp, Wp, N)
     f, _, kh, kw = w.shape
     n, _, ho, wo = dy.shape
+    full = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) else None
+    if full is not None:
+        # Stride 1: dx is itself a convolution, of dy padded by k - 1 - p with the flipped
+        # kernel; it writes dx directly, with no dcols to add back by col2im.
+        dx = _from_chwn(_correlate(_pad_chwn(dy, full), _flipped(w), (1, 1)))
+        if not weights:
+            return dx, None, None
+        dy_chwn = _to_chwn(dy)
+        dw = np.zeros((f, xp.shape[0] * kh * kw), dtype=dy.dtype)
+        for i0, i1 in _blocks(ho, n, dw.shape[1], wo, dy.dtype):
+            dw += dy_chwn[:, i0:i1].reshape(f, -1) @ _im2col_rows(xp, i0, i1, (kh, kw), strides).T
+        return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
     w_mat = w.reshape(f, -1)                                             # (F, C*kh*kw)
     dy_chwn = _to_chwn(dy)                                               # (F, Ho, Wo, N)
     dw = np.zeros_like(w_mat) if weights else None
@@ -250,6 +314,14 @@ def conv2d_transpose_forward(x, w, b, strides, pads, out_hw):
     there, and col2im adds)."""
     c, f, kh, kw = w.shape
     n, _, h, wd = x.shape
+    full_pads = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) else None
+    if full_pads is not None:
+        # Stride 1: the stamps add up to a convolution of x padded by k - 1 - p with
+        # the flipped kernel, which writes y directly (no col2im, no crop).
+        y = _from_chwn(_correlate(_pad_chwn(x, full_pads), _flipped(w), (1, 1)))
+        if b is not None:
+            y += b[:, None, None]
+        return y, (_to_chwn(x), w, strides, pads)
     (t, btm), (lft, r) = pads
     x_chwn = _to_chwn(x)                                                # (C, H, W, N)
     w_mat = w.reshape(c, -1)                                            # (C, F*kh*kw)
