@@ -15,8 +15,9 @@ matmul runs are timed in turns, so that all three see the same load.
 Rates: a 2048^3 float32 product measured in the same run is the BLAS
 ``peak`` (GFLOP/s); each step's ``gflops_needed`` (2MKN summed over its
 needed products, per second of step) is reported as a share of it. A
-table lists every conv layer of the DCGAN and CNN cases with its product
-shapes, the products' rate alone and the layer's (``--no-convs``: left out).
+table lists every conv layer of the DCGAN, CNN and U-Net cases with its
+product shapes, the products' rate alone and the layer's, each also as a
+share of the peak (``--no-convs``: left out).
 
 ``--ab`` times every step with the reference code (``aigc_np.backend.reference``)
 and with the fast paths, in turns in one process, three runs, with the load
@@ -502,11 +503,12 @@ def bench_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=STEP_NAMES) -
     return results
 
 
-def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
-    """Every conv layer of the DCGAN cases and the lesson-03 CNN: its product shapes
-    (forward, dW, dx), their GFLOP/s alone, and the layer's forward + full backward GFLOP/s
-    (the same products' flops over the layer's time), at the batch the step runs it
-    (G and the CNN at the step's batch, D at 2B, its D-step batch)."""
+def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES, peak: float | None = None) -> list:
+    """Every conv layer of the DCGAN cases, the lesson-03 CNN and the U-Net: its product
+    shapes (forward, dW, dx), their GFLOP/s alone, and the layer's forward + full backward
+    GFLOP/s (the same products' flops over the layer's time), at the batch the step runs it
+    (G, the CNN and the U-Net at the step's batch, D at 2B, its D-step batch); with
+    ``peak``, both rates as shares of it too."""
     rng = np.random.default_rng(0)
     nets = []
     for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
@@ -515,6 +517,9 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
             nets += [(name, "G", dc.G, 64), (name, "D", dc.D, 128)]
     if "cnn" in only:
         nets.append(("cnn", "", cnn_classifier(np.random.default_rng(4)), 128))
+    if "unet" in only:
+        unet = build_diffusion("ddpm", rng=np.random.default_rng(5)).net
+        nets.append(("unet", "", Sequential(leaf_layers(unet)), 32))
     results = []
     for case, part, net, batch in nets:
         for i, layer in enumerate(_layers(net)):
@@ -535,6 +540,9 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
             results.append({"case": case, "layer": label, "batch": batch, "shapes": [list(p) for p in shapes],
                             "products_ms": products_ms, "products_gflops": gflop(shapes) / (products_ms / 1e3),
                             "layer_ms": layer_ms, "layer_gflops": gflop(shapes) / (layer_ms / 1e3)})
+            if peak:
+                results[-1].update({"products_share_of_peak": results[-1]["products_gflops"] / peak,
+                                    "layer_share_of_peak": results[-1]["layer_gflops"] / peak})
     return results
 
 
@@ -623,7 +631,7 @@ def main(argv=None) -> int:
     print("training steps (float32):")
     steps = bench_steps(args.steps, args.dcgan_width, only, peak)
     ab = bench_ab(args.steps, args.dcgan_width, only=only) if args.ab else []
-    convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only)
+    convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only, peak=peak)
     layers = [] if args.no_layers else bench_layers(args.steps)
     sampling = [] if args.no_sampling else bench_sampling(args.sampling_chars)
     peak_after = peak_gflops(args.peak_n)
@@ -649,14 +657,15 @@ def main(argv=None) -> int:
               "peak allocation plus the reused work buffers; model MB: parameters plus the activations of "
               "the largest pass)")
     if convs:
-        print(f"\n{'conv layer':<52}{'products (M, K, N): fwd, dW, dx':<52}{'ms':>7}{'GFLOP/s':>9}"
-              f"{'layer ms':>10}{'GFLOP/s':>9}")
+        print(f"\n{'conv layer':<52}{'products (M, K, N): fwd, dW, dx':<52}{'ms':>7}{'GFLOP/s':>9}{'of peak':>8}"
+              f"{'layer ms':>10}{'GFLOP/s':>9}{'of peak':>8}")
         for r in convs:
             shapes = ", ".join("x".join(map(str, p)) for p in r["shapes"])
             print(f"{r['layer']:<52}{shapes:<52}{r['products_ms']:>7.2f}{r['products_gflops']:>9.1f}"
-                  f"{r['layer_ms']:>10.2f}{r['layer_gflops']:>9.1f}")
+                  f"{r['products_share_of_peak']:>8.0%}{r['layer_ms']:>10.2f}{r['layer_gflops']:>9.1f}"
+                  f"{r['layer_share_of_peak']:>8.0%}")
         print("(products: the three alone, back to back; layer: forward + full backward, the same flops "
-              "over the layer's time)")
+              f"over the layer's time; of peak: of the {peak:.1f} GFLOP/s of the {args.peak_n}^3 product before the steps)")
     if layers:
         print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
     for r in layers:
