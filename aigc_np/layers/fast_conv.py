@@ -259,10 +259,11 @@ def _conv2d_backward(dy, cache, weights: bool):
     _, xp, w, strides, pads = cache                                      # xp: (C, Hp, Wp, N)
     f, _, kh, kw = w.shape
     n, _, ho, wo = dy.shape
-    full = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) else None
+    full = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) and f <= xp.shape[0] else None
     if full is not None:
         # Stride 1: dx is itself a convolution, of dy padded by k - 1 - p with the flipped
-        # kernel; it writes dx directly, with no dcols to add back by col2im.
+        # kernel; it writes dx directly, with no dcols to add back by col2im. Its window
+        # columns hold dy's F channels where dcols hold x's C, hence only for F <= C.
         dx = _from_chwn(_correlate(_pad_chwn(dy, full), _flipped(w), (1, 1)))
         if not weights:
             return dx, None, None
@@ -314,10 +315,11 @@ def conv2d_transpose_forward(x, w, b, strides, pads, out_hw):
     there, and col2im adds)."""
     c, f, kh, kw = w.shape
     n, _, h, wd = x.shape
-    full_pads = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) else None
+    full_pads = _full_pads((kh, kw), pads) if tuple(strides) == (1, 1) and c <= f else None
     if full_pads is not None:
         # Stride 1: the stamps add up to a convolution of x padded by k - 1 - p with
-        # the flipped kernel, which writes y directly (no col2im, no crop).
+        # the flipped kernel, which writes y directly (no col2im, no crop). Its window
+        # columns hold x's C channels where the stamps hold F, hence only for C <= F.
         y = _from_chwn(_correlate(_pad_chwn(x, full_pads), _flipped(w), (1, 1)))
         if b is not None:
             y += b[:, None, None]
