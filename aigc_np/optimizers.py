@@ -26,22 +26,17 @@ parameter sets::
 keeps its own state and step counter.
 
 Each optimizer's maths is in a small ``update(p, g, state)`` method that
-changes ``p`` and ``state`` in place (CS231n style); the base class does the
-bookkeeping and the checks.
-
-Speed: an update is a handful of element-wise passes over every parameter,
-so it is bound by memory traffic, not arithmetic. Each pass therefore writes
-into an existing array (``out=``, ``+=``): the moments and the parameter
-themselves, or ``work``, one reused scratch array (``self._scratch(p)``). A
-step allocates nothing the size of the model. And ``step`` hands ``update``
-each parameter in blocks of at most ``block_size`` elements (flat views of
-p, g and the state): Adam makes about a dozen passes, and over a block that
-fits in the CPU's cache all but the first read from the cache, not from RAM
-(docs/performance.md).
+changes ``p`` and ``state`` in place (CS231n style), written as the paper
+writes it; the base class does the bookkeeping and the checks. Adam (and
+AdamW) also has a fast path, the same update fused into a few passes over
+cache-sized blocks (fast_optimizers.py), which ``step`` runs when the fast
+paths are on (aigc_np.backend; tests/test_fast_paths.py holds the two equal).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from . import backend, fast_optimizers
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam"]
 
@@ -71,8 +66,6 @@ class Optimizer:
 
     # Names of the per-parameter state arrays (zeros like the parameter).
     slots: tuple[str, ...] = ()
-    # Elements per block handed to ``update`` (128 Ki float32 = 512 KiB per array).
-    block_size: int = 2**17
 
     def __init__(self, model, lr: float):
         if not (hasattr(model, "params") and hasattr(model, "grads")):
@@ -82,7 +75,6 @@ class Optimizer:
         self.lr = _check_range(type(self).__name__, "lr", lr, 0.0, low_inclusive=False)
         self.t = 0  # number of completed step() calls
         self.state: dict[str, dict[str, np.ndarray]] = {}
-        self._work: np.ndarray | None = None  # scratch for one update (not state: never saved)
 
     @property
     def name(self) -> str:
@@ -91,63 +83,26 @@ class Optimizer:
     # ------------------------------------------------------------------ step
     def step(self) -> None:
         """Update every parameter in place from the current gradients."""
-        params, grads = self.model.params, self.model.grads
-        stale = self.model.stale_layers() if hasattr(self.model, "stale_layers") else []
-        if stale:
-            raise ValueError(f"{self.name}: the gradients of {', '.join(stale[:3])}"
-                             f"{' and others' if len(stale) > 3 else ''} are stale: their last backward "
-                             "ran inside input_grad_only(), which skips weight gradients; run a full "
-                             "backward before step()")
-        if params.keys() != grads.keys():
-            raise ValueError(f"{self.name}: params and grads have different keys: "
-                             f"{sorted(params)} vs {sorted(grads)}")
-        # Check everything first, so a bad gradient never leaves a half-applied step.
-        with np.errstate(over="ignore"):   # _check_pair's g . g may overflow; it then looks closer
-            for key, p in params.items():
-                self._check_pair(key, p, grads[key])
+        params, grads = self._checked()
         self.t += 1
-        self._reserve_scratch(params.values())
         for key, p in params.items():
-            for block in self._blocks(p, grads[key], self._state_for(key, p)):
-                self.update(*block)
-
-    def _blocks(self, p: np.ndarray, g: np.ndarray, state: dict):
-        """(p, g, state) as blocks of at most ``block_size`` elements: flat views,
-        so updating a block updates p and its state. (An array that is not
-        C-contiguous, whose flat form would be a copy, comes as one block.)"""
-        arrays = [p, g, *state.values()]
-        if p.size <= self.block_size or not all(a.flags.c_contiguous for a in arrays):
-            yield p, g, state
-            return
-        p, g, *flat = [a.reshape(-1) for a in arrays]
-        for start in range(0, p.size, self.block_size):
-            block = slice(start, start + self.block_size)
-            yield p[block], g[block], {slot: s[block] for slot, s in zip(state, flat)}
+            self.update(p, grads[key], self._state_for(key, p))
 
     def update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:  # pragma: no cover
         """Change ``p`` (and ``state``) in place given the gradient ``g``."""
         raise NotImplementedError
 
-    # --------------------------------------------------------------- scratch
-    def _reserve_scratch(self, params) -> None:
-        """Make sure ``_work`` can hold the largest block (allocated once)."""
-        params = list(params)
-        if not params:
-            return
-        size = min(max(p.size for p in params), self.block_size)
-        dtype = params[0].dtype
-        if self._work is None or self._work.size < size or self._work.dtype != dtype:
-            self._work = np.empty(size, dtype=dtype)
-
-    def _scratch(self, p: np.ndarray) -> np.ndarray:
-        """A scratch array shaped like ``p``: a view of the reused ``_work`` buffer.
-
-        Its contents are garbage on entry and it is overwritten by the next
-        parameter's update, so an update may use it for its intermediates only.
-        """
-        if self._work is None or self._work.size < p.size or self._work.dtype != p.dtype:
-            self._work = np.empty(p.size, dtype=p.dtype)
-        return self._work[:p.size].reshape(p.shape)
+    def _checked(self) -> tuple[dict, dict]:
+        """The model's (params, grads), checked first, so that a bad gradient never
+        leaves a half-applied step."""
+        params, grads = self.model.params, self.model.grads
+        if params.keys() != grads.keys():
+            raise ValueError(f"{self.name}: params and grads have different keys: "
+                             f"{sorted(params)} vs {sorted(grads)}")
+        with np.errstate(over="ignore"):   # _check_pair's g . g may overflow; it then looks closer
+            for key, p in params.items():
+                self._check_pair(key, p, grads[key])
+        return params, grads
 
     # ----------------------------------------------------------------- state
     def _state_for(self, key: str, p: np.ndarray) -> dict:
@@ -237,16 +192,14 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum > 0 else ()
 
     def update(self, p, g, state):
-        lr_g = np.multiply(g, self.lr, out=self._scratch(p))   # lr * g
         if self.momentum == 0:
-            p -= lr_g
+            p -= self.lr * g
             return
         v = state["velocity"]
         v *= self.momentum
-        v -= lr_g
+        v -= self.lr * g
         if self.nesterov:
-            p -= lr_g
-            p += np.multiply(v, self.momentum, out=lr_g)      # lr_g is no longer needed
+            p += self.momentum * v - self.lr * g
         else:
             p += v
 
@@ -271,12 +224,9 @@ class RMSprop(Optimizer):
 
     def update(self, p, g, state):
         s = state["s"]
-        work = self._scratch(p)
         s *= self.rho
-        s += np.multiply(np.square(g, out=work), 1 - self.rho, out=work)   # (1 - rho) g^2
-        denom = np.sqrt(s, out=work)
-        denom += self.eps
-        p -= np.multiply(np.divide(g, denom, out=work), self.lr, out=work)  # lr g / (sqrt(s) + eps)
+        s += (1 - self.rho) * g * g
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
 
 
 class Adam(Optimizer):
@@ -306,23 +256,28 @@ class Adam(Optimizer):
         self.beta2 = _check_range(self.name, "beta2", beta2, 0.0, 1.0)
         self.eps = _check_range(self.name, "eps", eps, 0.0, low_inclusive=False)
 
+    def step(self) -> None:
+        """``Optimizer.step`` with Adam's update, or its fused fast path (aigc_np.backend)."""
+        if not backend.fast():
+            super().step()
+            return
+        params, grads = self._checked()
+        self.t += 1
+        for key, p in params.items():
+            state = self._state_for(key, p)
+            fast_optimizers.adam_update(p, grads[key], state["m"], state["v"], self.t, self.lr,
+                                        self.beta1, self.beta2, self.eps)
+
     def update(self, p, g, state):
-        # BEGIN EXERCISE 3: the Adam step
-        # Hint: update m and v in place, bias-correct them with the step counter self.t, then p -= lr * m_hat / (sqrt(v_hat) + eps).
+        """Algorithm 1 of Kingma & Ba, for one parameter; ``self.t`` already counts this step."""
         m, v, t = state["m"], state["v"], self.t
-        work = self._scratch(p)                         # reused scratch, shaped like p
-        m *= self.beta1
-        m += np.multiply(g, 1 - self.beta1, out=work)   # m <- beta1 m + (1 - beta1) g
-        v *= self.beta2
-        v += np.multiply(np.square(g, out=work), 1 - self.beta2, out=work)  # v <- beta2 v + (1 - beta2) g^2
-        # lr * m_hat / (sqrt(v_hat) + eps) with both bias corrections moved into
-        # scalars (the paper's Section 2 rewrite; equal in exact arithmetic):
-        #   = lr_t * m / (sqrt(v) + eps_t),  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_t = eps sqrt(1 - beta2^t)
-        root_c2 = (1 - self.beta2 ** t) ** 0.5          # Python floats keep float32 arrays float32
-        lr_t, eps_t = self.lr * root_c2 / (1 - self.beta1 ** t), self.eps * root_c2
-        denom = np.sqrt(v, out=work)
-        denom += eps_t
-        p -= np.multiply(np.divide(m, denom, out=work), lr_t, out=work)
+        # BEGIN EXERCISE 3: the Adam step
+        # Hint: update m and v in place (m[...] = ... or m *= ...; m += ...), bias-correct them with the step counter t, then p -= lr * m_hat / (sqrt(v_hat) + eps).
+        m[...] = self.beta1 * m + (1 - self.beta1) * g
+        v[...] = self.beta2 * v + (1 - self.beta2) * g * g
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         # END EXERCISE 3
 
 
@@ -354,11 +309,7 @@ class AdamW(Adam):
         return p.ndim >= 2 and not key.rpartition(".")[2] in self.no_decay
 
     def step(self) -> None:
-        params, grads = self.model.params, self.model.grads
-        # Check first (as Adam's step does), so a bad gradient leaves the weights untouched.
-        with np.errstate(over="ignore"):
-            for key, p in params.items():
-                self._check_pair(key, p, grads.get(key))
+        params, _ = self._checked()      # before the decay, so a bad gradient leaves the weights untouched
         if self.weight_decay:
             shrink = 1.0 - self.lr * self.weight_decay
             for key, p in params.items():

@@ -12,11 +12,14 @@ from aigc_np.kinds import build_model
 
 
 def test_bench_json_schema(tmp_path):
-    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--no-sampling", "--peak-n", "256",
+    assert main(["--steps", "1", "--only", "vae", "--no-layers", "--no-sampling", "--peak-n", "256", "--ab",
                  "--json", str(tmp_path / "b.json")]) == 0
     result = json.loads((tmp_path / "b.json").read_text())
-    assert set(result) == {"env", "peak_gflops", "steps", "skip_ab", "convs", "layers", "sampling"}
+    assert set(result) == {"env", "peak_gflops", "steps", "ab", "convs", "layers", "sampling"}
     assert result["sampling"] == []
+    assert [r["run"] for r in result["ab"]] == [1, 2, 3] and {r["name"] for r in result["ab"]} == {"vae"}
+    for r in result["ab"]:
+        assert abs(r["fast_over_reference"] - r["fast_ms"] / r["reference_ms"]) < 1e-9
     (step,) = result["steps"]
     assert step["name"] == "vae"
     for key in ("ms_median", "matmul_needed_ms", "matmul_needed_ratio", "matmul_all_ms", "matmul_all_ratio",
@@ -111,3 +114,15 @@ def test_activations_mb_counts_what_a_forward_keeps():
     mb = activations_mb(lambda: keep.append(np.ones((256, 1024), np.float32)))   # 1 MiB kept
     assert abs(mb - 1.0) < 0.05
     assert activations_mb(lambda: np.ones((256, 1024), np.float32).sum()) < 0.05  # nothing kept
+
+
+def test_conv_table_covers_the_unet_and_gives_shares_of_the_peak(monkeypatch):
+    from aigc_np.tools import bench
+    monkeypatch.setattr(bench, "time_matmuls", lambda shapes, repeats=7: 2.0)      # the table, not the timings
+    monkeypatch.setattr(bench, "_timeit", lambda step, n, warmup=3: np.full(n, 4.0))
+    rows = bench.bench_convs(0.25, repeats=1, only=("unet",), peak=10.0)
+    assert len(rows) == 18 and all(r["case"] == "unet" and r["batch"] == 32 for r in rows)
+    for r in rows:
+        assert abs(r["products_gflops"] - gflop(r["shapes"]) / 2e-3) < 1e-9
+        assert abs(r["layer_share_of_peak"] - r["layer_gflops"] / 10.0) < 1e-12
+        assert abs(r["products_share_of_peak"] - r["products_gflops"] / 10.0) < 1e-12

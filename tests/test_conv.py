@@ -3,8 +3,11 @@
 The vectorized layers are compared with deliberately naive loop references
 written here from the definitions (no im2col, no shared code), with numerical
 gradients, and with each other (the transposed convolution is the adjoint of
-the convolution).
+the convolution). The tests of the maths run on both paths (``path``): the
+reference code, which Exercise 4 completes, and the fast path that training
+runs (aigc_np.backend; tests/test_fast_paths.py holds the two equal).
 """
+import contextlib
 import math
 
 import numpy as np
@@ -17,11 +20,17 @@ from hypothesis import strategies as st
 MANY = settings(max_examples=max(150, settings.default.max_examples))
 SOME = settings(max_examples=max(40, settings.default.max_examples))
 
+from aigc_np import backend
 from aigc_np.gradcheck import check_layer
-from aigc_np.layers import conv
 from aigc_np.layers.conv import Conv2D, Conv2DTranspose, col2im, im2col
 
 PADDINGS = ["valid", "same", 0, 1, 2, (1, 0), (0, 2)]
+BOTH_PATHS = pytest.mark.parametrize("path", ["reference", "fast"])
+
+
+def running(path: str):
+    """The context that runs ``path``: the reference code, or the fast paths (the default)."""
+    return backend.reference() if path == "reference" else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------
@@ -216,9 +225,15 @@ def _built(layer, cfg, dtype, seed):
 # ---------------------------------------------------------------------------
 # Against the loop references (float64, 1e-10)
 # ---------------------------------------------------------------------------
+@BOTH_PATHS
 @MANY
 @given(conv_configs())
-def test_conv2d_matches_loop_reference(cfg):
+def test_conv2d_matches_loop_reference(path, cfg):
+    with running(path):
+        _conv2d_matches_loop_reference(cfg)
+
+
+def _conv2d_matches_loop_reference(cfg):
     layer, x, rng = make_conv(cfg)
     W, b = layer.params["W"], layer.params["b"]
     y = layer.forward(x)
@@ -235,9 +250,15 @@ def test_conv2d_matches_loop_reference(cfg):
     assert_close(layer.grads["b"], db_ref)
 
 
+@BOTH_PATHS
 @MANY
 @given(tconv_configs())
-def test_conv2d_transpose_matches_loop_reference(cfg):
+def test_conv2d_transpose_matches_loop_reference(path, cfg):
+    with running(path):
+        _conv2d_transpose_matches_loop_reference(cfg)
+
+
+def _conv2d_transpose_matches_loop_reference(cfg):
     layer, x, rng = make_tconv(cfg)
     W, b = layer.params["W"], layer.params["b"]
     y = layer.forward(x)
@@ -306,53 +327,37 @@ def test_small_hand_computed_examples():
 # ---------------------------------------------------------------------------
 # Numerical gradient checks
 # ---------------------------------------------------------------------------
+@BOTH_PATHS
 @SOME
 @given(conv_configs(max_size=5, max_kernel=3, max_stride=2, max_ch=2))
-def test_conv2d_gradcheck(cfg):
+def test_conv2d_gradcheck(path, cfg):
     layer, x, rng = make_conv(cfg)
-    errors = check_layer(layer, x, rng=rng)
+    with running(path):
+        errors = check_layer(layer, x, rng=rng)
     assert set(errors) == {"x", "W", "b"}
     assert max(errors.values()) <= 1e-6, errors
 
 
+@BOTH_PATHS
 @SOME
 @given(tconv_configs(max_size=4, max_kernel=3, max_stride=2, max_ch=2))
-def test_conv2d_transpose_gradcheck(cfg):
+def test_conv2d_transpose_gradcheck(path, cfg):
     layer, x, rng = make_tconv(cfg)
-    errors = check_layer(layer, x, rng=rng)
+    with running(path):
+        errors = check_layer(layer, x, rng=rng)
     assert set(errors) == {"x", "W", "b"}
     assert max(errors.values()) <= 1e-6, errors
 
 
-def test_gradcheck_without_bias():
+@BOTH_PATHS
+def test_gradcheck_without_bias(path):
     rng = np.random.default_rng(5)
     for layer in (Conv2D(2, 3, 2, "same", use_bias=False), Conv2DTranspose(2, 3, 2, "same", use_bias=False)):
         layer.build((2, 4, 4), rng, np.float64)
         assert set(layer.params) == {"W"}
-        errors = check_layer(layer, rng.standard_normal((2, 2, 4, 4)), rng=rng)
+        with running(path):
+            errors = check_layer(layer, rng.standard_normal((2, 2, 4, 4)), rng=rng)
         assert set(errors) == {"x", "W"} and max(errors.values()) <= 1e-6, errors
-
-
-@pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
-def test_blocks_of_one_row_give_the_same_results(cls, monkeypatch):
-    """The layers build their window columns a block of rows at a time (at most
-    conv.BLOCK_BYTES); with one row per block, forward and backward are unchanged
-    and the gradients still check out."""
-    rng = np.random.default_rng(2)
-    layer = cls(3, 3, 2, "same")
-    layer.build((2, 7, 6), rng, np.float64)
-    x = rng.standard_normal((2, 2, 7, 6))
-    y = layer.forward(x)
-    dy = rng.standard_normal(y.shape)
-    dx = layer.backward(dy)
-    grads = {k: v.copy() for k, v in layer.grads.items()}
-    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
-    np.testing.assert_allclose(layer.forward(x), y, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-12, atol=1e-12)
-    for k in grads:
-        np.testing.assert_allclose(layer.grads[k], grads[k], rtol=1e-12, atol=1e-12)
-    errors = check_layer(layer, x, rng=rng)
-    assert max(errors.values()) <= 1e-6, errors
 
 
 # ---------------------------------------------------------------------------
@@ -360,7 +365,13 @@ def test_blocks_of_one_row_give_the_same_results(cls, monkeypatch):
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("make", [lambda: Conv2D(3, 3, 2, "same"),
                                   lambda: Conv2DTranspose(3, 3, 2, "same", output_padding=None)])
-def test_float32_in_float32_out(make):
+@BOTH_PATHS
+def test_float32_in_float32_out(path, make):
+    with running(path):
+        _float32_in_float32_out(make)
+
+
+def _float32_in_float32_out(make):
     rng = np.random.default_rng(0)
     layer = make()
     layer.build((2, 5, 5), rng, np.float32)
@@ -377,7 +388,13 @@ def test_float32_in_float32_out(make):
 
 @pytest.mark.parametrize("make", [lambda: Conv2D(3, (3, 2), (2, 1), 1),
                                   lambda: Conv2DTranspose(3, (3, 3), (2, 1), "same", output_padding=(1, 0))])
-def test_backward_twice_is_identical(make):
+@BOTH_PATHS
+def test_backward_twice_is_identical(path, make):
+    with running(path):
+        _backward_twice_is_identical(make)
+
+
+def _backward_twice_is_identical(make):
     rng = np.random.default_rng(1)
     layer = make()
     layer.build((2, 5, 6), rng, np.float32)
@@ -538,22 +555,3 @@ def test_bad_build_shapes():
             cls(2, 3).forward(np.zeros((1, 1, 8, 8)))
     with pytest.raises(ValueError, match="Conv2DTranspose.*crops the whole output"):
         Conv2DTranspose(2, 3, padding=2).build((1, 1, 1), rng)
-
-
-def test_conv_layers_share_one_workspace_and_interleaving_them_changes_nothing():
-    """One block buffer serves every conv layer: a layer uses it only inside a call, so running
-    another layer between a layer's forward and its backward gives the same gradients."""
-    rng = np.random.default_rng(0)
-    a, b = Conv2D(3, 3, padding="same"), Conv2DTranspose(2, 3, strides=2, padding="same")
-    a.build((2, 6, 6), rng, np.float64)
-    b.build((3, 4, 4), rng, np.float64)
-    assert a._workspace is b._workspace
-    x, xb = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((2, 3, 4, 4))
-    dy, dyb = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 2, 8, 8))
-    a.forward(x)
-    alone = a.backward(dy), a.grads["W"].copy()
-    a.forward(x)
-    b.forward(xb)
-    b.backward(dyb)          # b fills the shared buffer between a's forward and backward
-    np.testing.assert_array_equal(a.backward(dy), alone[0])
-    np.testing.assert_array_equal(a.grads["W"], alone[1])

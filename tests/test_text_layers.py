@@ -1,12 +1,17 @@
 """The language-model layers: gradients over drawn shapes, causality, BPTT with an initial state,
-batch independence, the KV cache, and AdamW, clipping and the schedule against hand-worked values."""
+batch independence, the KV cache (and inference's helpers held equal to the layers), and AdamW,
+clipping and the schedule against hand-worked values."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aigc_np import backend
 from aigc_np.gradcheck import check_layer, numerical_gradient, rel_error
-from aigc_np.layers import GELU, LSTM, Block, CausalSelfAttention, Embedding, PositionalEmbedding
+from aigc_np.layers import GELU, LSTM, Block, CausalSelfAttention, Embedding, LayerNormalization, PositionalEmbedding
+from aigc_np.layers.transformer import gelu, layer_norm
 from aigc_np.optimizers import AdamW, clip_grad_norm, global_norm, warmup_cosine
 from aigc_np.text.loss import SequenceCrossentropy
 
@@ -169,6 +174,26 @@ def test_cached_attention_equals_the_full_forward():
         np.testing.assert_allclose(np.concatenate(parts, axis=1), full, rtol=1e-10, atol=1e-12)
 
 
+@settings(max_examples=20)
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=3), train=st.booleans(), seed=st.integers(0, 2**16))
+def test_inference_helpers_equal_the_layers_forward(shape, train, seed):
+    """``layer_norm`` and ``gelu`` (Block.infer's copies of the maths, without checks or
+    caches) give the layers' forward to 1e-12 relative, whatever mode the layers are in."""
+    rng = np.random.default_rng(seed)
+    x = 3 * rng.standard_normal(shape)
+    ln = LayerNormalization(epsilon=1e-5)
+    ln.build((shape[-1],), rng, np.float64)
+    ln.params["gamma"][...] = rng.standard_normal(shape[-1])
+    ln.params["beta"][...] = rng.standard_normal(shape[-1])
+    act = GELU()
+    act.build(tuple(shape[1:]), rng, np.float64)
+    for layer in (ln, act):
+        layer.train() if train else layer.eval()
+    rows = x.reshape(-1, shape[-1])
+    for fast, slow in ((layer_norm(x, ln), ln.forward(rows).reshape(x.shape)), (gelu(x), act.forward(x))):
+        assert np.abs(fast - slow).max() <= 1e-12 * np.abs(slow).max()
+
+
 def test_float32_in_float32_out_and_backward_twice_is_identical():
     rng = np.random.default_rng(6)
     for layer, x in ((LSTM(3), rng.standard_normal((2, 4, 3))), (CausalSelfAttention(2), rng.standard_normal((2, 4, 4))),
@@ -225,7 +250,8 @@ class _Params:
         self.grads = {k: np.zeros_like(v) for k, v in arrays.items()}
 
 
-def test_adamw_two_steps_against_hand_worked_values():
+@pytest.mark.parametrize("path", ["reference", "fast"])
+def test_adamw_two_steps_against_hand_worked_values(path):
     """lr 0.1, wd 0.5, betas 0.9 / 0.999, eps 1e-8; W a matrix (decayed), b and pos not.
 
     Step 1, g = 0.5 for W = 1: shrink W to 1 - 0.1 * 0.5 = 0.95; m = 0.05, v = 0.00025,
@@ -241,7 +267,8 @@ def test_adamw_two_steps_against_hand_worked_values():
     for g in (0.5, -1.0):
         for grad in model.grads.values():
             grad[...] = g
-        opt.step()
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            opt.step()
     assert model.params["W"][0, 0] == pytest.approx(0.844110, abs=1e-6)
     assert model.params["b"][0] == pytest.approx(0.936610, abs=1e-6)
     assert model.params["0.pos"][0, 0] == pytest.approx(0.936610, abs=1e-6)

@@ -162,9 +162,8 @@ class CausalSelfAttention(Layer):
         x, q, k, v, p, merged = self._cache
         n, t, c = dy.shape
         d = c // self.n_head
-        if self.param_grads:                       # False inside input_grad_only()
-            self.grads["Wo"] = merged.reshape(-1, c).T @ dy.reshape(-1, c)
-            self.grads["bo"] = dy.reshape(-1, c).sum(axis=0)
+        self.grads["Wo"] = merged.reshape(-1, c).T @ dy.reshape(-1, c)
+        self.grads["bo"] = dy.reshape(-1, c).sum(axis=0)
         dheads = (dy.reshape(n * t, c) @ self.params["Wo"].T).reshape(n, t, self.n_head, d).transpose(0, 2, 1, 3)
         # BEGIN EXERCISE 10: the softmax-attention backward
         # Hint: dP = dY V^T, dV = P^T dY, dS = P * (dP - rowsum(dP * P)), dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d).
@@ -176,6 +175,5 @@ class CausalSelfAttention(Layer):
         dk = ds.transpose(0, 1, 3, 2) @ q
         # END EXERCISE 10
         dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(n, t, 3 * c)  # back to (N, T, 3C)
-        if self.param_grads:
-            self.grads["Wqkv"] = x.reshape(-1, c).T @ dqkv.reshape(-1, 3 * c)
+        self.grads["Wqkv"] = x.reshape(-1, c).T @ dqkv.reshape(-1, 3 * c)
         return (dqkv.reshape(n * t, 3 * c) @ self.params["Wqkv"].T).reshape(n, t, c)

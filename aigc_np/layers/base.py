@@ -12,27 +12,21 @@ A layer is an object with
 * ``params`` / ``grads`` -- dicts of named arrays with identical keys and shapes.
 * ``train()`` / ``eval()`` -- explicit modes; only Dropout and
   BatchNormalization behave differently in them.
-* ``with net.input_grad_only():`` -- inside the block, ``backward`` still
-  returns dL/dx but skips the weight-gradient products (``param_grads`` is
-  False in every layer of ``net``). For a network that a step backpropagates
-  *through* without updating it, e.g. D in a GAN's generator step. The grads
-  it skipped keep their old values and are marked stale, and an optimizer
-  refuses to step on them until a full backward has run.
+* ``input_gradient(dy)`` -- dL/dx alone, the layer's grads left as they
+  were: for a network that a step backpropagates *through* without updating
+  it, e.g. D in a GAN's generator step. By default it is ``backward`` with
+  the grads it assigns thrown away; Dense and the conv layers have a fast path
+  that skips the weight-gradient products (see ``aigc_np.backend``).
 
 Batch axis first. Images are NCHW: (batch, channels, height, width).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
-FLOAT_DTYPES = (np.float32, np.float64)
+from .. import backend
 
-# False makes ``input_grad_only`` do nothing, so every backward computes every
-# gradient: the code path before the skip existed (tests and ``make bench``
-# compare the two).
-SKIP_PARAM_GRADS = True
+FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def as_shape(shape) -> tuple:
@@ -54,13 +48,13 @@ class Layer:
     example_args: dict = {}
     example_input_shape: tuple = (4,)
     example_batch: int = 3
-    # Does backward compute dL/dparam? False only inside ``input_grad_only``.
-    param_grads: bool = True
-    # True if the last backward skipped the weight gradients (set by _check_grad).
-    grads_stale: bool = False
-    # Is dL/dx wanted? False only while a Sequential runs ``backward(dy, input_grad=False)``
-    # on its first layer; a layer may then skip the product and return None (Dense does).
-    input_grad: bool = True
+    # A method fast_input_gradient(dy) -> dL/dx that skips the weight-gradient
+    # products, in the layers where that saves time (Dense, the conv layers);
+    # ``input_gradient`` runs it when the fast paths are on (aigc_np.backend).
+    fast_input_gradient = None
+    # Likewise fast_param_gradients(dy): the grads of ``backward`` without the
+    # dL/dx product (Dense), for ``param_gradients``.
+    fast_param_gradients = None
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__
@@ -145,7 +139,7 @@ class Layer:
         """Random generators this layer draws from in ``forward`` (for replay)."""
         return []
 
-    # ------------------------------------------------ input gradient only
+    # ----------------------------------------------------- input gradient only
     def sublayers(self) -> list:
         """Every layer nested inside this one (found in its attributes, and in
         lists, tuples and dicts of them), depth first; not this layer itself."""
@@ -166,40 +160,42 @@ class Layer:
         visit(list(vars(self).values()))
         return found
 
-    @contextmanager
-    def input_grad_only(self):
-        """Inside ``with layer.input_grad_only():`` backward computes dL/dx only.
+    def input_gradient(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx alone, after a ``forward``; the grads of this layer (and of the
+        layers inside it) keep the values they had.
 
-        Every layer in ``self`` skips its weight-gradient products (dW = X^T dY
-        and the like), which are most of a backward pass's cost besides dx. Use
-        it on a network whose parameters the step does not update: a GAN's
-        generator step needs dL/d(fake) from D, not D's weight gradients. The
-        skipped grads keep their old values and are marked stale
-        (``stale_layers``), so an optimizer step on them raises.
+        Reference: ``backward(dy)``, with the grads it assigns written into
+        copies of the grads dicts that are then dropped. A GAN's generator step
+        needs dL/d(fake) from D but not D's weight gradients (dW = X^T dY and
+        the like, about half of a backward's products), so where skipping them
+        pays, a layer defines ``fast_input_gradient``, which runs when the fast
+        paths are on (tests/test_fast_paths.py holds the two equal).
         """
-        if not SKIP_PARAM_GRADS:
-            yield self
-            return
-        # vars: only layers that own their grads dict (not Sequential's merged view)
-        saved = [(layer, layer.param_grads, vars(layer).get("grads")) for layer in [self, *self.sublayers()]]
-        for layer, _, grads in saved:
-            layer.param_grads = False
-            if grads is not None:
-                # A backward that assigns grads anyway (one that does not read
-                # param_grads) writes into this copy, so the real ones stay untouched.
-                layer.grads = dict(grads)
+        if self.fast_input_gradient is not None and backend.fast():
+            return self.fast_input_gradient(dy)
+        # vars: only layers that own their grads dict (not a merged view of their children's)
+        owners = [(layer, vars(layer)["grads"]) for layer in [self, *self.sublayers()] if "grads" in vars(layer)]
+        for layer, grads in owners:
+            layer.grads = dict(grads)
         try:
-            yield self
+            return self.backward(dy)
         finally:
-            for layer, flag, grads in saved:
-                layer.param_grads = flag
-                if grads is not None:
-                    layer.grads = grads
+            for layer, grads in owners:
+                layer.grads = grads
 
-    def stale_layers(self) -> list[str]:
-        """Names of the layers (this one or nested) whose grads are stale: their
-        last backward ran inside ``input_grad_only``."""
-        return [layer.name for layer in [self, *self.sublayers()] if layer.grads_stale and layer.params]
+    def param_gradients(self, dy: np.ndarray) -> None:
+        """Assign the grads that ``backward(dy)`` assigns, and return None: for a layer
+        whose input nothing upstream learns from (the first layer of D in D's step on
+        real and detached fake images).
+
+        Reference: ``backward(dy)``, its dL/dx dropped. Where the dL/dx product
+        is worth skipping, ``fast_param_gradients`` runs instead when the fast
+        paths are on (Dense: dY W^T, 784 x 1024 per image in the MLP GAN's D).
+        """
+        if self.fast_param_gradients is not None and backend.fast():
+            self.fast_param_gradients(dy)
+        else:
+            self.backward(dy)
 
     # --------------------------------------------------------------- compute
     def __call__(self, x):
@@ -281,9 +277,6 @@ class Layer:
         """Validate the upstream gradient against the cached output shape."""
         if self._cache is None:
             raise ValueError(f"{self.name}: backward called before forward")
-        # Every backward (and backward_backward) starts here, so this is where a
-        # layer records whether the grads it is about to assign are skipped.
-        self.grads_stale = not self.param_grads
         if not isinstance(dy, np.ndarray):
             raise TypeError(f"{self.name}: expected dy as a numpy.ndarray, got {type(dy).__name__}")
         expected = self._out_shape_cached

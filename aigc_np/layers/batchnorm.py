@@ -99,8 +99,7 @@ class BatchNormalization(Layer):
         # Hint: dgamma = sum(dy * xhat), dbeta = sum(dy); in train mode the batch mean and variance depend on x too, so dx = (gamma / std) (dy - dbeta / m - xhat dgamma / m).
         dgamma = np.sum(dy * xhat, axis=axes)
         dbeta = np.sum(dy, axis=axes)
-        if self.param_grads:  # (input_grad_only(): dx still needs the two sums, in train mode)
-            self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
         gamma_over_std = (self.params["gamma"] * inv_std).reshape(view)
         if not batch_statistics:
             # Running statistics are constants: the layer is affine in x.

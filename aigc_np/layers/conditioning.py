@@ -96,6 +96,5 @@ class LabelEmbedding(Layer):
 
     def backward(self, dy):
         dy = self._check_grad(dy)
-        if self.param_grads:                       # False inside input_grad_only()
-            self.grads["E"] = self._cache.T @ dy
+        self.grads["E"] = self._cache.T @ dy
         return dy @ self.params["E"].T

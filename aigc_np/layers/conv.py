@@ -1,6 +1,6 @@
-"""2-D convolution and transposed convolution for NCHW images.
+"""2-D convolution and transposed convolution for NCHW images: the reference code.
 
-Both layers run on one code path made of two helpers:
+Both layers run on two helpers:
 
 * ``im2col`` turns every kh x kw window of a (padded) image into one row of a
   matrix, so a convolution becomes ONE matrix product with the kernel;
@@ -20,130 +20,55 @@ library, "convolution" here means cross-correlation (the kernel is not flipped):
 
     y[n, f, i, j] = b[f] + sum_{c, a, e} xpad[n, c, i*sh + a, j*sw + e] * W[f, c, a, e]
 
-Speed: one layout inside. Images enter and leave a layer as NCHW, but inside
-it they are (C, H, W, N), "CHWN", with the batch axis last, and the layers
-work with the window matrix the other way round, cols^T of shape
-(C*kh*kw, Ho*Wo*N) (``im2col_chwn`` / ``col2im_chwn``). Then im2col, the
-matmul and col2im need no transposes between them, every copy and every
-slice-add of col2im runs over contiguous rows of N (or Wo*N) numbers instead
-of Wo-long scraps, and the only layout changes are one NCHW <-> CHWN copy of
-the layer's input and one of its output (each kh*kw times smaller than
-cols). ``im2col`` / ``col2im`` are the same operations in NCHW, row-per-window
-form, for readers and tests.
-
-Memory: cols holds every pixel kh*kw/(sh*sw) times (about 6x for a 5x5
-kernel at stride 2), so it is the largest array of a conv net's step. The
-layers therefore never hold a whole cols: they walk over blocks of output
-rows (``_row_blocks``, at most ``BLOCK_BYTES`` of columns each; the columns of
-a row block are a contiguous range, as the batch axis is last), build that
-block's columns, use them and drop them. A Conv2D caches its padded input
-and rebuilds the columns in backward (an im2col costs far less than the
-matmuls that use it); a Conv2DTranspose caches its input, which is all its
-backward needs. All conv layers share one block-sized buffer for the columns
-(``_buffer``), because filling warm memory is faster than filling freshly
-allocated pages, and one buffer for the whole network keeps the memory a
-layer's blocks save from coming back as a buffer per layer. (What these choices cost and save: docs/performance.md.)
+The maths is in four functions written like the formulas above,
+``conv2d_forward``/``conv2d_backward`` and ``conv2d_transpose_forward``/
+``conv2d_transpose_backward`` (forward returns ``(y, cache)``, backward takes
+the cache and returns ``(dx, dW, db)``); the layer classes check arguments
+and shapes, keep the cache and assign the grads. Training runs the same
+functions of layers/fast_conv.py instead, which compute the same numbers
+faster (see aigc_np.backend); tests/test_fast_paths.py holds the two equal.
 """
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import backend
 from ..initializers import get_initializer
+from . import fast_conv
 from .base import Layer, as_shape
 
-__all__ = ["Conv2D", "Conv2DTranspose", "im2col", "col2im", "im2col_chwn", "col2im_chwn",
-           "conv_output_length", "conv_transpose_output_length"]
-
-# The most bytes of window columns a layer builds at once (see "Memory" above).
-# Blocks of a few MB keep each matmul large (hundreds of columns or more) and the
-# step's peak memory small; a whole cols can be 40 MB in the article's DCGAN.
-BLOCK_BYTES = 2 * 2**20
-# The reused block buffers, {(name, dtype): flat array}, shared by every conv layer.
-_WORKSPACE: dict = {}
+__all__ = ["Conv2D", "Conv2DTranspose", "im2col", "col2im", "conv2d_forward", "conv2d_backward",
+           "conv2d_transpose_forward", "conv2d_transpose_backward", "conv_output_length",
+           "conv_transpose_output_length"]
 
 
 # ---------------------------------------------------------------------------
 # im2col / col2im: the only places that know about windows
 # ---------------------------------------------------------------------------
-def im2col_chwn(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
-                out: np.ndarray | None = None) -> np.ndarray:
-    """Gather every kernel window of an already padded (C, Hp, Wp, N) batch into a column.
-
-    Args:
-        xp: (C, Hp, Wp, N) padded input, batch axis last.
-        kernel: (kh, kw).
-        strides: (sh, sw).
-        out: optional (C, kh, kw, Ho, Wo, N) array to fill (a reused buffer).
-
-    Returns:
-        cols of shape (C*kh*kw, Ho*Wo*N) with Ho = (Hp - kh)//sh + 1 (same for
-        Wo). Column ``(i, j, n)`` holds the window of image n whose top-left
-        corner is ``(i*sh, j*sw)``, flattened in (c, a, e) order -- the order
-        of a kernel ``W[f]`` flattened by ``reshape`` -- so a convolution is the
-        one product ``W.reshape(F, -1) @ cols``.
-    """
-    kh, kw = kernel
-    sh, sw = strides
-    c, n = xp.shape[0], xp.shape[3]
-    # A strided *view* (C, Ho, Wo, N, kh, kw) of the windows, reordered (still a
-    # view) to (C, kh, kw, Ho, Wo, N); copyto makes the one copy the matmul needs.
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-    ho, wo = windows.shape[1:3]
-    windows = windows.transpose(0, 4, 5, 1, 2, 3)
-    if out is None:
-        out = np.empty(windows.shape, dtype=xp.dtype)
-    np.copyto(out, windows)
-    return out.reshape(c * kh * kw, ho * wo * n)
-
-
-def col2im_chwn(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
-                strides: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """Adjoint of :func:`im2col_chwn`: add every column back onto its window.
-
-    Args:
-        cols: (C*kh*kw, Ho*Wo*N) window columns, in the layout ``im2col_chwn`` makes.
-        padded_shape: (C, Hp, Wp, N), the shape of the images to rebuild.
-        kernel, strides: as for ``im2col_chwn``.
-        out: optional array of ``padded_shape`` to *add* the windows into
-            (e.g. a block of rows of a larger image; overlapping blocks sum).
-
-    Returns:
-        (C, Hp, Wp, N) array where each pixel is the sum of all window entries
-        that cover it (pixels no window covers stay 0), plus ``out``'s old
-        values if ``out`` was given (then it is ``out``).
-    """
-    kh, kw = kernel
-    sh, sw = strides
-    c, hp, wp, n = padded_shape
-    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    cols = cols.reshape(c, kh, kw, ho, wo, n)
-    if out is None:
-        out = np.zeros(padded_shape, dtype=cols.dtype)
-    # Loop over the kh*kw kernel offsets only: for a fixed offset (a, e) the
-    # windows' pixels form a strided grid that never overlaps itself, so a
-    # plain slice-add is correct (overlaps happen only *between* offsets).
-    for a in range(kh):
-        for e in range(kw):
-            out[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :] += cols[:, a, e]
-    return out
-
-
 def im2col(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
-    """:func:`im2col_chwn` for an NCHW batch, one window per row.
+    """Gather every kernel window of an already padded NCHW batch into a row.
 
     Args:
         xp: (N, C, Hp, Wp) padded input.
         kernel, strides: (kh, kw), (sh, sw).
 
     Returns:
-        cols of shape (N*Ho*Wo, C*kh*kw): row ``(n, i, j)`` holds the window
-        whose top-left corner is ``(i*sh, j*sw)``, flattened in (c, a, e) order.
+        cols of shape (N*Ho*Wo, C*kh*kw) with Ho = (Hp - kh)//sh + 1 (same for
+        Wo). Row ``(n, i, j)`` holds the window of image n whose top-left
+        corner is ``(i*sh, j*sw)``, flattened in (c, a, e) order -- the order
+        of a kernel ``W[f]`` flattened by ``reshape`` -- so a convolution is the
+        one product ``cols @ W.reshape(F, -1).T``.
     """
-    n = xp.shape[0]
-    cols = im2col_chwn(xp.transpose(1, 2, 3, 0), kernel, strides)   # (C*kh*kw, Ho*Wo*N)
-    k = cols.shape[0]
-    return cols.reshape(k, -1, n).transpose(2, 1, 0).reshape(-1, k)
+    (kh, kw), (sh, sw) = kernel, strides
+    n, c = xp.shape[:2]
+    # A strided *view* (N, C, Ho, Wo, kh, kw) of the windows; the reshape after
+    # reordering it to (N, Ho, Wo, C, kh, kw) makes the one copy.
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    ho, wo = windows.shape[2:4]
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
 
 
 def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
@@ -159,28 +84,18 @@ def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple[int, int],
         (N, C, Hp, Wp) array where each pixel is the sum of all window entries
         that cover it (pixels no window covers stay 0).
     """
+    (kh, kw), (sh, sw) = kernel, strides
     n, c, hp, wp = padded_shape
-    k = cols.shape[1]
-    cols_chwn = cols.reshape(n, -1, k).transpose(2, 1, 0)           # (C*kh*kw, Ho*Wo, N)
-    out = col2im_chwn(cols_chwn, (c, hp, wp, n), kernel, strides)
-    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
-
-
-def _row_blocks(n_rows: int, bytes_per_row: int) -> list[tuple[int, int]]:
-    """Split rows 0..n_rows-1 into consecutive blocks [start, stop) of at most
-    ``BLOCK_BYTES`` (but at least one row each)."""
-    step = max(1, BLOCK_BYTES // max(1, bytes_per_row))
-    return [(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
-
-
-def _to_chwn(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, H, W, N), copied so the batch axis is contiguous."""
-    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-
-
-def _from_chwn(x: np.ndarray) -> np.ndarray:
-    """(C, H, W, N) -> a new contiguous (N, C, H, W) array."""
-    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    windows = cols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)   # (N, C, kh, kw, Ho, Wo)
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    # Loop over the kh*kw kernel offsets only: for a fixed offset (a, e) the
+    # windows' pixels form a strided grid that never overlaps itself, so a
+    # plain slice-add is correct (overlaps happen only *between* offsets).
+    for a in range(kh):
+        for e in range(kw):
+            out[:, :, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw] += windows[:, :, a, e]
+    return out
 
 
 def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
@@ -194,11 +109,97 @@ def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.nda
     return xp
 
 
-def _crop(xp: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
-    """Inverse of ``_pad``: drop ``pads`` rows/columns from each side."""
-    (t, btm), (lft, r) = pads
-    hp, wp = xp.shape[2:]
-    return xp[:, :, t:hp - btm, lft:wp - r]
+# ---------------------------------------------------------------------------
+# The maths: forward returns (y, cache), backward takes the cache
+# ---------------------------------------------------------------------------
+class ConvMaths(NamedTuple):
+    """A layer's forward(x, w, b, ...) -> (y, cache) and backward(dy, cache) -> (dx, dW, db);
+    input_gradient(dy, cache) -> dx, if there is one that skips dW (None: backward's dx)."""
+    forward: Callable
+    backward: Callable
+    input_gradient: Callable | None = None
+
+
+def conv2d_forward(x, w, b, strides, pads):
+    """y = im2col(pad(x)) W^T + b, as an NCHW image.
+
+    Args:
+        x: (N, C, H, W). w: (F, C, kh, kw). b: (F,) or None.
+        strides: (sh, sw). pads: ((top, bottom), (left, right)).
+
+    Returns:
+        y (N, F, Ho, Wo), and the cache ``conv2d_backward`` needs: the window
+        rows (``im2col``'s cols), w, x's shape, strides and pads.
+    """
+    f, _, kh, kw = w.shape
+    n = x.shape[0]
+    xp = _pad(x, pads)
+    ho, wo = (xp.shape[2] - kh) // strides[0] + 1, (xp.shape[3] - kw) // strides[1] + 1
+    cols = im2col(xp, (kh, kw), strides)                         # (N*Ho*Wo, C*kh*kw)
+    y = cols @ w.reshape(f, -1).T                                 # (N*Ho*Wo, F)
+    if b is not None:
+        y += b
+    y = y.reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(y), (cols, w, x.shape, strides, pads)
+
+
+def conv2d_backward(dy, cache):
+    """dL/dx, dL/dW and dL/db of ``conv2d_forward``, given dy (N, F, Ho, Wo).
+
+    With dY = dy as rows (N*Ho*Wo, F), laid out like y before its reshape:
+        dW = dY^T cols,   db = the column sums of dY,   dx = crop(col2im(dY W))
+    where crop drops the padding again.
+    """
+    cols, w, (n, c, h, wd), strides, ((top, bottom), (left, right)) = cache
+    f, _, kh, kw = w.shape
+    padded = (n, c, h + top + bottom, wd + left + right)
+    dy_rows = dy.transpose(0, 2, 3, 1).reshape(-1, f)             # (N*Ho*Wo, F)
+    # BEGIN EXERCISE 4: Conv2D backward
+    # Hint: dW = dY^T cols (reshaped like w), db = the column sums of dY, and dx = col2im(dY W) on the padded shape, with the padding cropped off.
+    dw = (dy_rows.T @ cols).reshape(w.shape)
+    db = dy_rows.sum(axis=0)
+    dxp = col2im(dy_rows @ w.reshape(f, -1), padded, (kh, kw), strides)
+    dx = dxp[:, :, top:top + h, left:left + wd]
+    # END EXERCISE 4
+    return np.ascontiguousarray(dx), dw, db
+
+
+def conv2d_transpose_forward(x, w, b, strides, pads, out_hw):
+    """y = crop(col2im(X W)) + b: every input pixel stamps its kernel onto the output.
+
+    Args:
+        x: (N, C, H, W). w: (C, F, kh, kw). b: (F,) or None.
+        strides, pads: those of the convolution this is the adjoint of.
+        out_hw: (Ho, Wo), the size of y (the crop of the padded output).
+
+    Returns:
+        y (N, F, Ho, Wo), and the cache for ``conv2d_transpose_backward``.
+    """
+    c, f, kh, kw = w.shape
+    n = x.shape[0]
+    (top, bottom), (left, right) = pads
+    ho, wo = out_hw
+    x_rows = x.transpose(0, 2, 3, 1).reshape(-1, c)              # (N*H*W, C)
+    cols = x_rows @ w.reshape(c, -1)                              # (N*H*W, F*kh*kw): the stamps
+    full = col2im(cols, (n, f, ho + top + bottom, wo + left + right), (kh, kw), strides)
+    y = full[:, :, top:top + ho, left:left + wo]
+    if b is not None:
+        y = y + b[:, None, None]
+    return np.ascontiguousarray(y), (x_rows, w, x.shape, strides, pads)
+
+
+def conv2d_transpose_backward(dy, cache):
+    """dL/dx, dL/dW and dL/db of ``conv2d_transpose_forward``, given dy (N, F, Ho, Wo).
+
+    With dY_cols = im2col(pad(dy)) (N*H*W, F*kh*kw) -- the adjoint of crop(col2im(.)):
+        dW = X^T dY_cols,   dx = dY_cols W^T (a Conv2D forward of dy),   db = sums of dy.
+    """
+    x_rows, w, (n, c, h, wd), strides, pads = cache
+    _, _, kh, kw = w.shape
+    dy_cols = im2col(_pad(dy, pads), (kh, kw), strides)          # (N*H*W, F*kh*kw)
+    dw = (x_rows.T @ dy_cols).reshape(w.shape)
+    dx = (dy_cols @ w.reshape(c, -1).T).reshape(n, h, wd, c).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(dx), dw, dy.sum(axis=(0, 2, 3))
 
 
 # ---------------------------------------------------------------------------
@@ -298,7 +299,14 @@ def _check_filters(filters, layer: str) -> int:
 
 
 class _ConvBase(Layer):
-    """Shared argument handling and input checks of the two conv layers."""
+    """Shared argument handling, input checks and the reference/fast dispatch of the two conv layers.
+
+    A subclass names its maths, ``_reference`` and ``_fast``, each a
+    ``ConvMaths`` (the forward and backward functions of the module docstring).
+    ``forward`` runs the fast pair when the fast paths are on
+    (aigc_np.backend) and remembers which one it ran, so ``backward`` uses the
+    same pair.
+    """
 
     def __init__(self, filters, kernel_size, strides, padding, use_bias, kernel_initializer, name):
         super().__init__(name)
@@ -310,55 +318,34 @@ class _ConvBase(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self._pads = None  # ((top, bottom), (left, right)), set by build
-        self._workspace = _WORKSPACE  # the block buffers every conv layer shares (see ``_buffer``)
 
-    def _pad_chwn(self, x: np.ndarray) -> np.ndarray:
-        """x (N, C, H, W) zero-padded by ``self._pads``, as a new (C, Hp, Wp, N) array.
+    def _forward_args(self) -> tuple:
+        """The arguments after (x, w, b) of this layer's forward functions."""
+        return self.strides, self._pads
 
-        One copy does both the layout change and the padding.
-        """
-        (t, btm), (lft, r) = self._pads
-        n, c, h, w = x.shape
-        xp = np.zeros((c, h + t + btm, w + lft + r, n), dtype=x.dtype)
-        xp[:, t:t + h, lft:lft + w, :] = x.transpose(1, 2, 3, 0)
-        return xp
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_x(x)
+        maths = self._fast if backend.fast() else self._reference
+        y, cache = maths.forward(x, self.params["W"], self.params.get("b"), *self._forward_args())
+        self._cache = (maths, cache)
+        return self._remember_output(y)
 
-    def _crop_chwn(self, xp: np.ndarray) -> np.ndarray:
-        """Inverse of ``_pad_chwn``: the interior of a (C, Hp, Wp, N) array, as a view."""
-        (t, btm), (lft, r) = self._pads
-        hp, wp = xp.shape[1:3]
-        return xp[:, t:hp - btm, lft:wp - r, :]
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dy = self._check_dy(dy)
+        maths, cache = self._cache
+        dx, dw, db = maths.backward(dy, cache)
+        self.grads["W"] = dw
+        if self.use_bias:
+            self.grads["b"] = db
+        return dx
 
-    def _row_blocks(self, n_rows: int, n: int, cols_rows: int, row_width: int) -> list[tuple[int, int]]:
-        """Blocks of rows for a window matrix with ``cols_rows`` rows and
-        ``row_width * n`` columns per image row, at most BLOCK_BYTES each."""
-        return _row_blocks(n_rows, cols_rows * row_width * n * self.dtype.itemsize)
-
-    def _buffer(self, name: str, shape: tuple) -> np.ndarray:
-        """A work array of ``shape`` whose contents are garbage: a view of the
-        flat buffer ``self._workspace[(name, dtype)]``, kept between calls and
-        grown to the largest block seen (at most about BLOCK_BYTES). Filling a
-        warm buffer is several times faster than filling freshly allocated
-        pages. One buffer serves every conv layer: a layer uses it only inside
-        one forward or backward call, and layers run one at a time."""
-        size = int(np.prod(shape))
-        key = (name, self.dtype.str)
-        buf = self._workspace.get(key)
-        if buf is None or buf.size < size:
-            buf = self._workspace[key] = np.empty(size, dtype=self.dtype)
-        return buf[:size].reshape(shape)
-
-    def _window_rows(self, start: int, stop: int) -> slice:
-        """Padded-image rows that the windows of rows start..stop-1 cover:
-        window row i spans padded rows [i*sh, i*sh + kh)."""
-        return slice(start * self.strides[0], (stop - 1) * self.strides[0] + self.kernel_size[0])
-
-    def _im2col(self, xp: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """The window columns of window rows start..stop-1 of a padded (C, Hp, Wp, N)
-        image, (C*kh*kw, (stop-start)*Wo*N), in the reused buffer "cols"."""
-        (kh, kw), wo = self.kernel_size, (xp.shape[2] - self.kernel_size[1]) // self.strides[1] + 1
-        out = self._buffer("cols", (xp.shape[0], kh, kw, stop - start, wo, xp.shape[3]))
-        return im2col_chwn(xp[:, self._window_rows(start, stop)], self.kernel_size, self.strides, out=out)
+    def fast_input_gradient(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx alone (``Layer.input_gradient``): layers/fast_conv.py skips the dW products."""
+        dy = self._check_dy(dy)
+        maths, cache = self._cache
+        if maths.input_gradient is None:              # forward ran the reference: backward's dx
+            return maths.backward(dy, cache)[0]
+        return maths.input_gradient(dy, cache)
 
     def _input_chw(self, input_shape: tuple) -> tuple[int, int, int]:
         if len(input_shape) != 3:
@@ -452,53 +439,8 @@ class Conv2D(_ConvBase):
         _, self._pads = self._geometry(input_shape)
         self._init_kernel((self.filters, c, kh, kw), (c * kh * kw, self.filters * kh * kw), rng)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_x(x)
-        n = x.shape[0]
-        f, ho, wo = self.output_shape
-        xp = self._pad_chwn(x)                                               # (C, Hp, Wp, N)
-        w_mat = self.params["W"].reshape(f, -1)                              # (F, C*kh*kw)
-        y = np.empty((f, ho, wo, n), dtype=x.dtype)
-        # y = W cols, for one block of output rows at a time (module docstring, "Memory")
-        for i0, i1 in self._row_blocks(ho, n, w_mat.shape[1], wo):
-            cols = self._im2col(xp, i0, i1)                                  # (C*kh*kw, rows*Wo*N)
-            np.matmul(w_mat, cols, out=y[:, i0:i1].reshape(f, -1))          # a view of y: (F, rows*Wo*N)
-        if self.use_bias:
-            y += self.params["b"][:, None, None, None]
-        self._cache = xp                                                     # not cols: ~6x larger
-        return self._remember_output(_from_chwn(y))
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dy = self._check_dy(dy)
-        xp = self._cache                                                     # (C, Hp, Wp, N)
-        f, ho, wo = self.output_shape
-        n = dy.shape[0]
-        if self.use_bias and self.param_grads:
-            self.grads["b"] = dy.sum(axis=(0, 2, 3))
-        w_mat = self.params["W"].reshape(f, -1)                              # (F, C*kh*kw)
-        dy_chwn = _to_chwn(dy)                                               # (F, Ho, Wo, N)
-        dw = np.zeros_like(w_mat)
-        dxp = np.zeros_like(xp)
-        # One block of output rows at a time, as in forward: its columns are
-        # rebuilt from xp, used for dW, then overwritten by the block's dcols.
-        # Without weight gradients (input_grad_only) the columns are not needed.
-        for i0, i1 in self._row_blocks(ho, n, w_mat.shape[1], wo):
-            rows = self._window_rows(i0, i1)
-            dy_mat = dy_chwn[:, i0:i1].reshape(f, -1)                        # (F, rows*Wo*N)
-            if self.param_grads:
-                cols = self._im2col(xp, i0, i1)                              # (C*kh*kw, rows*Wo*N)
-            else:
-                cols = self._buffer("cols", (w_mat.shape[1], dy_mat.shape[1]))  # only a place for dcols
-            # BEGIN EXERCISE 4: Conv2D backward
-            # Hint: with this block's dy as a matrix dY (F, rows*Wo*N), laid out like y in forward: dW += dY @ cols^T, and col2im(W^T @ dY) adds the block's dx onto the padded rows it came from (out=dxp[:, rows]).
-            if self.param_grads:  # (inside input_grad_only() cols is not the windows: skip dW)
-                dw += dy_mat @ cols.T
-            dx_cols = np.matmul(w_mat.T, dy_mat, out=cols)                  # cols is used up: reuse it
-            col2im_chwn(dx_cols, dxp[:, rows].shape, self.kernel_size, self.strides, out=dxp[:, rows])
-            # END EXERCISE 4
-        if self.param_grads:
-            self.grads["W"] = dw.reshape(self.params["W"].shape)
-        return _from_chwn(self._crop_chwn(dxp))
+    _reference = ConvMaths(conv2d_forward, conv2d_backward)
+    _fast = ConvMaths(fast_conv.conv2d_forward, fast_conv.conv2d_backward, fast_conv.conv2d_input_gradient)
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward of dx = crop(col2im(dY W)) (see ``Layer.backward_backward``).
@@ -610,52 +552,9 @@ class Conv2DTranspose(_ConvBase):
         _, self._pads = self._geometry(input_shape)
         self._init_kernel((c, self.filters, kh, kw), (self.filters * kh * kw, c * kh * kw), rng)
 
-    def _padded_out_shape(self, n: int) -> tuple:
-        """Shape of the output before cropping, i.e. the adjoint conv's padded input."""
-        f, ho, wo = self.output_shape
-        (t, btm), (lft, r) = self._pads
-        return n, f, ho + t + btm, wo + lft + r
+    _reference = ConvMaths(conv2d_transpose_forward, conv2d_transpose_backward)
+    _fast = ConvMaths(fast_conv.conv2d_transpose_forward, fast_conv.conv2d_transpose_backward,
+                      fast_conv.conv2d_transpose_input_gradient)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_x(x)
-        n, c, h, w = x.shape
-        x_chwn = _to_chwn(x)                                                # (C, H, W, N)
-        w_mat = self.params["W"].reshape(c, -1)                             # (C, F*kh*kw)
-        _, f, hp, wp = self._padded_out_shape(n)
-        full = np.zeros((f, hp, wp, n), dtype=x.dtype)
-        # full = col2im(W^T X), for one block of input rows at a time: their
-        # stamps land on the padded rows _window_rows names (neighbouring
-        # blocks overlap there, and col2im adds).
-        for i0, i1 in self._row_blocks(h, n, w_mat.shape[1], w):
-            x_mat = x_chwn[:, i0:i1].reshape(c, -1)                         # (C, rows*W*N)
-            cols = self._buffer("cols", (w_mat.shape[1], x_mat.shape[1]))   # (F*kh*kw, rows*W*N)
-            np.matmul(w_mat.T, x_mat, out=cols)
-            rows = self._window_rows(i0, i1)
-            col2im_chwn(cols, full[:, rows].shape, self.kernel_size, self.strides, out=full[:, rows])
-        y = _from_chwn(self._crop_chwn(full))
-        if self.use_bias:
-            y += self.params["b"][:, None, None]
-        self._cache = x_chwn
-        return self._remember_output(y)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dy = self._check_dy(dy)
-        x_chwn = self._cache                                                # (C, H, W, N)
-        c, h, w, n = x_chwn.shape
-        w_mat = self.params["W"].reshape(c, -1)                             # (C, F*kh*kw)
-        dyp = self._pad_chwn(dy)                                            # (F, Hp, Wp, N)
-        dw = np.zeros_like(w_mat)
-        dx = np.empty_like(x_chwn)
-        # dY_cols = im2col(pad(dy)), one block of this layer's input rows at a
-        # time: dW += X dY_cols^T and dX = W dY_cols (a Conv2D forward of dy).
-        for i0, i1 in self._row_blocks(h, n, w_mat.shape[1], w):
-            dy_cols = self._im2col(dyp, i0, i1)                             # (F*kh*kw, rows*W*N)
-            x_mat = x_chwn[:, i0:i1].reshape(c, -1)                         # (C, rows*W*N)
-            if self.param_grads:                                            # False in input_grad_only()
-                dw += x_mat @ dy_cols.T
-            np.matmul(w_mat, dy_cols, out=dx[:, i0:i1].reshape(c, -1))     # a view of dx
-        if self.param_grads:
-            self.grads["W"] = dw.reshape(self.params["W"].shape)
-        if self.use_bias and self.param_grads:
-            self.grads["b"] = dy.sum(axis=(0, 2, 3))
-        return _from_chwn(dx)
+    def _forward_args(self) -> tuple:
+        return self.strides, self._pads, self.output_shape[1:]

@@ -75,9 +75,8 @@ class GroupNormalization(Layer):
         summed = (0,) + tuple(range(2, dy.ndim))                          # batch and pixel axes
         # BEGIN EXERCISE 13: GroupNormalization backward
         # Hint: dgamma and dbeta sum over every axis but the channels; dx is LayerNormalization's formula over each (example, group) of M = (C/G) * pixels numbers, with dxhat = dy * gamma[c].
-        if self.param_grads:  # False inside input_grad_only(): skip dgamma and dbeta
-            self.grads["gamma"] = np.sum(dy * xhat, axis=summed)
-            self.grads["beta"] = np.sum(dy, axis=summed)
+        self.grads["gamma"] = np.sum(dy * xhat, axis=summed)
+        self.grads["beta"] = np.sum(dy, axis=summed)
         dxhat = (dy * self._per_channel(self.params["gamma"], dy.ndim)).reshape(len(dy), self.groups, -1)
         xhat_g = xhat.reshape(dxhat.shape)
         dx = inv_std * (dxhat - dxhat.mean(axis=2, keepdims=True)

@@ -50,9 +50,8 @@ class LayerNormalization(Layer):
         dy = self._check_grad(dy)
         xhat, inv_std = self._cache
         batch_axes = tuple(range(dy.ndim - 1))
-        if self.param_grads:                       # False inside input_grad_only()
-            self.grads["gamma"] = np.sum(dy * xhat, axis=batch_axes)
-            self.grads["beta"] = np.sum(dy, axis=batch_axes)
+        self.grads["gamma"] = np.sum(dy * xhat, axis=batch_axes)
+        self.grads["beta"] = np.sum(dy, axis=batch_axes)
         dxhat = dy * self.params["gamma"]
         return inv_std * (dxhat - dxhat.mean(axis=-1, keepdims=True)
                           - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True))

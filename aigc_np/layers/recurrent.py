@@ -142,9 +142,8 @@ class LSTM(Layer):
             dc_next = dc * f
             # END EXERCISE 11
         rows = da_all.reshape(n * steps, 4 * hsz)
-        if self.param_grads:                       # False inside input_grad_only()
-            self.grads["Wx"] = x.reshape(n * steps, -1).T @ rows
-            self.grads["Wh"] = hs[:, :steps].reshape(n * steps, hsz).T @ rows
-            self.grads["b"] = rows.sum(axis=0)
+        self.grads["Wx"] = x.reshape(n * steps, -1).T @ rows
+        self.grads["Wh"] = hs[:, :steps].reshape(n * steps, hsz).T @ rows
+        self.grads["b"] = rows.sum(axis=0)
         self.d_initial_state = (dh_next, dc_next)
         return (rows @ self.params["Wx"].T).reshape(x.shape)

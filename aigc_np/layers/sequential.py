@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import base
 from .base import Layer, as_shape
 
 
@@ -103,30 +102,26 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """dL/dx through the stack, every layer assigning its grads on the way.
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx through the stack, every layer assigning its grads on the way."""
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
 
-        ``input_grad=False``: the caller has no use for dL/dx (a step that
-        updates this network on inputs nothing upstream learns from, such as
-        D's step on real and detached fake images). The first layer is then
-        asked to skip its input-gradient product (Dense skips dY W^T, the
-        largest product a step would throw away) and None is returned.
-        """
+    def input_gradient(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx through the stack, each layer's ``input_gradient``: no grad changes."""
+        for layer in reversed(self.layers):
+            dy = layer.input_gradient(dy)
+        return dy
+
+    def param_gradients(self, dy: np.ndarray) -> None:
+        """Every layer's grads, as ``backward`` assigns them, without dL/dx: the last
+        layers run ``backward`` (their dx feeds the layers before), the first one
+        its ``param_gradients``, which may skip the input-gradient product."""
         first, *rest = self.layers
         for layer in reversed(rest):
             dy = layer.backward(dy)
-        if input_grad or not base.SKIP_PARAM_GRADS:
-            dx = first.backward(dy)
-            return dx if input_grad else None
-        first.input_grad = False
-        try:
-            if isinstance(first, Sequential):
-                first.backward(dy, input_grad=False)
-            else:
-                first.backward(dy)
-        finally:
-            first.input_grad = True
-        return None
+        first.param_gradients(dy)
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward through the stack (see ``Layer.backward_backward``).
@@ -156,10 +151,9 @@ class Sequential(Layer):
             raise TypeError(f"{self.name}: expected d_dx as a numpy.ndarray, got {type(d_dx).__name__}")
         upstream = []                                  # upstream[k] = g_k, the dy layer k's backward got
         g = dy
-        with self.input_grad_only():                   # the sweeps below assign every weight gradient
-            for layer in reversed(self.layers):
-                upstream.append(g)
-                g = layer.backward(g)
+        for layer in reversed(self.layers):            # the sweeps below assign every weight gradient
+            upstream.append(g)
+            g = layer.input_gradient(g)
         upstream.reverse()
         if d_dx.shape != g.shape:
             raise ValueError(f"{self.name}: expected d_dx of shape {g.shape} (the input shape), got {d_dx.shape}")

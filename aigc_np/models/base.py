@@ -1,8 +1,6 @@
 """A container for models made of several named networks (encoder/decoder, G/D)."""
 from __future__ import annotations
 
-from contextlib import ExitStack, contextmanager
-
 import numpy as np
 
 
@@ -54,18 +52,6 @@ class Model:
 
     def rngs(self) -> list:
         return [g for layer in self.parts.values() for g in layer.rngs()]
-
-    @contextmanager
-    def input_grad_only(self):
-        """``Layer.input_grad_only`` for every part: backward computes input gradients only."""
-        with ExitStack() as stack:
-            for layer in self.parts.values():
-                stack.enter_context(layer.input_grad_only())
-            yield self
-
-    def stale_layers(self) -> list[str]:
-        """``Layer.stale_layers`` of every part, as "<part>: <layer>"."""
-        return [f"{part}: {name}" for part, layer in self.parts.items() for name in layer.stale_layers()]
 
     def num_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))

@@ -208,7 +208,7 @@ class ConditionalGAN(GAN):
         logits = self.D.forward(np.concatenate(inputs))
         groups = float(len(inputs))
         loss = groups * self.bce.forward(logits, np.concatenate(targets).astype(logits.dtype))
-        self.D.backward(self.bce.backward(groups), input_grad=False)  # nothing before D learns here
+        self.D.param_gradients(self.bce.backward(groups))  # D's grads; nothing before D learns here
         return loss
 
     def generator_loss(self, z, labels) -> float:
@@ -222,7 +222,7 @@ class ConditionalGAN(GAN):
         fake = self.G.forward(join(z, y))
         logits = self.D.forward(join(fake, y))
         loss = self.bce.forward(logits, np.ones_like(logits))  # fakes labelled "real"
-        d_input = self.D.backward(self.bce.backward())
+        d_input = self.D.input_gradient(self.bce.backward())   # D is not updated here: no D grads
         d_fake, _d_label = join_backward(d_input, fake.shape[1])
         self.G.backward(d_fake)  # G's input gradient (w.r.t. [z, y]) is not needed either
         return loss
@@ -236,8 +236,7 @@ class ConditionalGAN(GAN):
         n = len(x_real)
         d_loss = self.discriminator_loss(x_real, labels, self.sample_z(n), self.sample_labels(n))
         self.opt_d.step()
-        with self.D.input_grad_only():     # G's step needs dL/d(fake) from D, not D's weight gradients
-            g_loss = self.generator_loss(self.sample_z(n), self.sample_labels(n))
+        g_loss = self.generator_loss(self.sample_z(n), self.sample_labels(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()

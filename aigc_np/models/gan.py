@@ -140,7 +140,7 @@ class GAN(Model):
         targets = np.concatenate([np.full((len(x_real), 1), 1.0 - self.label_smoothing),
                                   np.zeros((len(fake), 1))]).astype(logits.dtype)
         loss = 2.0 * self.bce.forward(logits, targets)
-        self.D.backward(self.bce.backward(2.0), input_grad=False)   # nothing upstream learns from D's input here
+        self.D.param_gradients(self.bce.backward(2.0))   # D's grads; nothing upstream learns from D's input here
         if self.r1_weight and self.opt_d.t % self.r1_every == 0:   # t: D steps taken so far
             bce_grads = {k: g.copy() for k, g in self.D.grads.items()}
             loss += self.r1_penalty(x_real)                 # assigns R1's gradients ...
@@ -161,8 +161,7 @@ class GAN(Model):
         gamma = self.r1_weight * self.r1_every            # lazy R1: k times the weight, 1/k as often
         logits = self.D.forward(x_real)
         ones = np.ones_like(logits)
-        with self.D.input_grad_only():                    # g only; backward_backward assigns D's grads
-            g = self.D.backward(ones)
+        g = self.D.input_gradient(ones)                   # g only; backward_backward assigns D's grads
         rows = g.reshape(len(g), -1)
         value = 0.5 * gamma * float(np.mean(np.sum(rows * rows, axis=1)))
         if backward:
@@ -185,17 +184,16 @@ class GAN(Model):
     def generator_loss(self, z) -> float:
         """Non-saturating L_G = -log D(G(z)); backward through D into G's gradients.
 
-        Only G's gradients are applied after this (opt_g steps), so
-        ``train_step`` runs it inside ``D.input_grad_only()``: D's backward
-        then gives dL/d(fake) and skips D's weight gradients. (Called on its
-        own, D's backward also writes D's gradients, which are never applied.)
+        Only G's gradients are applied after this (opt_g steps), so D's part
+        is ``D.input_gradient``: dL/d(fake) without D's weight gradients, which
+        the fast path skips computing (D's grads keep their values).
         """
         # BEGIN EXERCISE 9: the GAN generator step
-        # Hint: z -> G -> D -> BCE with target 1 ("real") for the fakes; backward through D gives dL/d(fake images), which G.backward takes.
+        # Hint: z -> G -> D -> BCE with target 1 ("real") for the fakes; D.input_gradient gives dL/d(fake images), which G.backward takes.
         fake = self.G.forward(z)
         fake_logits = self.D.forward(fake)
         g_loss = self.bce.forward(fake_logits, np.ones_like(fake_logits))
-        d_fake = self.D.backward(self.bce.backward())  # dL_G / d(fake images)
+        d_fake = self.D.input_gradient(self.bce.backward())  # dL_G / d(fake images)
         self.G.backward(d_fake)
         return g_loss
         # END EXERCISE 9
@@ -205,8 +203,7 @@ class GAN(Model):
         n = len(x_real)
         d_loss = self.discriminator_loss(x_real, self.sample_z(n))
         self.opt_d.step()
-        with self.D.input_grad_only():     # G's step needs dL/d(fake) from D, not D's weight gradients
-            g_loss = self.generator_loss(self.sample_z(n))
+        g_loss = self.generator_loss(self.sample_z(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()

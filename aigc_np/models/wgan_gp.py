@@ -118,8 +118,7 @@ class WGANGP(GAN):
         """
         scores = self.D.forward(x_hat)
         ones = np.ones_like(scores)
-        with self.D.input_grad_only():          # g only; backward_backward assigns the critic's grads
-            g = self.D.backward(ones)
+        g = self.D.input_gradient(ones)          # g only; backward_backward assigns the critic's grads
         g_rows = g.reshape(len(g), -1)
         norms = np.sqrt(np.sum(g_rows * g_rows, axis=1))
         value = self.gp_weight * float(np.mean((norms - 1.0) ** 2))
@@ -146,7 +145,7 @@ class WGANGP(GAN):
         w_dist = float(np.mean(scores[:n_real]) - np.mean(scores[n_real:]))
         d_scores = np.concatenate([np.full((n_real,) + scores.shape[1:], -1.0 / n_real),
                                    np.full((len(x_fake),) + scores.shape[1:], 1.0 / len(x_fake))])
-        self.D.backward(d_scores.astype(scores.dtype), input_grad=False)   # the inputs are data and detached fakes
+        self.D.param_gradients(d_scores.astype(scores.dtype))   # no dL/d(input): data and detached fakes
         wasserstein_grads = {k: g.copy() for k, g in self.D.grads.items()}
         gp = self.penalty(eps * x_real + (1 - eps) * x_fake)   # assigns the penalty's gradients
         for k, g in self.D.grads.items():
@@ -161,13 +160,12 @@ class WGANGP(GAN):
     def generator_loss(self, z) -> float:
         """L_G = -mean D(G(z)); backward through the critic into G's grads.
 
-        Only G's gradients are applied after this, so ``train_step`` runs it
-        inside ``critic.input_grad_only()``: the critic's backward gives
-        dL_G/d(samples) and skips the critic's weight gradients.
+        Only G's gradients are applied after this, so the critic's part is
+        ``input_gradient``: dL_G/d(samples) without the critic's weight gradients.
         """
         samples = self.G.forward(z)
         scores = self.D.forward(samples)
-        d_samples = self.D.backward(np.full_like(scores, -1.0 / len(scores)))  # dL_G/d(samples)
+        d_samples = self.D.input_gradient(np.full_like(scores, -1.0 / len(scores)))  # dL_G/d(samples)
         self.G.backward(d_samples)
         return -float(np.mean(scores))
 
@@ -186,8 +184,7 @@ class WGANGP(GAN):
             totals["d_loss"] += terms["critic_loss"]
             totals["w_dist"] += terms["w_dist"]
             totals["gp"] += terms["gp"]
-        with self.D.input_grad_only():     # G's step needs dL/d(samples), not the critic's weight gradients
-            g_loss = self.generator_loss(self.sample_z(n))
+        g_loss = self.generator_loss(self.sample_z(n))
         self.opt_g.step()
         if self.G_ema is not None:
             self.update_ema()

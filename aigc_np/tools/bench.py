@@ -15,12 +15,13 @@ matmul runs are timed in turns, so that all three see the same load.
 Rates: a 2048^3 float32 product measured in the same run is the BLAS
 ``peak`` (GFLOP/s); each step's ``gflops_needed`` (2MKN summed over its
 needed products, per second of step) is reported as a share of it. A
-table lists every conv layer of the DCGAN and CNN cases with its product
-shapes, the products' rate alone and the layer's (``--no-convs``: left out).
+table lists every conv layer of the DCGAN, CNN and U-Net cases with its
+product shapes, the products' rate alone and the layer's, each also as a
+share of the peak (``--no-convs``: left out).
 
-``--skip-ab`` times the GAN steps with ``Layer.input_grad_only`` disabled
-(old: every weight gradient computed) and enabled (new), in turns in one
-process, three runs, with the load average beside each.
+``--ab`` times every step with the reference code (``aigc_np.backend.reference``)
+and with the fast paths, in turns in one process, three runs, with the load
+average beside each: what the fast paths buy.
 
 Text models: ``gpt`` is the default recipe (nanoGPT's CPU configuration (batch 12 x 64 characters),
 ``lstm`` the Shakespeare default; their rate is ``tokens_per_s`` (characters
@@ -55,8 +56,9 @@ import tracemalloc
 
 import numpy as np
 
+from .. import backend, fast_optimizers
 from ..evaluation.classifier import cnn_classifier
-from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential
+from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential, fast_conv
 from ..losses import SparseCategoricalCrossentropy
 from ..models import DCGAN, VAE
 from ..kinds import KINDS, build_model
@@ -162,7 +164,8 @@ def double_backward(net, batch: int) -> list:
 
 
 def gan_step_matmuls(model, batch: int) -> list:
-    """Every product GAN.train_step ran before ``input_grad_only``: D step (G forward, D on 2B), then G step."""
+    """Every product GAN.train_step runs with full backwards (the reference code): D step (G
+    forward, D on 2B), then G step."""
     g_f, g_b = layer_matmuls(model.G, batch)
     d2_f, d2_b = layer_matmuls(model.D, 2 * batch)
     d_f, d_b = layer_matmuls(model.D, batch)
@@ -185,7 +188,7 @@ def gan_step_needed(model, batch: int) -> list:
 
 
 def wgan_step_matmuls(model, batch: int) -> list:
-    """Every product WGANGP.train_step ran before ``input_grad_only``: n_critic critic steps
+    """Every product WGANGP.train_step runs with full backwards (the reference code): n_critic critic steps
     (G forward; critic on 2B; the penalty: forward, backward, and ``backward_backward``,
     whose first sweep is a second backward), then the G step."""
     g_f, g_b = layer_matmuls(model.G, batch)
@@ -297,12 +300,11 @@ def _layers(net) -> list:
     return [leaf for layer in net.layers for leaf in _layers(layer)] if isinstance(net, Sequential) else [net]
 
 
-def workspace_mb(nets, optimizers) -> float:
-    """Work buffers kept between steps: conv layers' ``_workspace``, optimizers' ``_work``."""
-    arrays = [a for net in nets for layer in _layers(net) for a in getattr(layer, "_workspace", {}).values()]
-    arrays += [o._work for o in optimizers if getattr(o, "_work", None) is not None]
-    unique = {id(a): a for a in arrays}                     # the conv layers share one workspace
-    return sum(a.nbytes for a in unique.values()) / 2**20
+def workspace_mb(nets=None, optimizers=None) -> float:
+    """Work buffers the fast paths keep between steps: the conv layers' shared workspace
+    and Adam's scratch (one each per dtype, for every network; the arguments are ignored)."""
+    arrays = list(fast_conv.WORKSPACE.values()) + list(fast_optimizers._SCRATCH.values())
+    return sum(a.nbytes for a in arrays) / 2**20
 
 
 def activations_mb(forward) -> float:
@@ -438,7 +440,6 @@ def text_case(name: str) -> dict:
 
 TEXT_VOCAB = 65
 STEP_NAMES = ("mlp_gan", "vae", "dcgan_lesson", "dcgan_full", "wgan_gp", "cnn", "unet", "gpt", "lstm")
-SKIP_AB_NAMES = ("mlp_gan", "dcgan_lesson", "dcgan_full", "wgan_gp")
 
 
 def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -482,35 +483,32 @@ def bench_steps(n_steps: int, dcgan_width: float, only=STEP_NAMES, peak: float |
     return results
 
 
-def bench_skip_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=SKIP_AB_NAMES) -> list:
-    """Step ms with ``input_grad_only`` disabled (old) and enabled (new), timed in turns, ``runs`` times."""
-    from ..layers import base
+def bench_ab(n_steps: int, dcgan_width: float, runs: int = 3, only=STEP_NAMES) -> list:
+    """Step ms with the reference code and with the fast paths, timed in turns, ``runs`` times."""
     results = []
     for case in step_cases(dcgan_width, only):
         step = case["step"]
 
-        def old():
-            base.SKIP_PARAM_GRADS = False
-            try:
+        def reference():
+            with backend.reference():
                 step()
-            finally:
-                base.SKIP_PARAM_GRADS = True
         for run in range(runs):
             load = os.getloadavg()[0]
-            old_ms, new_ms = _timeit_turns([old, step], n_steps)
-            o, n = float(np.median(old_ms)), float(np.median(new_ms))
-            results.append({"name": case["name"], "run": run + 1, "old_ms": o, "new_ms": n, "new_over_old": n / o,
-                            "faster": 1 - n / o, "load_1min": load})
-            print(f"  {case['name']:<13} run {run + 1}: old {o:8.1f} ms  new {n:8.1f} ms  new/old {n / o:5.3f}  "
-                  f"({1 - n / o:+.1%} faster)  load {load:.2f}", flush=True)
+            ref_ms, fast_ms = _timeit_turns([reference, step], n_steps)
+            r, f = float(np.median(ref_ms)), float(np.median(fast_ms))
+            results.append({"name": case["name"], "run": run + 1, "reference_ms": r, "fast_ms": f,
+                            "fast_over_reference": f / r, "load_1min": load})
+            print(f"  {case['name']:<13} run {run + 1}: reference {r:8.1f} ms  fast {f:8.1f} ms  "
+                  f"fast/reference {f / r:5.3f}  load {load:.2f}", flush=True)
     return results
 
 
-def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
-    """Every conv layer of the DCGAN cases and the lesson-03 CNN: its product shapes
-    (forward, dW, dx), their GFLOP/s alone, and the layer's forward + full backward GFLOP/s
-    (the same products' flops over the layer's time), at the batch the step runs it
-    (G and the CNN at the step's batch, D at 2B, its D-step batch)."""
+def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES, peak: float | None = None) -> list:
+    """Every conv layer of the DCGAN cases, the lesson-03 CNN and the U-Net: its product
+    shapes (forward, dW, dx), their GFLOP/s alone, and the layer's forward + full backward
+    GFLOP/s (the same products' flops over the layer's time), at the batch the step runs it
+    (G, the CNN and the U-Net at the step's batch, D at 2B, its D-step batch); with
+    ``peak``, both rates as shares of it too."""
     rng = np.random.default_rng(0)
     nets = []
     for name, width in (("dcgan_lesson", dcgan_width), ("dcgan_full", 1.0)):
@@ -519,6 +517,9 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
             nets += [(name, "G", dc.G, 64), (name, "D", dc.D, 128)]
     if "cnn" in only:
         nets.append(("cnn", "", cnn_classifier(np.random.default_rng(4)), 128))
+    if "unet" in only:
+        unet = build_diffusion("ddpm", rng=np.random.default_rng(5)).net
+        nets.append(("unet", "", Sequential(leaf_layers(unet)), 32))
     results = []
     for case, part, net, batch in nets:
         for i, layer in enumerate(_layers(net)):
@@ -539,6 +540,9 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES) -> list:
             results.append({"case": case, "layer": label, "batch": batch, "shapes": [list(p) for p in shapes],
                             "products_ms": products_ms, "products_gflops": gflop(shapes) / (products_ms / 1e3),
                             "layer_ms": layer_ms, "layer_gflops": gflop(shapes) / (layer_ms / 1e3)})
+            if peak:
+                results[-1].update({"products_share_of_peak": results[-1]["products_gflops"] / peak,
+                                    "layer_share_of_peak": results[-1]["layer_gflops"] / peak})
     return results
 
 
@@ -608,8 +612,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-sampling", action="store_true", help="skip the text models' sampling speed")
     parser.add_argument("--sampling-chars", type=int, default=500, help="characters per sampling run")
     parser.add_argument("--peak-n", type=int, default=2048, help="size n of the n^3 product that measures the peak")
-    parser.add_argument("--skip-ab", action="store_true",
-                        help="also time the GAN steps without and with input_grad_only, in turns (3 runs)")
+    parser.add_argument("--ab", action="store_true",
+                        help="also time every step with the reference code and the fast paths, in turns (3 runs)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be positive")
@@ -626,9 +630,8 @@ def main(argv=None) -> int:
     print(f"peak: a {args.peak_n}^3 float32 product runs at {peak:.1f} GFLOP/s (load {os.getloadavg()[0]:.2f})")
     print("training steps (float32):")
     steps = bench_steps(args.steps, args.dcgan_width, only, peak)
-    skip_ab = bench_skip_ab(args.steps, args.dcgan_width, only=[n for n in SKIP_AB_NAMES if n in only]) \
-        if args.skip_ab else []
-    convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only)
+    ab = bench_ab(args.steps, args.dcgan_width, only=only) if args.ab else []
+    convs = [] if args.no_convs else bench_convs(args.dcgan_width, only=only, peak=peak)
     layers = [] if args.no_layers else bench_layers(args.steps)
     sampling = [] if args.no_sampling else bench_sampling(args.sampling_chars)
     peak_after = peak_gflops(args.peak_n)
@@ -654,14 +657,15 @@ def main(argv=None) -> int:
               "peak allocation plus the reused work buffers; model MB: parameters plus the activations of "
               "the largest pass)")
     if convs:
-        print(f"\n{'conv layer':<52}{'products (M, K, N): fwd, dW, dx':<52}{'ms':>7}{'GFLOP/s':>9}"
-              f"{'layer ms':>10}{'GFLOP/s':>9}")
+        print(f"\n{'conv layer':<52}{'products (M, K, N): fwd, dW, dx':<52}{'ms':>7}{'GFLOP/s':>9}{'of peak':>8}"
+              f"{'layer ms':>10}{'GFLOP/s':>9}{'of peak':>8}")
         for r in convs:
             shapes = ", ".join("x".join(map(str, p)) for p in r["shapes"])
             print(f"{r['layer']:<52}{shapes:<52}{r['products_ms']:>7.2f}{r['products_gflops']:>9.1f}"
-                  f"{r['layer_ms']:>10.2f}{r['layer_gflops']:>9.1f}")
+                  f"{r['products_share_of_peak']:>8.0%}{r['layer_ms']:>10.2f}{r['layer_gflops']:>9.1f}"
+                  f"{r['layer_share_of_peak']:>8.0%}")
         print("(products: the three alone, back to back; layer: forward + full backward, the same flops "
-              "over the layer's time)")
+              f"over the layer's time; of peak: of the {peak:.1f} GFLOP/s of the {args.peak_n}^3 product before the steps)")
     if layers:
         print(f"\n{'layer (batch 64)':<36}{'fwd ms':>8}{'matmul':>8}{'bwd ms':>8}{'matmul':>8}")
     for r in layers:
@@ -673,7 +677,7 @@ def main(argv=None) -> int:
     if args.json:
         from ..io import atomic_write
         with atomic_write(args.json, "w") as f:
-            json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "skip_ab": skip_ab,
+            json.dump({"env": env, "peak_gflops": [peak, peak_after], "steps": steps, "ab": ab,
                        "convs": convs, "layers": layers, "sampling": sampling}, f, indent=2)
         print(f"\nwrote {args.json}")
     return 0

@@ -1,0 +1,229 @@
+"""Every fast path equals its reference (aigc_np.backend), and training runs the fast paths.
+
+The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
+as Algorithm 1); the fast paths are layers/fast_conv.py, fast_optimizers.py
+and the fast halves of a backward (layers/fast_dense.py, the conv layers'
+``fast_input_gradient``). On drawn shapes, in float64, each result agrees
+with the reference's to a relative error of 1e-12 (the largest difference
+over the largest reference entry): the same sums, added in another order.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aigc_np import backend, fast_optimizers
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense
+from aigc_np.layers import fast_conv
+from aigc_np.models.dcgan import DCGAN
+from aigc_np.optimizers import Adam, AdamW
+
+TOL = 1e-12
+
+
+def rel_error(fast, reference) -> float:
+    """max |fast - reference| / max |reference| (0 when both are 0)."""
+    assert fast.shape == reference.shape and fast.dtype == reference.dtype
+    scale = np.abs(reference).max(initial=0.0)
+    diff = np.abs(fast - reference).max(initial=0.0)
+    return diff / scale if scale else diff
+
+
+def both_paths(layer, x, dy):
+    """{path: (y, dx, grads, dx of input_gradient)} for the reference and the fast path."""
+    out = {}
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            y = layer.forward(x)
+            dx = layer.backward(dy)
+            grads = {k: g.copy() for k, g in layer.grads.items()}
+            dx_only = layer.input_gradient(dy)
+        out[path] = (y, dx, grads, dx_only)
+    return out
+
+
+# ------------------------------------------------------------------- convolutions
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["conv", "conv_transpose"]), n=st.integers(1, 3), c=st.integers(1, 4),
+       f=st.integers(1, 4), h=st.integers(2, 9), w=st.integers(2, 9), k=st.integers(1, 5), s=st.integers(1, 3),
+       padding=st.sampled_from(["same", "valid", 0, 1, 2]), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv_layers_fast_equal_reference(kind, n, c, f, h, w, k, s, padding, use_bias, seed):
+    rng = np.random.default_rng(seed)
+    k = min(k, h, w)
+    cls = Conv2D if kind == "conv" else Conv2DTranspose
+    layer = cls(f, k, strides=s, padding=padding, use_bias=use_bias)
+    try:
+        layer.build((c, h, w), rng, np.float64)
+    except ValueError:               # a padding that crops away the whole output: no layer to compare
+        return
+    if use_bias:
+        layer.params["b"][...] = rng.standard_normal(f)
+    x = rng.standard_normal((n, c, h, w))
+    dy = rng.standard_normal((n,) + layer.output_shape)
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    assert rel_error(fast[0], ref[0]) <= TOL and rel_error(fast[1], ref[1]) <= TOL
+    assert fast[2].keys() == ref[2].keys() == set(layer.params)
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+    assert rel_error(fast[3], ref[1]) <= TOL and np.array_equal(ref[3], ref[1])
+
+
+@pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
+def test_conv_blocks_of_one_row_change_nothing(cls, monkeypatch):
+    """The fast path builds its window columns a block of rows at a time (at most
+    fast_conv.BLOCK_BYTES); with one row per block it still equals the reference."""
+    rng = np.random.default_rng(2)
+    layer = cls(3, 3, 2, "same")
+    layer.build((2, 7, 6), rng, np.float64)
+    x = rng.standard_normal((2, 2, 7, 6))
+    dy = rng.standard_normal((2,) + layer.output_shape)
+    monkeypatch.setattr(fast_conv, "BLOCK_BYTES", 1)
+    paths = both_paths(layer, x, dy)
+    for i in (0, 1, 3):
+        assert rel_error(paths["fast"][i], paths["reference"][i]) <= TOL
+    for key in layer.params:
+        assert rel_error(paths["fast"][2][key], paths["reference"][2][key]) <= TOL
+
+
+def test_conv_layers_share_one_workspace_and_interleaving_them_changes_nothing():
+    """One block buffer serves every conv layer: a layer uses it only inside a call, so running
+    another layer between a layer's forward and its backward gives the same gradients."""
+    rng = np.random.default_rng(0)
+    a, b = Conv2D(3, 3, padding="same"), Conv2DTranspose(2, 3, strides=2, padding="same")
+    a.build((2, 6, 6), rng, np.float64)
+    b.build((3, 4, 4), rng, np.float64)
+    x, xb = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((2, 3, 4, 4))
+    dy, dyb = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 2, 8, 8))
+    a.forward(x)
+    alone = a.backward(dy), a.grads["W"].copy()
+    a.forward(x)
+    b.forward(xb)
+    b.backward(dyb)          # b fills the shared buffer between a's forward and backward
+    assert len([key for key in fast_conv.WORKSPACE if key[1] == np.dtype(np.float64).str]) == 1
+    np.testing.assert_array_equal(a.backward(dy), alone[0])
+    np.testing.assert_array_equal(a.grads["W"], alone[1])
+
+
+def test_a_layer_backpropagates_through_the_path_its_forward_took():
+    rng = np.random.default_rng(3)
+    layer = Conv2D(2, 3, padding="same")
+    layer.build((1, 5, 5), rng, np.float64)
+    x, dy = rng.standard_normal((2, 1, 5, 5)), rng.standard_normal((2, 2, 5, 5))
+    with backend.reference():
+        layer.forward(x)
+        dx_ref = layer.backward(dy)
+    layer.forward(x)                                    # fast
+    with backend.reference():
+        dx = layer.backward(dy)                         # the fast forward's cache, the fast backward
+    assert layer._cache[0] is Conv2D._fast and rel_error(dx, dx_ref) <= TOL
+
+
+# ---------------------------------------------------------------------- Dense
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 4), middle=st.lists(st.integers(1, 3), max_size=2), d=st.integers(1, 6),
+       units=st.integers(1, 6), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_dense_fast_halves_equal_backward(n, middle, d, units, use_bias, seed):
+    rng = np.random.default_rng(seed)
+    layer = Dense(units, use_bias=use_bias)
+    layer.build(tuple(middle) + (d,), rng, np.float64)
+    x = rng.standard_normal((n, *middle, d))
+    dy = rng.standard_normal((n, *middle, units))
+    layer.forward(x)
+    dx = layer.backward(dy)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    assert np.array_equal(layer.fast_input_gradient(dy), dx)
+    layer.fast_param_gradients(dy)
+    assert all(np.array_equal(layer.grads[k], grads[k]) for k in grads)
+
+
+# ----------------------------------------------------------------------- Adam
+class Params:
+    def __init__(self, shapes, rng):
+        self.params = {f"p{i}": rng.standard_normal(shape) for i, shape in enumerate(shapes)}
+        self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
+
+
+@pytest.mark.parametrize("block", [fast_optimizers.BLOCK, 7])
+@settings(max_examples=25, deadline=None)
+@given(shapes=st.lists(st.lists(st.integers(1, 6), min_size=1, max_size=3), min_size=1, max_size=3),
+       which=st.sampled_from(["adam", "adamw"]), lr=st.floats(1e-4, 1e-1), beta1=st.floats(0.0, 0.95),
+       beta2=st.floats(0.5, 0.9999), seed=st.integers(0, 2**16))
+def test_adam_fast_equals_algorithm_1(block, shapes, which, lr, beta1, beta2, seed):
+    """Five steps of the fused, blocked update (block=7: parameters split into several
+    blocks) against the reference, with fresh gradients each step."""
+    models, opts = [], []
+    for path in ("reference", "fast"):
+        model = Params([tuple(s) for s in shapes], np.random.default_rng(seed))
+        models.append(model)
+        make = Adam if which == "adam" else AdamW
+        opts.append(make(model, lr=lr, beta1=beta1, beta2=beta2))
+    grad_rng = np.random.default_rng(seed + 1)
+    old_block = fast_optimizers.BLOCK
+    fast_optimizers.BLOCK = block
+    try:
+        for _ in range(5):
+            grads = {k: grad_rng.standard_normal(p.shape) for k, p in models[0].params.items()}
+            for model in models:
+                for k, g in grads.items():
+                    model.grads[k][...] = g
+            with backend.reference():
+                opts[0].step()
+            opts[1].step()
+    finally:
+        fast_optimizers.BLOCK = old_block
+    for k in models[0].params:
+        assert rel_error(models[1].params[k], models[0].params[k]) <= TOL, k
+        for slot in ("m", "v"):
+            assert rel_error(opts[1].state[k][slot], opts[0].state[k][slot]) <= TOL, (k, slot)
+    assert opts[0].t == opts[1].t == 5
+
+
+def test_adam_in_blocks_is_bit_identical_to_one_block(monkeypatch):
+    """The fused update works on flat blocks of at most fast_optimizers.BLOCK elements;
+    with blocks of 7 the parameters and the state are bit-identical to one block."""
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((5, 9)).astype(np.float32)
+    whole, blocked = Params([(5, 9)], rng), Params([(5, 9)], rng)
+    whole.params["p0"][...] = blocked.params["p0"][...] = start
+    whole.params["p0"] = whole.params["p0"].astype(np.float32)
+    blocked.params["p0"] = blocked.params["p0"].astype(np.float32)
+    for model in (whole, blocked):
+        model.grads["p0"] = np.zeros((5, 9), np.float32)
+    opt_whole, opt_blocked = Adam(whole), Adam(blocked)
+    for _ in range(3):
+        g = rng.standard_normal((5, 9)).astype(np.float32)
+        whole.grads["p0"][...] = blocked.grads["p0"][...] = g
+        opt_whole.step()
+        with monkeypatch.context() as patch:
+            patch.setattr(fast_optimizers, "BLOCK", 7)
+            opt_blocked.step()
+    np.testing.assert_array_equal(blocked.params["p0"], whole.params["p0"])
+    for key, value in opt_whole.state_dict().items():
+        np.testing.assert_array_equal(opt_blocked.state_dict()[key], value)
+
+
+# ------------------------------------------------------------ what training runs
+def test_training_runs_the_fast_paths_by_default(monkeypatch):
+    assert backend.fast()
+    adam_calls = []
+    real = fast_optimizers.adam_update
+    monkeypatch.setattr(fast_optimizers, "adam_update", lambda *a: adam_calls.append(1) or real(*a))
+    model = DCGAN(latent_dim=8, width=1 / 16, rng=np.random.default_rng(0))
+    model.train_step(np.zeros((4, 1, 28, 28), np.float32))
+    convs = [layer for net in (model.G, model.D) for layer in net.layers if isinstance(layer, (Conv2D, Conv2DTranspose))]
+    assert convs and all(layer._cache[0] is type(layer)._fast for layer in convs)
+    assert len(adam_calls) == len(model.params)
+
+
+def test_the_switch_is_restored_and_checks_its_argument():
+    with backend.reference():
+        assert not backend.fast()
+        with pytest.raises(RuntimeError):
+            with backend.reference():
+                raise RuntimeError
+        assert not backend.fast()
+    assert backend.fast()
+    with pytest.raises(TypeError, match="use_fast.*'yes'"):
+        backend.use_fast("yes")
