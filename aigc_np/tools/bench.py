@@ -518,7 +518,7 @@ def bench_convs(dcgan_width: float, repeats: int = 5, only=STEP_NAMES, peak: flo
     if "cnn" in only:
         nets.append(("cnn", "", cnn_classifier(np.random.default_rng(4)), 128))
     if "unet" in only:
-        unet = build_diffusion("ddpm", rng=np.random.default_rng(5)).net
+        unet = build_model("ddpm", rng=np.random.default_rng(5)).net
         nets.append(("unet", "", Sequential(leaf_layers(unet)), 32))
     results = []
     for case, part, net, batch in nets:
