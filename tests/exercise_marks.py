@@ -187,7 +187,7 @@ MARKS = {
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[ddpm-eta]": (1, 3, 4, 13, 14),
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[vae-steps]": (1, 2, 3, 4, 6, 7, 8, 13, 14),
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[vae-guidance]": (1, 2, 3, 4, 6, 7, 8, 13, 14),
-    # The reference code runs the exercises; the fast paths (aigc_np.backend) do not.
+    # The reference code runs the exercises; the fast paths (aigc_np.layers.backend) do not.
     "test_conv.py::test_conv2d_matches_loop_reference[reference]": (4,),
     "test_conv.py::test_conv2d_gradcheck[reference]": (4,),
     "test_conv.py::test_gradcheck_without_bias[reference]": (4,),

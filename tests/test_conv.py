@@ -5,7 +5,7 @@ written here from the definitions (no im2col, no shared code), with numerical
 gradients, and with each other (the transposed convolution is the adjoint of
 the convolution). The tests of the maths run on both paths (``path``): the
 reference code, which Exercise 4 completes, and the fast path that training
-runs (aigc_np.backend; tests/test_fast_paths.py holds the two equal).
+runs (aigc_np.layers.backend; tests/test_fast_paths.py holds the two equal).
 """
 import contextlib
 import math
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 MANY = settings(max_examples=max(150, settings.default.max_examples))
 SOME = settings(max_examples=max(40, settings.default.max_examples))
 
-from aigc_np import backend
+from aigc_np.layers import backend
 from aigc_np.gradcheck import check_layer
 from aigc_np.layers.conv import Conv2D, Conv2DTranspose, col2im, im2col
 

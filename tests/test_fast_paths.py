@@ -1,7 +1,7 @@
-"""Every fast path equals its reference (aigc_np.backend), and training runs the fast paths.
+"""Every fast path equals its reference (aigc_np.layers.backend), and training runs the fast paths.
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
-as Algorithm 1); the fast paths are layers/fast_conv.py, fast_optimizers.py
+as Algorithm 1); the fast paths are layers/fast_conv.py, optimizers/fast.py
 and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aigc_np import backend, fast_optimizers
+from aigc_np.layers import backend
+from aigc_np.optimizers import fast as fast_optimizers
 from aigc_np.layers import Conv2D, Conv2DTranspose, Dense
 from aigc_np.layers import fast_conv
 from aigc_np.models.dcgan import DCGAN

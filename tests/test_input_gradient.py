@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aigc_np import backend
+from aigc_np.layers import backend
 from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, LeakyReLU, Sequential, base
 from aigc_np.layers.conv import _ConvBase
 from aigc_np.models.conditional import ConditionalGAN

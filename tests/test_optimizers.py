@@ -2,7 +2,7 @@
 
 The expected numbers are worked out by hand in the comments (not recomputed
 with the optimizer's own formula), so a wrong formula cannot agree with itself.
-Every test runs on both paths (aigc_np.backend): the reference code (Adam's
+Every test runs on both paths (aigc_np.layers.backend): the reference code (Adam's
 is Exercise 3) and the fast path that training runs.
 """
 import contextlib
@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from aigc_np import backend
+from aigc_np.layers import backend
 from aigc_np.layers import Layer, Sequential
 from aigc_np.optimizers import SGD, Adam, Optimizer, RMSprop
 

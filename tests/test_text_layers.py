@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aigc_np import backend
+from aigc_np.layers import backend
 from aigc_np.gradcheck import check_layer, numerical_gradient, rel_error
 from aigc_np.layers import GELU, LSTM, Block, CausalSelfAttention, Embedding, LayerNormalization, PositionalEmbedding
 from aigc_np.layers.transformer import gelu, layer_norm

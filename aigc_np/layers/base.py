@@ -16,7 +16,7 @@ A layer is an object with
   were: for a network that a step backpropagates *through* without updating
   it, e.g. D in a GAN's generator step. By default it is ``backward`` with
   the grads it assigns thrown away; Dense and the conv layers have a fast path
-  that skips the weight-gradient products (see ``aigc_np.backend``).
+  that skips the weight-gradient products (see ``aigc_np.layers.backend``).
 
 Batch axis first. Images are NCHW: (batch, channels, height, width).
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from . import backend
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -50,7 +50,7 @@ class Layer:
     example_batch: int = 3
     # A method fast_input_gradient(dy) -> dL/dx that skips the weight-gradient
     # products, in the layers where that saves time (Dense, the conv layers);
-    # ``input_gradient`` runs it when the fast paths are on (aigc_np.backend).
+    # ``input_gradient`` runs it when the fast paths are on (aigc_np.layers.backend).
     fast_input_gradient = None
     # Likewise fast_param_gradients(dy): the grads of ``backward`` without the
     # dL/dx product (Dense), for ``param_gradients``.

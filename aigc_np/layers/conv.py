@@ -26,7 +26,7 @@ The maths is in four functions written like the formulas above,
 the cache and returns ``(dx, dW, db)``); the layer classes check arguments
 and shapes, keep the cache and assign the grads. Training runs the same
 functions of layers/fast_conv.py instead, which compute the same numbers
-faster (see aigc_np.backend); tests/test_fast_paths.py holds the two equal.
+faster (see aigc_np.layers.backend); tests/test_fast_paths.py holds the two equal.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from . import backend
 from ..initializers import get_initializer
 from . import fast_conv
 from .base import Layer, as_shape
@@ -304,7 +304,7 @@ class _ConvBase(Layer):
     A subclass names its maths, ``_reference`` and ``_fast``, each a
     ``ConvMaths`` (the forward and backward functions of the module docstring).
     ``forward`` runs the fast pair when the fast paths are on
-    (aigc_np.backend) and remembers which one it ran, so ``backward`` uses the
+    (aigc_np.layers.backend) and remembers which one it ran, so ``backward`` uses the
     same pair.
     """
 

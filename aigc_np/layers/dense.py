@@ -73,7 +73,7 @@ class Dense(Layer):
         return dy @ self.params["W"].T
         # END EXERCISE 1
 
-    # The fast paths (aigc_np.backend): dL/dx alone, or the grads alone (layers/fast_dense.py).
+    # The fast paths (aigc_np.layers.backend): dL/dx alone, or the grads alone (layers/fast_dense.py).
     fast_input_gradient = fast_dense.input_gradient
     fast_param_gradients = fast_dense.param_gradients
 

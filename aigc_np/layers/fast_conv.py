@@ -3,7 +3,7 @@
 The functions here have the signatures of conv.py's reference functions
 (forward returns ``(y, cache)``, backward returns ``(dx, dW, db)``) plus an
 ``*_input_gradient`` that skips the dW product; the layers run them when the
-fast paths are on (aigc_np.backend), and tests/test_fast_paths.py holds them
+fast paths are on (aigc_np.layers.backend), and tests/test_fast_paths.py holds them
 equal to the reference.
 
 One layout inside. Images enter and leave as NCHW, but inside they are

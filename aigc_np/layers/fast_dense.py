@@ -6,7 +6,7 @@ only dx; D's own step needs D's grads but not the gradient into its input
 images. Each half is one product, so each of these skips about a third of a
 backward's work. They are methods of Dense (``Dense.fast_input_gradient``,
 ``Dense.fast_param_gradients``), called by ``Layer.input_gradient`` and
-``Layer.param_gradients`` when the fast paths are on (aigc_np.backend), and
+``Layer.param_gradients`` when the fast paths are on (aigc_np.layers.backend), and
 tests/test_fast_paths.py holds their results equal to ``backward``'s.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ table lists every conv layer of the DCGAN, CNN and U-Net cases with its
 product shapes, the products' rate alone and the layer's, each also as a
 share of the peak (``--no-convs``: left out).
 
-``--ab`` times every step with the reference code (``aigc_np.backend.reference``)
+``--ab`` times every step with the reference code (``aigc_np.layers.backend.reference``)
 and with the fast paths, in turns in one process, three runs, with the load
 average beside each: what the fast paths buy.
 
@@ -56,7 +56,8 @@ import tracemalloc
 
 import numpy as np
 
-from .. import backend, fast_optimizers
+from ..layers import backend
+from ..optimizers import fast as fast_optimizers
 from ..evaluation.classifier import cnn_classifier
 from ..layers import LSTM, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, Sequential, fast_conv
 from ..losses import SparseCategoricalCrossentropy

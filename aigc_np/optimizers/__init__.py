@@ -29,14 +29,15 @@ Each optimizer's maths is in a small ``update(p, g, state)`` method that
 changes ``p`` and ``state`` in place (CS231n style), written as the paper
 writes it; the base class does the bookkeeping and the checks. Adam (and
 AdamW) also has a fast path, the same update fused into a few passes over
-cache-sized blocks (fast_optimizers.py), which ``step`` runs when the fast
-paths are on (aigc_np.backend; tests/test_fast_paths.py holds the two equal).
+cache-sized blocks (optimizers/fast.py), which ``step`` runs when the fast
+paths are on (aigc_np.layers.backend; tests/test_fast_paths.py holds the two equal).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import backend, fast_optimizers
+from ..layers import backend
+from . import fast as fast_optimizers
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam"]
 
@@ -257,7 +258,7 @@ class Adam(Optimizer):
         self.eps = _check_range(self.name, "eps", eps, 0.0, low_inclusive=False)
 
     def step(self) -> None:
-        """``Optimizer.step`` with Adam's update, or its fused fast path (aigc_np.backend)."""
+        """``Optimizer.step`` with Adam's update, or its fused fast path (aigc_np.layers.backend)."""
         if not backend.fast():
             super().step()
             return

@@ -1,6 +1,6 @@
 """Adam's fast path: Algorithm 1 fused into a few in-place passes over cache-sized blocks.
 
-The reference (``Adam.update`` in optimizers.py) is the paper's six
+The reference (``Adam.update`` in optimizers/__init__.py) is the paper's six
 statements; each makes a temporary the size of the parameter. An update is
 a handful of element-wise passes, bound by memory traffic rather than
 arithmetic, so here
@@ -16,7 +16,7 @@ arithmetic, so here
   from RAM (docs/performance.md).
 
 ``Adam.step`` calls ``adam_update`` when the fast paths are on
-(aigc_np.backend); tests/test_fast_paths.py holds it equal to Algorithm 1.
+(aigc_np.layers.backend); tests/test_fast_paths.py holds it equal to Algorithm 1.
 """
 from __future__ import annotations
 
