@@ -26,14 +26,15 @@ import numpy as np
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.evaluation.judge import judge_scores, load_judge
-from aigc_np.models.registry import build_model, recipe
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.plan import Plan
 from aigc_np.plotting import (image_grid, originals_over_reconstructions, plot_codes, plot_curves, plt, save_figure,
                               save_image_grid)
 from aigc_np.training import spaced_rows, train
 
 parser = lesson_parser(__doc__, out="out/04_autoencoder")
-RECIPE = recipe("ae")  # the registry's autoencoder recipe, the one `python -m aigc_np train ae` uses
-parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"])
+CONFIG, TRAIN = recipe("ae")  # the table of kinds' autoencoder recipe, the one `python -m aigc_np train ae` uses
+parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
 args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 
@@ -60,7 +61,7 @@ print(f"train {x_train.shape}, validation {x_val.shape}, pixels in [{x_train.min
 # decoder's last layer outputs logits, and sigmoid(logit) is the pixel.
 
 # %%
-ae = build_model("ae", RECIPE["config"], rng=np.random.default_rng(args.seed))  # 784-512-256-2, Adam 1e-3
+ae = build_model("ae", CONFIG, rng=np.random.default_rng(args.seed))  # 784-512-256-2, Adam 1e-3
 print(ae.summary())
 print(f"{ae.num_params():,} parameters")
 
@@ -86,23 +87,23 @@ print(f"untrained: {ae.reconstruction_loss(x_val):.1f} nats/image on validation 
 # %% [markdown]
 # ## 4. Training with the shared loop
 # `aigc_np.training.train` (used by every generative model from here on)
-# runs the epochs of shuffled minibatches, calls `model.train_step(batch)`
-# (forward, loss, backward, Adam step), and after each epoch writes into the
-# run folder: `history.csv` (one row per epoch), a 10x10 picture
-# `samples_epoch_NNN.png` (here: 50 fixed validation digits, each above its
-# reconstruction), `last.npz` (weights and optimizer state, to resume), and
-# `best.npz`, the epoch with the best validation score `score_fn` reports.
+# follows a `Plan` (here `Plan.epochs`: epochs of shuffled minibatches),
+# calls `model.train_step(batch)` (forward, loss, backward, Adam step), and
+# after each epoch writes into the run folder: `history.csv` (one row per
+# epoch), a 10x10 picture `samples_epoch_NNN.png` (here: 50 fixed validation
+# digits, each above its reconstruction), `last.npz` (weights and optimizer
+# state, to resume), and `best.npz`, the epoch with the best score `score` reports.
 
 
 # %%
 shown = x_val[:50]  # in each grid, a row of 10 of them above their reconstructions
 run_dir = os.path.join(args.out, "run")
 start = time.perf_counter()
-history = train(ae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
-                rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, value_range=(0.0, 1.0),
-                grid_fn=lambda m: originals_over_reconstructions(shown, m.reconstruct(shown)),
-                score_fn=lambda m: {"val_recon": m.reconstruction_loss(x_val)},
-                best_key="val_recon", higher_is_better=False, label="AE ")
+plan = Plan.epochs(args.epochs, TRAIN["batch_size"], len(x_train))
+history = train(ae, (x_train,), plan, rng=np.random.default_rng(args.seed + 1), out_dir=run_dir,
+                grid=lambda m: originals_over_reconstructions(shown, m.reconstruct(shown)),
+                score=lambda m: {"val_recon": m.reconstruction_loss(x_val)},
+                select=KINDS["ae"].select, label="AE ")  # ("val_recon", False): lower is better
 train_seconds = time.perf_counter() - start
 for row in spaced_rows(history):
     print(f"  epoch {row['epoch']:3d}: train {row['loss']:6.1f}  validation {row['val_recon']:6.1f} nats/image")

@@ -25,18 +25,19 @@ from aigc_np.course.latent import interpolation_rows, normal_manifold, traversal
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.losses import GaussianKL
 from aigc_np.models import VAE, reparameterize, reparameterize_backward
-from aigc_np.models.registry import build_model, recipe
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.plan import Plan
 from aigc_np.plotting import (originals_over_reconstructions, plot_codes, plot_history, save_image_grid,
                               save_labelled_grid)
 from aigc_np.training import spaced_rows, train
 
 parser = lesson_parser(__doc__, out="out/05_vae")
-RECIPE = recipe("vae")  # the registry's VAE recipe, the one `python -m aigc_np train vae` uses
-parser.add_argument("--epochs", type=int, default=RECIPE["train"]["epochs"], help="epochs for the latent-20 VAE")
+CONFIG, TRAIN = recipe("vae")  # the table of kinds' VAE recipe, the one `python -m aigc_np train vae` uses
+parser.add_argument("--epochs", type=int, default=TRAIN["epochs"], help="epochs for the latent-20 VAE")
 args = parse_lesson_args(parser)
 rng = np.random.default_rng(args.seed)
 lesson_start = time.perf_counter()
-LATENT, epochs_2d, n_judge = RECIPE["config"]["latent_dim"], 30, 1000  # section 9 trains a latent-2 VAE
+LATENT, epochs_2d, n_judge = CONFIG["latent_dim"], 30, 1000  # section 9 trains a latent-2 VAE
 
 data = load_dataset(seed=args.seed)
 x_train, x_val, y_val = to_unit(data.x_train), to_unit(data.x_val), data.y_val
@@ -54,7 +55,7 @@ print("data:", data.source, f"| train {x_train.shape}, validation {x_val.shape}"
 # The networks are PyTorch's reference VAE: 784 -> 400 -> (20 + 20), 20 -> 400 -> 784.
 
 # %%
-vae = build_model("vae", RECIPE["config"], rng=np.random.default_rng(args.seed))
+vae = build_model("vae", CONFIG, rng=np.random.default_rng(args.seed))
 print(vae.summary())
 print(f"{vae.num_params():,} parameters")
 
@@ -125,7 +126,7 @@ print(f"gradcheck VAE loss, {len(errors)} parameter tensors: max relative error 
 
 # %% [markdown]
 # ## 6. Training
-# The shared loop of lesson 04; after each epoch `score_fn` measures the
+# The shared loop of lesson 04; after each epoch `score` measures the
 # validation ELBO (best.npz keeps the highest) and 100 fixed prior draws are decoded.
 
 # %%
@@ -133,10 +134,9 @@ fixed_z = np.random.default_rng(args.seed + 3).standard_normal((100, LATENT)).as
 validation_scores = lambda m: {f"val_{k}": v for k, v in m.elbo(x_val).items()}  # noqa: E731  val_elbo, _recon, _kl
 run_dir = os.path.join(args.out, f"latent{LATENT}")
 start = time.perf_counter()
-history = train(vae, x_train, epochs=args.epochs, batch_size=RECIPE["train"]["batch_size"],
-                rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, value_range=(0.0, 1.0),
-                grid_fn=lambda m: m.sample(z=fixed_z), score_fn=validation_scores, best_key="val_elbo",
-                label=f"VAE-{LATENT} ")
+history = train(vae, (x_train,), Plan.epochs(args.epochs, TRAIN["batch_size"], len(x_train)),
+                rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, grid=lambda m: m.sample(z=fixed_z),
+                score=validation_scores, select=KINDS["vae"].select, label=f"VAE-{LATENT} ")
 train_seconds = time.perf_counter() - start
 for row in spaced_rows(history):
     print(f"  epoch {row['epoch']:3d}: train -ELBO {row['loss']:6.1f}   validation -ELBO {-row['val_elbo']:6.1f} "
@@ -204,11 +204,11 @@ print("saved", save_image_grid(traversal.reshape(-1, 28, 28), os.path.join(args.
 # overlap in the middle as blends (the judge counts few 1s, many "8"s).
 
 # %%
-vae2 = build_model("vae", {**RECIPE["config"], "latent_dim": 2}, rng=np.random.default_rng(args.seed))
+vae2 = build_model("vae", {**CONFIG, "latent_dim": 2}, rng=np.random.default_rng(args.seed))
 start2 = time.perf_counter()
-history2 = train(vae2, x_train, epochs=epochs_2d, batch_size=RECIPE["train"]["batch_size"],
+history2 = train(vae2, (x_train,), Plan.epochs(epochs_2d, TRAIN["batch_size"], len(x_train)),
                  rng=np.random.default_rng(args.seed + 1), out_dir=os.path.join(args.out, "latent2"),
-                 score_fn=validation_scores, best_key="val_elbo", label="VAE-2 ")
+                 score=validation_scores, select=KINDS["vae"].select, label="VAE-2 ")
 print(f"latent-2 VAE: validation -ELBO {-history2[-1]['val_elbo']:.1f} nats/image after {epochs_2d} epochs "
       f"({time.perf_counter() - start2:.1f} s)")
 

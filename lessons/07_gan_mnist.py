@@ -27,13 +27,14 @@ import numpy as np
 from aigc_np.checkpoint import load_checkpoint
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import from_tanh, load_dataset, to_tanh
-from aigc_np.models.registry import build_model, recipe
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.plan import Plan
 from aigc_np.plotting import plot_curves, plt, save_figure, save_image_grid
 from aigc_np.evaluation.quality import SampleScorer, describe_scores, describe_sets, meets_target, plot_scores, score_sets
 from aigc_np.training import train
 
 parser = lesson_parser(__doc__, out="out/07_gan_mnist")
-parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
+parser.add_argument("--recipe", default="default", help="a recipe of the table of kinds: default or article")
 parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
 parser.add_argument("--label-smoothing", type=float, help="override the recipe's (real targets are 1 - this)")
 parser.add_argument("--ema", type=float, help="override the recipe's weight-average decay (0: off)")
@@ -55,14 +56,13 @@ print(f"train {x_train.shape}, pixels in [{x_train.min()}, {x_train.max()}]")
 # then a G step on L_G = -mean log D(G(z)), each with its own Adam.
 #
 # How to play it -- learning rates, batch size, regularizers, epochs -- is
-# the *recipe*, and recipes live in one place, the registry
-# (`aigc_np.models.registry.RECIPES`): this lesson, `python -m aigc_np train
-# gan` and `make demo` all read it. `build_model("gan", config)` makes the
+# the *recipe*, and recipes live in one place, the table of kinds
+# (`aigc_np.kinds`): this lesson, `python -m aigc_np train gan` and
+# `make demo` all read it. `build_model("gan", config)` makes the
 # networks and records the config, so a checkpoint rebuilds its model.
 
 # %%
-r = recipe("gan", args.recipe)
-config, schedule = dict(r["config"]), dict(r["train"])
+config, schedule = recipe("gan", args.recipe)  # the networks' config, and the training settings
 if args.epochs:
     schedule["epochs"] = args.epochs
 if args.label_smoothing is not None:
@@ -76,7 +76,8 @@ if args.quick:
 gan = build_model("gan", config, rng=np.random.default_rng(args.seed))
 print(gan.summary())
 print(f"{gan.G.num_params():,} generator and {gan.D.num_params():,} discriminator parameters")
-print(f"recipe {args.recipe!r}: {r['about']}; {schedule['epochs']} epochs, batch {schedule['batch_size']}")
+print(f"recipe {args.recipe!r}: {KINDS['gan'].recipes[args.recipe].about}; {schedule['epochs']} epochs, "
+      f"batch {schedule['batch_size']}")
 
 # %% [markdown]
 # ## 3. How we judge a generator
@@ -148,19 +149,18 @@ def score_fn(model):
 # ## 5. Training
 # `train` runs the epochs, writes history.csv, a 10x10 grid per epoch from a
 # fixed z, last.npz every epoch (to resume) and best.npz at the best epoch.
-# `decay_after` is the schedule: after that many epochs every learning rate
-# is divided by 4.
+# The `Plan` says how long: `decay_at` is the schedule, after that fraction
+# of the epochs every learning rate is divided by 4.
 
 # %%
 epochs = schedule["epochs"]
-decay_after = int(schedule["decay_at"] * epochs) if schedule["decay_at"] < 1 else None
+plan = Plan.epochs(epochs, schedule["batch_size"], len(x_train), eval_every=schedule["eval_every"],
+                   decay_at=schedule["decay_at"], max_steps_per_epoch=steps_cap)
 grid_z = np.random.default_rng(args.seed + 3).standard_normal((100, 100)).astype(np.float32)
 start = time.perf_counter()
-history = train(gan, x_train, epochs=epochs, batch_size=schedule["batch_size"],
-                rng=np.random.default_rng(args.seed + 1), out_dir=args.out, value_range=(-1.0, 1.0),
-                grid_fn=lambda m: m.sample(z=grid_z).reshape(-1, 28, 28), score_fn=score_fn,
-                best_key="selection", higher_is_better=False, eval_every=schedule["eval_every"],
-                decay_after=decay_after, label="GAN ", max_steps_per_epoch=steps_cap)
+history = train(gan, (x_train,), plan, rng=np.random.default_rng(args.seed + 1), out_dir=args.out,
+                grid=lambda m: images_of(m, grid_z), score=score_fn,
+                select=KINDS["gan"].select, label="GAN ")  # ("selection", False): the lowest selection score
 train_seconds = time.perf_counter() - start
 print(f"trained {epochs} epochs in {train_seconds:.0f} s ({train_seconds / epochs:.1f} s per epoch)")
 
@@ -185,7 +185,7 @@ print("saved", plot_scores(history, scorer.baseline, os.path.join(args.out, "jud
 # 10 more sets of 1,000 (one set's shares are good to about 1.3 points).
 
 # %%
-best_epoch = load_checkpoint(gan, os.path.join(args.out, "best.npz"))["epoch"]
+best_epoch = load_checkpoint(gan, os.path.join(args.out, "best.npz"))["step"] // plan.epoch_steps
 final_z = np.random.default_rng(args.seed + 4).standard_normal((n_judge, 100)).astype(np.float32)
 final_images = images_of(gan, final_z)
 final = scorer.score(final_images)

@@ -22,24 +22,25 @@ import time
 
 import numpy as np
 
+from aigc_np.checkpoint import load_checkpoint
 from aigc_np.data import from_tanh, load_dataset, to_tanh
 from aigc_np.layers import Conv2D, Conv2DTranspose
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import DCGAN
-from aigc_np.models.registry import build_model, recipe
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.plan import Plan
 from aigc_np.plotting import plot_history, plt, save_figure, save_image_grid, save_labelled_grid
 from aigc_np.evaluation.quality import (SampleScorer, describe_scores, describe_sets, epoch_score_fn, meets_target, plot_scores,
                              score_fresh)
-from aigc_np.training import load_checkpoint, train
+from aigc_np.training import train
 
 # Small matrices: one BLAS thread is as fast as two, and far faster on a busy machine.
 parser = lesson_parser(__doc__, out="out/08_dcgan", threads="1")
-parser.add_argument("--recipe", default="default", help="a recipe of the registry: default or article")
+parser.add_argument("--recipe", default="default", help="a recipe of the table of kinds: default or article")
 parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
 parser.add_argument("--width", type=float, help="override G's channel multiplier (1 = the article's)")
 args = parse_lesson_args(parser, by_recipe=True)  # --recipe article writes to out/08_dcgan_article
-r = recipe("dcgan", args.recipe)
-config, schedule = dict(r["config"]), dict(r["train"])
+config, schedule = recipe("dcgan", args.recipe)  # the networks' config, and the training settings
 schedule["epochs"] = args.epochs or schedule["epochs"]  # the options override the recipe
 config["width"] = args.width or config["width"]
 rng = np.random.default_rng(args.seed)
@@ -142,12 +143,13 @@ del article
 # whose capacity limits how clean the digits are, D at 0.25, slower to learn
 # 4,500 images by heart; lesson 07's lazy R1 penalty (Conv2D's double backward,
 # lesson 10) instead of Dropout; lr G 4e-4 / D 8e-4, a quarter after 75% of the
-# epochs: the registry's "default" (`--recipe article`: the article's). Tried: docs/experiments.md.
+# epochs: the table of kinds' "default" (`--recipe article`: the article's). Tried: docs/experiments.md.
 
 # %%
 model = build_model("dcgan", config, rng=np.random.default_rng(args.seed))  # the config goes into checkpoints
-print(f"\nthis lesson's model, recipe {args.recipe!r}: {r['about']}; {schedule['epochs']} epochs, "
-      f"batch {schedule['batch_size']}" + (f" (G width {config['width']:g})" if args.width else ""))
+print(f"\nthis lesson's model, recipe {args.recipe!r}: {KINDS['dcgan'].recipes[args.recipe].about}; "
+      f"{schedule['epochs']} epochs, batch {schedule['batch_size']}"
+      + (f" (G width {config['width']:g})" if args.width else ""))
 print(model.summary())
 
 # %% [markdown]
@@ -167,7 +169,7 @@ frames = {}  # epoch -> the first 10 samples of fixed_z, for the evolution figur
 def grid(m):
     images = m.sample(z=fixed_z)
     frames[len(frames) + 1] = images[:10]
-    return images
+    return from_tanh(images)  # the loop's grids are in [0, 1]
 
 
 def images_of(m, z):
@@ -177,12 +179,11 @@ def images_of(m, z):
 score_epoch = epoch_score_fn(scorer, images_of, judge_z)  # scores and prints each judged epoch
 run_dir = os.path.join(args.out, "run")
 epochs = schedule["epochs"]
-decay_after = int(schedule["decay_at"] * epochs) if schedule["decay_at"] < 1 else None
+plan = Plan.epochs(epochs, schedule["batch_size"], len(x_train), eval_every=schedule["eval_every"],
+                   decay_at=schedule["decay_at"])  # every learning rate / 4 after that fraction of the epochs
 start = time.perf_counter()
-history = train(model, x_train, epochs=epochs, batch_size=schedule["batch_size"],
-                rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, grid_fn=grid, score_fn=score_epoch,
-                eval_every=schedule["eval_every"], best_key="selection", higher_is_better=False,
-                decay_after=decay_after, label="DCGAN ")
+history = train(model, (x_train,), plan, rng=np.random.default_rng(args.seed + 1), out_dir=run_dir, grid=grid,
+                score=score_epoch, select=KINDS["dcgan"].select, label="DCGAN ")  # best.npz: the lowest "selection"
 train_seconds = time.perf_counter() - start
 print(f"trained {epochs} epochs in {train_seconds:.0f} s ({train_seconds / epochs:.1f} s per epoch); "
       f"run folder {run_dir}")
@@ -210,7 +211,7 @@ print("saved", save_labelled_grid(np.concatenate([from_tanh(frames[e]) for e in 
 
 # %%
 best_model = build_model("dcgan", config, rng=np.random.default_rng(args.seed))
-best_epoch = load_checkpoint(best_model, os.path.join(run_dir, "best.npz"))["epoch"]
+best_epoch = load_checkpoint(best_model, os.path.join(run_dir, "best.npz"))["step"] // plan.epoch_steps
 n_sets = 2 if args.quick else 10
 final_images, final, more = score_fresh(lambda z: images_of(best_model, z), scorer, args.seed + 4, n_sets)
 print(f"best epoch {best_epoch}, {n_judge:,} fresh samples: {describe_scores(final, scorer.baseline)}")

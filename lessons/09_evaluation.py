@@ -23,13 +23,15 @@ import time
 
 import numpy as np
 
-from aigc_np.cli import load_model
-from aigc_np.data import load_dataset, to_unit
+from aigc_np.checkpoint import load_model
+from aigc_np.data import load_dataset, to_tanh, to_unit
 from aigc_np.evaluation.judge import load_judge
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.io import atomic_write
 from aigc_np.evaluation.metrics import evaluate_images, judge_outputs, metrics_table
-from aigc_np.models.registry import build_model, generate_images, prepare_images
+from aigc_np.kinds import KINDS, build_model
+from aigc_np.kinds.image import generate_images, prepare_images
+from aigc_np.plan import Plan
 from aigc_np.plotting import plot_panels, plt, save_figure, save_grid_panels
 from aigc_np.evaluation.quality import SampleScorer
 from aigc_np.training import train
@@ -37,8 +39,7 @@ from aigc_np.training import train
 parser = lesson_parser(__doc__, out="out/09_evaluation")
 parser.add_argument("--n", type=int, default=1000, help="samples per model")
 args = parse_lesson_args(parser)
-if args.quick:
-    args.n = min(args.n, 200)
+args.n = min(args.n, 200) if args.quick else args.n
 
 data = load_dataset(seed=0)  # whatever --seed: the split the judge and the lessons' checkpoints were trained on
 real, train_images = to_unit(data.x_val), to_unit(data.x_train)
@@ -63,15 +64,15 @@ def get_model(name):
     path = CHECKPOINTS[name]
     if os.path.exists(path) and not args.quick:
         model, meta = load_model(path)
-        return model, f"{path} (epoch {meta['epoch']})"
+        return model, f"{path} (step {meta['step']})"
     kind = KIND[name]
     epochs = 1 if args.quick else {"ae": 10, "vae": 20, "gan": 20, "dcgan": 5, "ddpm": 2}[kind]
     print(f"  {path} not found: training {name} for {epochs} epochs here")
     tiny = {"width": 4, "groups": 2, "T": 100, "steps": 3} if args.quick and kind == "ddpm" else None
     model = build_model(kind, tiny, rng=np.random.default_rng(args.seed))
-    train(model, prepare_images(kind, data.x_train), epochs=epochs, batch_size=64,
-          rng=np.random.default_rng(args.seed + 1), label=f"{name} ",
-          max_steps_per_epoch=10 if args.quick else None)
+    x = (to_tanh(data.x_train)[:, None],) if kind == "ddpm" else prepare_images(kind, data.x_train)
+    train(model, x, Plan.epochs(epochs, 64, len(x[0]), max_steps_per_epoch=10 if args.quick else None),
+          rng=np.random.default_rng(args.seed + 1), label=f"{name} ")
     return model.eval(), f"trained here for {epochs} epochs (brief: not the lesson's result)"
 
 
@@ -200,9 +201,9 @@ for label, key in [("confident", "confident"), ("precision", "precision"), ("IS"
 # D's task gets harder and the losses just trade places. Below, a short GAN
 # run is scored with FD after every epoch, next to its losses. The training
 # loop uses the yardstick to keep `best.npz` (the lowest FD among epochs
-# that keep every digit >= 4%: best_key "selection") and can stop early
-# (`train(..., score_fn=..., best_key="selection", higher_is_better=False,
-# patience=p)`, or `python -m aigc_np train gan --eval-every k --patience p`).
+# that keep every digit >= 4%: `select=("selection", False)`) and can stop
+# early (`Plan.epochs(..., patience=p)`, or `python -m aigc_np train gan
+# --eval-every k --patience p`).
 
 # %%
 epochs = 2 if args.quick else 25
@@ -213,10 +214,9 @@ def fd_score(model):
     return scorer.score(generate_images(model, args.n, np.random.default_rng(args.seed), None))
 
 
-history = train(gan, prepare_images("gan", data.x_train), epochs=epochs, batch_size=64,
-                rng=np.random.default_rng(args.seed + 1), score_fn=fd_score, best_key="selection",
-                higher_is_better=False, out_dir=os.path.join(args.out, "gan_run"), label="GAN ",
-                max_steps_per_epoch=10 if args.quick else None)
+plan = Plan.epochs(epochs, 64, len(data.x_train), max_steps_per_epoch=10 if args.quick else None)
+history = train(gan, prepare_images("gan", data.x_train), plan, rng=np.random.default_rng(args.seed + 1),
+                score=fd_score, select=KINDS["gan"].select, out_dir=os.path.join(args.out, "gan_run"), label="GAN ")
 ep = [h["epoch"] for h in history]
 print("saved", plot_panels([{"curves": {"D loss": (ep, [h["d_loss"] for h in history]),
                                         "G loss": (ep, [h["g_loss"] for h in history])},

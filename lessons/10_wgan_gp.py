@@ -88,7 +88,7 @@ from aigc_np.evaluation.judge import load_judge
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.evaluation.metrics import evaluate_images
 from aigc_np.models import GAN, WGANGP
-from aigc_np.models.registry import build_model, recipe
+from aigc_np.kinds import build_model, recipe
 from aigc_np.plotting import save_grid_panels
 from aigc_np.course.toy import mode_coverage
 from aigc_np.course.toy_gan import plot_ring_samples, ring_players, train_on_ring
@@ -166,7 +166,7 @@ for name, (_, cov, _) in toy.items():
 # %% [markdown]
 # ## 5. Part B: MNIST at equal wall-clock time
 # The same seconds for both. The plain GAN: lesson 07's MLP (the article's G
-# and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP: the registry's
+# and D, lr G 2e-4 / D 4e-4, beta1 0.5, batch 64). WGAN-GP: its kind's
 # recipe (the same G, a 784-512-256-1 critic, section 1's); each of its steps
 # costs ~5 critic steps with a double backward, so it makes far fewer G
 # updates. Scores: lesson 09's metrics beside real data.
@@ -196,7 +196,7 @@ def train_for(model, seconds, label, batch_size=64):
 
 mrng = np.random.default_rng(args.seed + 2)
 gan_mnist = build_model("gan", {"lr": 2e-4, "lr_d": 4e-4, "beta1": 0.5}, rng=mrng)
-wgan_mnist = build_model("wgan-gp", recipe("wgan-gp")["config"], rng=np.random.default_rng(args.seed + 3))
+wgan_mnist = build_model("wgan-gp", recipe("wgan-gp")[0], rng=np.random.default_rng(args.seed + 3))
 grids, mnist_results = {}, {}
 for name, model in [("plain GAN", gan_mnist), ("WGAN-GP", wgan_mnist)]:
     steps, seconds = train_for(model, args.budget_seconds, name)

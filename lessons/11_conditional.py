@@ -26,7 +26,9 @@ from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.evaluation.judge import judge_scores, load_judge
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.models import join, join_backward, one_hot
-from aigc_np.models.registry import build_model, generate_images, prepare_images, recipe
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.kinds.image import generate_images, prepare_images
+from aigc_np.plan import Plan
 from aigc_np.plotting import plot_curves, plot_history, plt, save_figure, save_image_grid
 from aigc_np.evaluation.quality import SampleScorer, describe_scores
 from aigc_np.training import train
@@ -113,26 +115,24 @@ grid_labels = np.repeat(np.arange(10), 10)             # row k of a 10 x 10 grid
 
 
 def train_and_report(kind):
-    """Train ``kind`` with its registry recipe on labelled batches, judging every few epochs;
+    """Train ``kind`` with its recipe on labelled batches, judging every few epochs;
     load the best epoch (best.npz) and report fresh samples: the grid, the judge's label
     accuracy, the curve. Adds the report to ``results``; returns the model and its history."""
     out = os.path.join(args.out, kind)
-    r = recipe(kind)
-    epochs, batch_size = 2 if args.quick else r["train"]["epochs"], r["train"]["batch_size"]
-    model = build_model(kind, r["config"], rng=np.random.default_rng(args.seed))
-    x = prepare_images(kind, data.x_train, data.y_train)  # each row: 784 pixels, then 10 one-hot numbers
-    print(f"\n{kind}: {model.num_params():,} parameters, labelled batches {x.shape}, {epochs} epochs, "
+    config, settings = recipe(kind)  # the model's config, and the training settings
+    epochs, batch_size = 2 if args.quick else settings["epochs"], settings["batch_size"]
+    model = build_model(kind, config, rng=np.random.default_rng(args.seed))
+    x, y = prepare_images(kind, data.x_train, data.y_train)  # the images, and their labels as integers
+    print(f"\n{kind}: {model.num_params():,} parameters, images {x.shape} with labels {y.shape}, {epochs} epochs, "
           f"batch {batch_size}")
+    plan = Plan.epochs(epochs, batch_size, len(x), eval_every=1 if args.quick else settings["eval_every"],
+                       max_steps_per_epoch=10 if args.quick else None)
     start = time.perf_counter()
-    history = train(model, x, epochs=epochs, batch_size=batch_size, rng=np.random.default_rng(args.seed + 1),
-                    out_dir=out, value_range=(0.0, 1.0),
-                    grid_fn=lambda m: generate_images(m, 100, np.random.default_rng(args.seed + 3),
-                                                      labels=grid_labels),
-                    score_fn=score_fn, best_key=r["select"][0], higher_is_better=r["select"][1],
-                    eval_every=1 if args.quick else r["train"]["eval_every"],
-                    label=f"{kind} ", max_steps_per_epoch=10 if args.quick else None)
+    history = train(model, (x, y), plan, rng=np.random.default_rng(args.seed + 1), out_dir=out,
+                    grid=lambda m: generate_images(m, 100, np.random.default_rng(args.seed + 3), labels=grid_labels),
+                    score=score_fn, select=KINDS[kind].select, label=f"{kind} ")
     seconds = time.perf_counter() - start
-    best_epoch = load_checkpoint(model, os.path.join(out, "best.npz"))["epoch"]
+    best_epoch = load_checkpoint(model, os.path.join(out, "best.npz"))["step"] // plan.epoch_steps
     print(f"{kind}: trained {epochs} epochs in {seconds:.0f} s; best judged epoch {best_epoch}")
     fresh = label_accuracy(model, seed=args.seed + 4)  # new noise: the best epoch was *chosen* on seed + 2
     print(f"{kind}: best epoch {best_epoch}, {n_judge:,} fresh samples: label accuracy "
@@ -197,7 +197,7 @@ if args.model in ("cvae", "both"):
 # with a *wrong* label is fake too (the "matching-aware" D of Reed et al.
 # 2016), a third term in L_D: - log(1 - D(x, y_wrong)). Without it, D first
 # learns "real or fake" alone and G ignores the labels for many epochs
-# (docs/experiments.md). The rest is the registry's recipe: batch 32, Adam
+# (docs/experiments.md). The rest is the kind's recipe: batch 32, Adam
 # beta1 0.5, lr G 2e-4 / D 4e-4, label smoothing 0.1, Dropout 0.3 in D, EMA
 # 0.999 of G's weights, and networks smaller than the article's:
 # G [z (100), y (10)] -> 256 -> 512 (BatchNorm) -> 784 (tanh) and

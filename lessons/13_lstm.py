@@ -46,11 +46,11 @@ import time
 import numpy as np
 
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.kinds import KINDS
 from aigc_np.optimizers import warmup_cosine
 from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.text.data import load_shakespeare, random_windows
 from aigc_np.text.evaluation import baselines, fixed_batches, to_bits
-from aigc_np.text.registry import build_text_model, text_config
 
 parser = lesson_parser(__doc__, out="out/13_lstm")
 parser.add_argument("--steps", type=int, default=2000)
@@ -74,13 +74,16 @@ print(f"{vocab.size} characters; train {len(data.train):,}, validation {len(data
 # insurance against the exploding gradients of section 1.
 
 # %%
-config = {**text_config("lstm", "shakespeare", steps=args.steps, hidden=args.hidden), "vocab": vocab.chars}
+config, settings = KINDS["lstm"].recipe("default")  # the model's config, and the training settings
+config.update(hidden=args.hidden, vocab=vocab.chars)
+settings["steps"] = args.steps
 if args.quick:
-    config.update(batch_size=8, block_size=32, eval_batches=2)
-model = build_text_model("lstm", config, rng=np.random.default_rng(args.seed + 1))
-print(f"CharLSTM: {model.num_params():,} parameters; {config['steps']} steps of {config['batch_size']} x "
+    config["block_size"] = 32
+    settings.update(batch_size=8, eval_batches=2)
+model = KINDS["lstm"].build_model(config, np.random.default_rng(args.seed + 1))
+print(f"CharLSTM: {model.num_params():,} parameters; {settings['steps']} steps of {settings['batch_size']} x "
       f"{config['block_size']} characters")
-val_batches = fixed_batches(data.val, config["eval_batches"], config["batch_size"], config["block_size"])
+val_batches = fixed_batches(data.val, settings["eval_batches"], settings["batch_size"], config["block_size"])
 
 
 def val_loss() -> float:
@@ -93,22 +96,22 @@ def sample(n: int = 200) -> str:
                                        rng=np.random.default_rng(args.seed)))[1:]
 
 
-checkpoints = sorted({0, config["steps"] // 10, config["steps"] // 3, config["steps"]})
+checkpoints = sorted({0, settings["steps"] // 10, settings["steps"] // 3, settings["steps"]})
 curve, points, start = [], [], time.perf_counter()
-for step in range(config["steps"] + 1):
+for step in range(settings["steps"] + 1):
     if step in checkpoints:
         points.append((step, val_loss()))
         print(f"\n--- step {step}, validation loss {points[-1][1]:.4f} nats/char, sample:\n{sample()}\n")
-    if step == config["steps"]:
+    if step == settings["steps"]:
         break
-    model.optimizer.lr = warmup_cosine(step, config["lr"], min(config["warmup"], config["steps"]),
-                                       config["steps"], config["min_lr"])
-    x, y = random_windows(data.train, config["batch_size"], config["block_size"], rng)
+    model.optimizer.lr = warmup_cosine(step, config["lr"], min(settings["warmup"], settings["steps"]),
+                                       settings["steps"], settings["min_lr"])
+    x, y = random_windows(data.train, settings["batch_size"], config["block_size"], rng)
     curve.append(model.train_step(x, y)["loss"])
     if (step + 1) % 250 == 0:
         elapsed = time.perf_counter() - start
-        print(f"  step {step + 1}/{config['steps']}: loss {curve[-1]:.4f}, {elapsed:.0f} s, "
-              f"ETA {elapsed / (step + 1) * (config['steps'] - step - 1):.0f} s")
+        print(f"  step {step + 1}/{settings['steps']}: loss {curve[-1]:.4f}, {elapsed:.0f} s, "
+              f"ETA {elapsed / (step + 1) * (settings['steps'] - step - 1):.0f} s")
 seconds = time.perf_counter() - start
 print("wrote", plot_curves({"train batch": curve, "validation": tuple(map(list, zip(*points)))},
                            os.path.join(args.out, "loss.png"), xlabel="step", ylabel="nats/char",
@@ -156,7 +159,7 @@ base = baselines(data.train, data.val, vocab.size)
 final = points[-1][1]
 print(f"\n{'model':<30}{'nats/char':>10}{'bits/char':>10}")
 for name, value in (("uniform, ln 65", base["uniform"]), ("unigram (add-one)", base["unigram"]),
-                    ("bigram (add-one)", base["bigram"]), (f"CharLSTM, {config['steps']} steps", final)):
+                    ("bigram (add-one)", base["bigram"]), (f"CharLSTM, {settings['steps']} steps", final)):
     print(f"{name:<30}{value:>10.4f}{to_bits(value):>10.3f}")
 print(f"training took {seconds:.0f} s")
 
@@ -175,6 +178,6 @@ print(f"training took {seconds:.0f} s")
 # LSTM by a tanh RNN and watch the loss stall.
 
 # %%
-print_result(args, "13", f"CharLSTM ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} "
+print_result(args, "13", f"CharLSTM ({model.num_params():,} parameters) on tiny Shakespeare, {settings['steps']} "
              f"steps in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; "
              f"bigram {base['bigram']:.4f})", f"python lessons/13_lstm.py --seed {args.seed}")

@@ -42,11 +42,11 @@ import time
 import numpy as np
 
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
+from aigc_np.kinds import KINDS
 from aigc_np.plotting import plot_curves, plt, save_figure
 from aigc_np.text.data import load_shakespeare
 from aigc_np.text.evaluation import baselines, model_loss, to_bits
-from aigc_np.text.registry import build_text_model, text_config
-from aigc_np.text.training import train_text
+from aigc_np.training import train
 
 parser = lesson_parser(__doc__, out="out/14_gpt")
 parser.add_argument("--steps", type=int, default=4500)
@@ -72,18 +72,27 @@ print(f"{vocab.size} characters; train {len(data.train):,}, validation {len(data
 # learning rate, clipping at global norm 1; 16 windows of 64 characters a step.
 
 # %%
-config = {**text_config("gpt", "shakespeare", steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                        min_lr=args.lr / 10, eval_every=500), "vocab": vocab.chars}
+kind = KINDS["gpt"]  # nanoGPT's CPU model: the "default" recipe's config and training settings
+config, settings = kind.recipe("default")
+config.update(lr=args.lr, vocab=vocab.chars)
+settings.update(steps=args.steps, batch_size=args.batch_size, min_lr=args.lr / 10, eval_every=500)
 if args.quick:
-    config.update(n_layer=2, n_embd=32, steps=20, eval_every=10, eval_batches=2, batch_size=4)
-model = build_text_model("gpt", config, rng=np.random.default_rng(args.seed + 1))
+    config.update(n_layer=2, n_embd=32)
+    settings.update(steps=20, eval_every=10, eval_batches=2, batch_size=4, quick=True)
+model = kind.build_model(config, np.random.default_rng(args.seed + 1))
 print(f"GPT: {model.num_params():,} parameters, {config['n_layer']} blocks x {config['n_head']} heads, "
       f"width {config['n_embd']}, context {config['block_size']}")
+# The text family's plan (warm-up + cosine learning rate, a row every eval_every steps), random windows
+# of the training split as batches, and the score: the loss on fixed validation batches (best.npz keeps the lowest).
+family = kind.family
 start = time.perf_counter()
-history = train_text(model, data, rng=np.random.default_rng(args.seed), out_dir=args.out)
+history = train(model, family.batches(data, settings, config), family.plan(settings, data, config),
+                rng=np.random.default_rng(args.seed), out_dir=args.out,
+                score=family.score(kind, data, config, settings, args.seed), select=kind.select,
+                limit=family.limit(config), train_settings=settings, label="GPT ", unit="char")
 seconds = time.perf_counter() - start
 print("wrote", plot_curves({"train (mean since last point)": ([r["step"] for r in history],
-                                                             [r["train_loss"] for r in history]),
+                                                             [r["loss"] for r in history]),
                             "validation (fixed batches)": ([r["step"] for r in history],
                                                            [r["val_loss"] for r in history])},
                            os.path.join(args.out, "loss.png"), xlabel="step", ylabel="nats/char",
@@ -146,7 +155,7 @@ final = model_loss(model, heldout)
 base = baselines(data.train, heldout, vocab.size)
 print(f"\n{'model':<32}{'nats/char':>10}{'bits/char':>10}")
 for name, value in (("uniform, ln 65", base["uniform"]), ("unigram (add-one)", base["unigram"]),
-                    ("bigram (add-one)", base["bigram"]), (f"GPT, {config['steps']} steps", final)):
+                    ("bigram (add-one)", base["bigram"]), (f"GPT, {settings['steps']} steps", final)):
     print(f"{name:<32}{value:>10.4f}{to_bits(value):>10.3f}")
 print(f"training took {seconds:.0f} s; checkpoints in {args.out} (sample with: python -m aigc_np sample "
       f"{os.path.join(args.out, 'best.npz')} --prompt ROMEO: --n 500 --temperature 0.8)")
@@ -164,7 +173,7 @@ print(f"training took {seconds:.0f} s; checkpoints in {args.out} (sample with: p
 # compare with lesson 13's LSTM at the same budget.
 
 # %%
-print_result(args, "14", f"GPT ({model.num_params():,} parameters) on tiny Shakespeare, {config['steps']} steps "
+print_result(args, "14", f"GPT ({model.num_params():,} parameters) on tiny Shakespeare, {settings['steps']} steps "
              f"in {seconds:.0f} s: validation {final:.4f} nats/char ({to_bits(final):.3f} bits; bigram "
              f"{base['bigram']:.4f}); sampling {cached:,.0f} chars/s cached vs {plain:,.0f} uncached",
              f"python lessons/14_gpt.py --seed {args.seed}")

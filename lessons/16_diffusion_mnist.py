@@ -35,49 +35,49 @@ import time
 
 import numpy as np
 
-from aigc_np.data import load_dataset, to_unit
+from aigc_np.data import load_dataset, to_tanh, to_unit
 from aigc_np.evaluation.judge import label_accuracy, load_judge
 from aigc_np.evaluation.metrics import evaluate_images
 from aigc_np.models.diffusion import ddim_timesteps
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
-from aigc_np.models.diffusion_registry import (DIFFUSION_CONFIGS, DIFFUSION_TRAIN, build_diffusion,
-                                               generate_diffusion_images, prepare_diffusion_images)
+from aigc_np.kinds import KINDS, build_model, recipe
+from aigc_np.kinds.diffusion import generate_diffusion_images
+from aigc_np.plan import Plan
 from aigc_np.plotting import plot_curves, plot_history, plot_panels, save_image_grid
 from aigc_np.training import train
 
 parser = lesson_parser(__doc__, out="out/16_diffusion_mnist")
 parser.add_argument("--model", choices=["ddpm", "cddpm", "both"], default="both")
-parser.add_argument("--epochs", type=int, default=DIFFUSION_TRAIN["ddpm"]["epochs"], help="epochs of each model")
-parser.add_argument("--width", type=int, default=DIFFUSION_CONFIGS["ddpm"]["width"], help="U-Net channels at 28x28")
+parser.add_argument("--epochs", type=int, default=recipe("ddpm")[1]["epochs"], help="epochs of each model")
+parser.add_argument("--width", type=int, default=KINDS["ddpm"].defaults["width"], help="U-Net channels at 28x28")
 parser.add_argument("--prediction", choices=["v", "eps"], default="v", help="what the U-Net predicts (section 2)")
-parser.add_argument("--guidance", type=float, default=DIFFUSION_CONFIGS["cddpm"]["guidance"], help="the cddpm's w")
+parser.add_argument("--guidance", type=float, default=KINDS["cddpm"].defaults["guidance"], help="the cddpm's w")
 parser.add_argument("--n-eval", type=int, default=1000, help="samples for the judge and FD")
 parser.add_argument("--n-sweep", type=int, default=500, help="samples per point of the steps and guidance sweeps")
 args = parse_lesson_args(parser)
-config = {"width": args.width, "guidance": args.guidance, "prediction": args.prediction}
+config, steps_cap = {"width": args.width, "guidance": args.guidance, "prediction": args.prediction}, None
 if args.quick:
-    args.epochs, args.n_eval, args.n_sweep = 1, 40, 20
+    args.epochs, args.n_eval, args.n_sweep, steps_cap = 1, 40, 20, 3
     config = {"width": 4, "groups": 2, "T": 100, "steps": 3, "guidance": args.guidance, "prediction": args.prediction}
 lesson_start = time.perf_counter()
 data = load_dataset(seed=0)  # whatever --seed: the split the judge was trained on
 judge, real, train_real = load_judge(), to_unit(data.x_val), to_unit(data.x_train)
 print("data:", data.source)
-BATCH = DIFFUSION_TRAIN["ddpm"]["batch_size"]  # the registry's, as `python -m aigc_np train ddpm` uses
 
 
 def fit(kind):
-    """Train a ``kind`` model (registry config + ours) with the shared loop; last.npz in out/<kind>."""
-    model = build_diffusion(kind, {k: v for k, v in config.items() if kind == "cddpm" or k != "guidance"},
-                            rng=np.random.default_rng(args.seed + 1))
-    x = prepare_diffusion_images(kind, data.x_train, data.y_train if kind == "cddpm" else None)
+    """Train a ``kind`` model (the kind's defaults + ours) with the shared loop; last.npz in out/<kind>."""
+    model = build_model(kind, {k: v for k, v in config.items() if kind == "cddpm" or k != "guidance"},
+                        rng=np.random.default_rng(args.seed + 1))
+    x = to_tanh(data.x_train)[:, None]                                        # (N, 1, 28, 28) in [-1, 1]
     grid_labels = np.repeat(np.arange(10), 2) if kind == "cddpm" else None   # a glance per epoch: 20 digits, 5 steps
+    plan = Plan.epochs(args.epochs, recipe(kind)[1]["batch_size"], len(x), max_steps_per_epoch=steps_cap)
     print(f"\n{kind}: U-Net of width {model.net.width}, {model.net.num_params():,} parameters; schedule "
-          f"{model.schedule.kind}, T = {model.schedule.T}; {args.epochs} epochs of batch {BATCH}")
+          f"{model.schedule.kind}, T = {model.schedule.T}; {args.epochs} epochs of batch {plan.batch_size}")
     start = time.perf_counter()
-    history = train(model, x, epochs=args.epochs, batch_size=BATCH, rng=np.random.default_rng(args.seed),
-                    out_dir=os.path.join(args.out, kind), value_range=(0.0, 1.0), label=f"{kind} ",
-                    grid_fn=lambda m: generate_diffusion_images(m, 20, np.random.default_rng(3), grid_labels, steps=5),
-                    max_steps_per_epoch=3 if args.quick else None)
+    history = train(model, (x, data.y_train) if kind == "cddpm" else (x,), plan, rng=np.random.default_rng(args.seed),
+                    out_dir=os.path.join(args.out, kind), label=f"{kind} ", grid=lambda m: generate_diffusion_images(
+                        m, 20, np.random.default_rng(args.seed + 3), grid_labels, steps=5))
     seconds = time.perf_counter() - start
     print(f"{kind}: trained in {seconds:.0f} s ({seconds / 60:.1f} min); final loss {history[-1]['loss']:.4f}")
     return model, history, seconds
