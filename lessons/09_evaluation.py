@@ -29,7 +29,7 @@ from aigc_np.evaluation.judge import load_judge
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.io import atomic_write
 from aigc_np.evaluation.metrics import evaluate_images, judge_outputs, metrics_table
-from aigc_np.kinds import KINDS, build_model
+from aigc_np.kinds import KINDS, build_model, generate
 from aigc_np.kinds.image import generate_images, prepare_images
 from aigc_np.plan import Plan
 from aigc_np.plotting import plot_panels, plt, save_figure, save_grid_panels
@@ -98,7 +98,7 @@ results, grids, models = {}, {}, {}
 start = time.perf_counter()
 for name in CHECKPOINTS:
     model, source = models[name] = get_model(name)
-    samples = generate_images(model, args.n, np.random.default_rng(args.seed), data.x_train)
+    samples = generate(model, args.n, np.random.default_rng(args.seed), train_images=data.x_train)  # any kind
     r = evaluate_images(samples, real, train_images=train_images, judge=judge, seed=args.seed)
     if name == "VAE":
         r.update(model.elbo(real))

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from aigc_np.cli import main
-from aigc_np.kinds import KINDS, build_model
-from aigc_np.kinds.image import generate_images
+from aigc_np.kinds import KINDS, build_model, generate
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def test_registry_builds_diffusion_kinds_and_the_config_holds_the_schedule():
     with pytest.raises(ValueError, match=r"unknown ddpm config keys \['guidance'\]"):
         build_model("ddpm", {"guidance": 1.0})
     model.config["steps"] = 3
-    images = generate_images(model, 4, np.random.default_rng(0), labels=[1, 2, 3, 4])
+    images = generate(model, 4, np.random.default_rng(0), labels=[1, 2, 3, 4])
     assert images.shape == (4, 28, 28) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 1
 
 

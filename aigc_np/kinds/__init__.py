@@ -12,7 +12,7 @@ from .image import IMAGE_KINDS
 from .kind import MAX_PARAMS, Kind, Recipe
 from .text import TEXT_KINDS
 
-__all__ = ["KINDS", "FAMILIES", "Kind", "Recipe", "MAX_PARAMS", "get_kind", "build_model", "recipe"]
+__all__ = ["KINDS", "FAMILIES", "Kind", "Recipe", "MAX_PARAMS", "get_kind", "build_model", "recipe", "generate"]
 
 KINDS = {kind.name: kind for kind in (*IMAGE_KINDS, *DIFFUSION_KINDS, *TEXT_KINDS)}
 FAMILIES = {kind.family.name: kind.family for kind in KINDS.values()}
@@ -38,3 +38,9 @@ def build_model(name: str, config: dict | None = None, rng=None):
 def recipe(name: str, recipe_name: str = "default") -> tuple[dict, dict]:
     """(config, training settings) of a kind's recipe."""
     return get_kind(name, "recipe").recipe(recipe_name)
+
+
+def generate(model, n: int, rng, **options):
+    """n samples of a model of any kind, through its family: images float32 (n, 28, 28) in [0, 1]
+    (options: labels, train_images, and the sampler's for diffusion), or text (options: prompt, ...)."""
+    return get_kind(getattr(model, "kind", None), "generate").family.generate(model, n, rng, **options)

@@ -13,7 +13,7 @@ from ..data import load_dataset, to_tanh, to_unit
 from ..models.conditional import check_labels, cycle_labels
 from ..models.diffusion import PREDICTIONS, SCHEDULES, Diffusion, NoiseSchedule
 from ..models.unet import UNet, unet_param_count
-from ..plan import Plan
+from .image import ImageFamily
 from .kind import Kind, Recipe
 from .schema import Choice, Flag, Float, Int
 
@@ -74,8 +74,9 @@ def generate_diffusion_images(model: Diffusion, n: int, rng: np.random.Generator
     return np.clip((x[:, 0] + 1) / 2, 0, 1).astype(np.float32)
 
 
-class DiffusionFamily:
-    """What the diffusion kinds share: epochs over MNIST in [-1, 1], DDIM samples."""
+class DiffusionFamily(ImageFamily):
+    """What the diffusion kinds share: epochs over MNIST in [-1, 1] as the image kinds (whose plan,
+    batches and data checks they inherit), and DDIM samples."""
     name = "diffusion"
     about = "denoising diffusion on 28x28 digits, trained in epochs, sampled with DDIM or DDPM"
     train_settings = {"epochs": Int(1, 10 ** 5), "batch_size": Int(1, 1 << 16), "eval_every": Int(1, 10 ** 5),
@@ -95,22 +96,8 @@ class DiffusionFamily:
         x = to_tanh(data.x_train)[:, None]
         return ((x, check_labels(data.y_train, len(x), 10, "cddpm data")) if kind.conditional else (x,)), data
 
-    def fill(self, config: dict, context) -> dict:
-        return config
-
-    def check_data(self, data, train: dict, config: dict) -> None:
-        if train["batch_size"] > len(data.x_train):
-            raise ValueError(f"--batch-size {train['batch_size']}: larger than the {len(data.x_train)} training images")
-
-    def plan(self, train: dict, data: tuple, config: dict, quick: bool = False, patience: int | None = None) -> Plan:
-        return Plan.epochs(train["epochs"], train["batch_size"], len(data[0]), eval_every=train["eval_every"],
-                           patience=patience, max_steps_per_epoch=5 if quick else None)
-
     def limit(self, config: dict) -> tuple:
         return 1e6, "the noise-prediction MSE is O(1) while training works"
-
-    def batches(self, data: tuple, train: dict, config: dict) -> tuple:
-        return data
 
     def score(self, kind: Kind, data, config: dict, train: dict, seed: int, quick: bool = False):
         from ..evaluation.judge import label_accuracy, load_judge

@@ -22,7 +22,7 @@ from ..plan import Plan
 from .kind import Kind, Recipe
 from .schema import Flag, Float, Int, Widths
 
-__all__ = ["IMAGE", "IMAGE_KINDS", "generate_images", "prepare_images"]
+__all__ = ["IMAGE", "IMAGE_KINDS", "ImageFamily", "generate_images", "prepare_images"]
 
 MAX_LATENT = 4096
 MAX_CLASSES = 1000
@@ -68,7 +68,8 @@ class ImageFamily:
 
     def plan(self, train: dict, data: tuple, config: dict, quick: bool = False, patience: int | None = None) -> Plan:
         return Plan.epochs(train["epochs"], train["batch_size"], len(data[0]), eval_every=train["eval_every"],
-                           decay_at=train["decay_at"], patience=patience, max_steps_per_epoch=5 if quick else None)
+                           decay_at=train.get("decay_at", 1.0), patience=patience,
+                           max_steps_per_epoch=5 if quick else None)
 
     def limit(self, config: dict) -> tuple:
         return 1e6, "every image loss here is O(1) to O(1e3) while training works"
@@ -145,12 +146,9 @@ def generate_images(model, n: int, rng: np.random.Generator, train_images=None, 
     GANs and the VAE sample their prior. A plain autoencoder has no prior, so its
     codes are drawn from a Gaussian fitted to the codes of ``train_images`` (uint8
     or [0, 1]): the best a plain AE can do, and a contrast with the VAE.
-    Diffusion models sample with DDIM at their checkpoint's defaults.
+    (``aigc_np.kinds.generate`` draws from a model of any kind.)
     """
     kind = getattr(model, "kind", "")
-    if kind in ("ddpm", "cddpm"):
-        from .diffusion import generate_diffusion_images
-        return generate_diffusion_images(model, n, rng, labels=labels)
     conditional = kind in ("cgan", "cvae")
     if labels is not None and not conditional:
         raise ValueError(f"generate_images: a {kind or type(model).__name__} model is not conditional, "
