@@ -79,7 +79,7 @@ def _settings(args, options, kind) -> tuple[dict, dict]:
     if args.quick:
         config, train_settings = kind.family.quick(config, train_settings)
     for name, (value, _) in flags.items():
-        if name == "corpus" and value not in CORPORA:
+        if name == "corpus" and value not in CORPORA and os.path.lexists(value):
             value = os.path.abspath(value)   # the checkpoint finds the file from anywhere
         (config if name in kind.settings else train_settings)[name] = value
     return config, train_settings
