@@ -8,7 +8,7 @@ input gradients where they flow into something that learns, and the weight
 gradients of the networks it updates; each step case below lists them.
 ``step / matmul_needed`` is the distance to that limit: everything else
 (activations, im2col/col2im, Adam, temporaries, products whose result is
-unused) is overhead on top of it. The old limit, every product the step's
+unused) is overhead on top of it. A looser limit, every product the step's
 code path runs in full, is kept beside it as ``matmul_all``. Steps and both
 matmul runs are timed in turns, so that all three see the same load.
 
@@ -653,7 +653,7 @@ def main(argv=None) -> int:
               f"{r['model_mb']:>10.1f}{r['peak_ratio']:>11.2f}")
     if steps:
         print("(needed: the products the step needs, listed beside each case in aigc_np/tools/bench.py; all: every "
-              "product with every weight gradient computed, the old limit; GFLOP/s counts needed products "
+              "product with every weight gradient computed; GFLOP/s counts needed products "
               f"only; peak {peak:.1f} GFLOP/s before the steps, {peak_after:.1f} after; peak MB: one step's "
               "peak allocation plus the reused work buffers; model MB: parameters plus the activations of "
               "the largest pass)")
