@@ -423,7 +423,7 @@ def text_model(kind: str, seed: int = 7):
 
 
 def text_case(name: str) -> dict:
-    """A text model's train_step on random windows: gpt = the nanoGPT-CPU preset (batch 12 x 64
+    """A text model's train_step on random windows: gpt = the default recipe, nanoGPT's CPU model (batch 12 x 64
     characters), lstm = the Shakespeare default (batch 32 x 64). Activations are measured
     (what a forward keeps), since a block's inner outputs have no layer shape to count."""
     model, batch = text_model(name)
