@@ -192,7 +192,7 @@ def test_a_text_run_that_diverges_stops_at_the_step_naming_the_limit(tmp_path, c
     code = main(["train", "gpt", "--corpus", "names", "--lr", "10", "--steps", "40", "--out", str(tmp_path / "r"),
                  *TINY_GPT])
     err = capsys.readouterr().err
-    assert code == 1 and "training diverged at step" in err and "4 ln V" in err
+    assert code == 1 and "training diverged at step" in err and "4 ln V" in err, err
     assert not (tmp_path / "r" / "best.npz").exists() or read_metadata(tmp_path / "r" / "best.npz")
 
 
