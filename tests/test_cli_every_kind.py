@@ -1,6 +1,5 @@
 """The command line's protections hold for every kind: unread options, outputs, corpora, untrusted
 checkpoints, divergence, resume and the folder lock, for text and diffusion as for images."""
-import json
 import os
 import threading
 
@@ -10,16 +9,9 @@ import pytest
 from aigc_np.checkpoint import read_metadata, save_checkpoint
 from aigc_np.cli import main
 from aigc_np.kinds import build_model
+from cli_helpers import edited_checkpoint, usage_error
 
 TINY_GPT = ["--n-layer", "1", "--n-head", "2", "--n-embd", "8", "--block-size", "8", "--batch-size", "4"]
-
-
-def usage_error(argv, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2, argv
-    return capsys.readouterr().err
 
 
 def error(argv, capsys) -> str:
@@ -152,18 +144,8 @@ def test_train_refuses_a_model_its_checkpoint_could_not_hold(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- untrusted checkpoints
-def edited(path, out, **config):
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(str(arrays["extra/metadata"]))
-    meta["config"].update(config)
-    arrays["extra/metadata"] = np.array(json.dumps(meta))
-    np.savez(out, **arrays)
-    return out
-
-
 def test_a_ddpm_declaring_a_billion_steps_is_refused_naming_the_file(runs, tmp_path, capsys):
-    bad = edited(runs / "ddpm" / "best.npz", tmp_path / "huge_t.npz", T=10 ** 9)
+    bad = edited_checkpoint(runs / "ddpm" / "best.npz", tmp_path / "huge_t.npz", T=10 ** 9)
     err = error(["sample", str(bad), "--out", str(tmp_path / "x.png")], capsys)
     assert "huge_t.npz" in err and "config['T']: expected an int in 2..10000" in err
 
@@ -173,7 +155,7 @@ def test_evaluate_reads_a_stored_corpus_path_through_the_bounded_reader(runs, tm
     if corpus == "fifo":
         corpus = str(tmp_path / "fifo")
         os.mkfifo(corpus)
-    bad = edited(runs / "gpt" / "best.npz", tmp_path / "elsewhere.npz", corpus=corpus)
+    bad = edited_checkpoint(runs / "gpt" / "best.npz", tmp_path / "elsewhere.npz", corpus=corpus)
     err = error(["evaluate", str(bad)], capsys)
     assert what in err and "elsewhere.npz" in err
 
@@ -181,7 +163,7 @@ def test_evaluate_reads_a_stored_corpus_path_through_the_bounded_reader(runs, tm
 @pytest.mark.parametrize("config,expected", [({"n_head": 0}, "config['n_head']"), ({"dropout": 5.0}, "config['dropout']"),
                                              ({"vocab": ".abca"}, "vocab must list distinct characters")])
 def test_bad_config_values_are_refused_naming_the_file_and_the_field(runs, tmp_path, capsys, config, expected):
-    bad = edited(runs / "gpt" / "best.npz", tmp_path / "edited.npz", **config)
+    bad = edited_checkpoint(runs / "gpt" / "best.npz", tmp_path / "edited.npz", **config)
     err = error(["sample", str(bad)], capsys)
     assert "edited.npz" in err and expected in err
 

@@ -9,14 +9,7 @@ from aigc_np.checkpoint import read_metadata
 from aigc_np.cli import main
 from aigc_np.kinds import KINDS, recipe
 from aigc_np.threads import blas_threads, choose_threads
-
-
-def usage_error(argv, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2, argv
-    return capsys.readouterr().err
+from cli_helpers import usage_error
 
 
 @pytest.fixture(scope="module")

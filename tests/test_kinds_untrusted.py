@@ -1,24 +1,12 @@
 """The language-model and diffusion checkpoints are checked like the image models' ones:
 a config edited to describe a huge model is refused from the headers, before anything is built."""
-import json
 
 import numpy as np
 import pytest
 
 from aigc_np.checkpoint import save_checkpoint, validate_checkpoint
 from aigc_np.kinds import build_model
-
-
-def edited(path, tmp_path, **changes):
-    """A copy of the checkpoint at ``path`` whose metadata config has ``changes``."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(str(arrays["extra/metadata"]))
-    meta["config"].update(changes)
-    arrays["extra/metadata"] = np.array(json.dumps(meta))
-    out = tmp_path / "edited.npz"
-    np.savez(out, **arrays)
-    return out
+from cli_helpers import edited_checkpoint
 
 
 @pytest.fixture
@@ -43,13 +31,13 @@ def test_an_intact_text_and_diffusion_checkpoint_validates(gpt_checkpoint, ddpm_
 
 @pytest.mark.parametrize("changes", [{"n_layer": 2000}, {"n_embd": 10**6}, {"n_layer": "many"}, {"vocab": 7}])
 def test_an_edited_gpt_config_is_refused_naming_the_file(gpt_checkpoint, tmp_path, changes):
-    bad = edited(gpt_checkpoint, tmp_path, **changes)
+    bad = edited_checkpoint(gpt_checkpoint, tmp_path / "edited.npz", **changes)
     with pytest.raises(ValueError, match="edited.npz"):
         validate_checkpoint(bad)
 
 
 @pytest.mark.parametrize("changes", [{"width": 4000}, {"width": "wide"}])
 def test_an_edited_diffusion_config_is_refused_naming_the_file(ddpm_checkpoint, tmp_path, changes):
-    bad = edited(ddpm_checkpoint, tmp_path, **changes)
+    bad = edited_checkpoint(ddpm_checkpoint, tmp_path / "edited.npz", **changes)
     with pytest.raises(ValueError, match="edited.npz"):
         validate_checkpoint(bad)
