@@ -36,26 +36,11 @@ def test_remove_stale_parts_refuses_paths_as_names(tmp_path):
 
 
 # ---------------------------------------------------------------- one reader for every user path
-import signal  # noqa: E402
 import stat  # noqa: E402
 import tracemalloc  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-
-@contextmanager
-def _within(seconds: int):
-    """Fail (instead of hanging the suite) if the block blocks, e.g. on a named pipe."""
-    def hung(*_):
-        raise AssertionError(f"blocked for more than {seconds} s")
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+from guards import within  # noqa: E402
 
 
 def test_read_regular_bytes_reads_a_file_within_its_bound(tmp_path):
@@ -74,7 +59,7 @@ def test_read_regular_bytes_refuses_what_is_not_a_regular_file_without_reading(t
     if os.path.exists("/dev/zero"):
         cases["/dev/zero"] = "a character device"       # endless: must be refused, not read
     for path, kind in cases.items():
-        with _within(5), pytest.raises(ValueError) as refused:
+        with within(5), pytest.raises(ValueError) as refused:
             aio.read_regular_bytes(path, 1 << 20, "--corpus")
         assert str(refused.value) == f"--corpus {path}: expected a regular file, got {kind}"
     with pytest.raises(ValueError, match=rf"^--real {re.escape(str(tmp_path))}/missing.npy: no such file$"):
@@ -123,7 +108,7 @@ def test_atomic_write_refuses_to_replace_a_pipe_or_a_folder(tmp_path):
     link = tmp_path / "link"
     os.symlink(pipe, link)
     for path, kind in ((pipe, "a named pipe"), (folder, "a directory"), (link, "a named pipe")):
-        with _within(5), pytest.raises(ValueError) as refused:
+        with within(5), pytest.raises(ValueError) as refused:
             with aio.atomic_write(path, "w") as f:
                 f.write("text")
         assert str(refused.value) == (f"{path}: expected a regular file or a new path to write, got {kind}; "
@@ -207,10 +192,10 @@ def test_load_npy_refuses_bad_files_before_allocating(tmp_path, case, message):
 def test_load_npy_refuses_a_pipe_a_device_and_an_oversize_file(tmp_path):
     pipe = tmp_path / "real.npy"
     os.mkfifo(pipe)
-    with _within(5), pytest.raises(ValueError, match="expected a regular file, got a named pipe"):
+    with within(5), pytest.raises(ValueError, match="expected a regular file, got a named pipe"):
         aio.load_npy(pipe, 1 << 20, "--real")
     if os.path.exists("/dev/zero"):
-        with _within(5), pytest.raises(ValueError, match="/dev/zero: expected a regular file, got a character"):
+        with within(5), pytest.raises(ValueError, match="/dev/zero: expected a regular file, got a character"):
             aio.load_npy("/dev/zero", 1 << 20, "--real")
     big = tmp_path / "big.npy"
     big.write_bytes(_npy_bytes(np.zeros(1000)))
@@ -225,6 +210,6 @@ def test_every_reader_of_user_files_refuses_a_pipe(tmp_path):
     os.mkfifo(pipe)
     readers = [read_idx, load_mnist, aio.sha256_file, lambda p: aio.open_npz(p).__enter__()]
     for read in readers:
-        with _within(5), pytest.raises(ValueError, match=f"{re.escape(str(pipe))}: expected a regular file, "
+        with within(5), pytest.raises(ValueError, match=f"{re.escape(str(pipe))}: expected a regular file, "
                                                          f"got a named pipe"):
             read(pipe)

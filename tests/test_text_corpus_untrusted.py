@@ -1,36 +1,21 @@
 """A user's corpus is untrusted input: one bounded reader, one clear error, bounded memory."""
 import os
 import re
-import signal
 import tracemalloc
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from aigc_np.text.data import (CORPORA, MAX_CORPUS_BYTES, UnknownCorpus, encode_text_file, load_corpus,
                                load_text_file)
+from guards import within
 
 SHAKESPEARE = os.path.join(os.path.dirname(__file__), "..", "data", "tinyshakespeare.txt")
 GBK_TEXT = "床前明月光，疑是地上霜。举头望明月，低头思故乡。\n" * 60
 
 
-@contextmanager
-def _within(seconds: int):
-    """Fail (instead of hanging the suite) if the block blocks, e.g. on a named pipe."""
-    def hung(*_):
-        raise AssertionError(f"blocked for more than {seconds} s")
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _refusal(corpus) -> str:
-    with _within(5), pytest.raises(ValueError) as refused:
+    with within(5), pytest.raises(ValueError) as refused:
         load_corpus(str(corpus))
     message = str(refused.value)
     assert "\n" not in message
@@ -55,7 +40,7 @@ def test_a_pipe_a_folder_and_a_device_are_refused_at_once(tmp_path):
 def test_the_corpus_path_stored_in_a_checkpoint_goes_through_the_same_reader(tmp_path):
     pipe = tmp_path / "stored.txt"
     os.mkfifo(pipe)
-    with _within(5), pytest.raises(ValueError, match=rf"^{re.escape(f'the checkpoint corpus {pipe}')}: "
+    with within(5), pytest.raises(ValueError, match=rf"^{re.escape(f'the checkpoint corpus {pipe}')}: "
                                                      r"expected a regular file, got a named pipe$"):
         load_corpus(str(pipe), what="the checkpoint corpus")
 
