@@ -11,8 +11,10 @@ executes. tests/conftest.py turns an entry into markers at collection:
   everything that runs Exercise 3's code).
 
 The table was made by tracing which exercise regions each test executes;
-keep it in step when you add a test that reaches exercise code --
-tests/test_coursework.py fails, naming the test, if a mark is missing or wrong.
+keep it in step when you add a test that reaches exercise code -- every
+`make test` fails such a test at teardown, naming it, if a mark is missing
+or wrong (tests/region_watch.py; AIGC_NP_REGION_RECORD=FILE writes each
+test's regions to FILE).
 """
 MARKS = {
     "test_gan_step.py::test_generator_step_gradients_flow_through_d_into_g": (9,),
