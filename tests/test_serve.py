@@ -18,7 +18,7 @@ import pytest
 from aigc_np.checkpoint import load_model
 from aigc_np.data import load_dataset
 from aigc_np.kinds import KINDS, generate
-from aigc_np.serve import encode_png, load_served, running
+from aigc_np.serve import MAX_IN_FLIGHT, encode_png, load_served, running
 from serve_helpers import VOCAB, call, tiny_checkpoints
 
 
@@ -311,12 +311,14 @@ def test_an_error_inside_generation_is_a_500_of_one_line_and_the_server_goes_on(
     assert not vae.lock.locked()
 
 
-def test_more_requests_than_the_server_holds_are_told_to_come_back(served, monkeypatch):
-    import threading
+def test_more_requests_than_the_server_holds_are_told_to_come_back(served):
     server, _ = served
-    monkeypatch.setattr(server, "slots", threading.BoundedSemaphore(1))
-    server.slots.acquire()
-    status, out = call(server.url + "api/generate", {"model": "vae"})
-    assert status == 503 and out["error"].startswith("busy")
-    server.slots.release()
+    held = [server.slots.acquire(timeout=10) for _ in range(MAX_IN_FLIGHT)]   # every slot taken
+    try:
+        assert all(held)
+        status, out = call(server.url + "api/generate", {"model": "vae"})
+        assert status == 503 and out["error"] == f"busy: {MAX_IN_FLIGHT} requests are being served; try again"
+    finally:
+        for _ in held:
+            server.slots.release()
     assert generate_ok(server, {"model": "vae"})["shape"] == [16, 28, 28]

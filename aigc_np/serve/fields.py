@@ -15,6 +15,7 @@ builds its controls from them.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ class RequestError(ValueError):
 
     def __init__(self, field: str | None, allowed: str, received=None, status: int = 400, message: str | None = None):
         self.field, self.allowed, self.received, self.status = field, allowed, shown(received), status
-        text = message or f"expected {allowed}, got {self.received!r}"
+        text = message or f"expected {allowed}, got {json.dumps(self.received, ensure_ascii=False)}"
         super().__init__(f"{field}: {text}" if field else text)
 
     def body(self) -> dict:
