@@ -4,11 +4,13 @@
 
 A run folder means its best.npz. Every file is loaded and checked at start,
 so a bad one stops the command before anything is served. It listens on
-127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops it.
+127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C (or
+SIGTERM, as a service manager sends) stops it.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .options import Option
@@ -40,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint files or run folders (a folder means its best.npz)")
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt   # SIGTERM stops the server as Ctrl-C does
+
+
 def run(args) -> int:
     from ..serve import load_served, make_server
     from ..threads import apply_threads
@@ -57,6 +63,7 @@ def run(args) -> int:
     for m in models:
         print(f"  {m.index}: {m.name} ({m.kind.name}, step {m.meta['step']}) from {m.path}")
     print(f"serving {len(models)} model(s) on {server.url} (Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
