@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 # The demo's models on a local web page (docs/serve.md): http://127.0.0.1:8000/ after `make demo`; Ctrl-C stops it.
 serve: $(STAMP)
+	@test -n "$(wildcard $(DEMO)/*/best.npz)" || { echo "make serve: no $(DEMO)/*/best.npz; run make demo first"; exit 1; }
 	$(PY) -m aigc_np serve $(sort $(dir $(wildcard $(DEMO)/*/best.npz))) $(SERVE_ARGS)
 
 lessons: $(STAMP)

@@ -213,6 +213,7 @@ BAD_FIELDS = [  # (body, status, field, the error's text, the value received)
     ({"model": "vae", "path": "/etc/passwd"}, 400, "path", "not a field of this model", "/etc/passwd"),
     ({"n": 4}, 400, "model", "a served model's name", None),
     ({"model": ["vae"]}, 400, "model", "a served model's name", "['vae']"),
+    ({"model": True}, 400, "model", "a served model's name", True),
     ({"model": "nosuch"}, 404, "model", "a served model's name ('ae', 'vae'", "nosuch"),
     ({"model": "../../etc/passwd"}, 404, "model", "a served model's name", "../../etc/passwd"),
     ({"model": 11}, 404, "model", "index 0..10", 11),

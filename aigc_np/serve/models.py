@@ -169,4 +169,5 @@ def find_model(models: list, key) -> ServedModel:
     if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(models):
         return models[key]
     allowed = f"a served model's name ({', '.join(map(repr, names))}) or index 0..{len(models) - 1}"
-    raise RequestError("model", allowed, key, status=404 if isinstance(key, (str, int)) else 400)
+    well_typed = isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool))
+    raise RequestError("model", allowed, key, status=404 if well_typed else 400)   # 404: no such model
