@@ -1,4 +1,5 @@
-"""Tiny untrained checkpoints of every kind in the table, and urllib calls to a running server (tests/test_serve*.py)."""
+"""Tiny untrained checkpoints of every kind in the table, and urllib calls to a running server
+(tests/test_serve*.py)."""
 import json
 import urllib.error
 import urllib.request

@@ -67,7 +67,8 @@ def test_the_command_serves_warns_about_a_non_local_host_and_stops_on_ctrl_c(run
             assert line, f"serve exited: {proc.wait()} {proc.stderr.read()}"
             lines.append(line)
         port = int(lines[-1].split(":")[2].split("/")[0])
-        assert "serving 2 model(s) on http://0.0.0.0:" in lines[-1] and any("0: vae (vae, step 0)" in ln for ln in lines)
+        assert "serving 2 model(s) on http://0.0.0.0:" in lines[-1]
+        assert any("0: vae (vae, step 0)" in ln for ln in lines)
         status, out = call(f"http://127.0.0.1:{port}/api/models")
         assert status == 200 and [m["name"] for m in out["models"]] == ["vae", "gpt"]
         proc.send_signal(signal.SIGINT)

@@ -65,7 +65,8 @@ def _images(served: ServedModel, request: dict) -> np.ndarray:
     mode, family = request["mode"], served.kind.family.name
     if family == "diffusion":
         n = request["n"]
-        return kinds_generate(served.model, n, np.random.default_rng(request["seed"]), labels=_labels(served, request, n),
+        return kinds_generate(served.model, n, np.random.default_rng(request["seed"]),
+                              labels=_labels(served, request, n),
                               sampling_steps=request["steps"], guidance=request.get("guidance"))
     d = served.latent_dim
     if mode == "samples":

@@ -28,7 +28,7 @@ import numpy as np
 from ..checkpoint import load_model
 from ..kinds import KINDS
 from ..kinds.text import start_text
-from .fields import Choice, Float, Int, Points, RequestError, Text
+from .fields import Float, Int, Points, RequestError, Text
 
 __all__ = ["ServedModel", "load_served", "resolve_path", "find_model", "LATENT_KINDS", "LIMITS"]
 

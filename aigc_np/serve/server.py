@@ -110,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
         if length is None:
             raise RequestError(None, "", status=411, message="a POST needs a Content-Length header")
         if not length.isdigit():
-            raise RequestError(None, "", status=400, message=f"Content-Length: expected an integer, got {length[:20]!r}")
+            raise RequestError(None, "", message=f"Content-Length: expected an integer, got {length[:20]!r}")
         if int(length) > MAX_BODY:
             raise RequestError(None, "", status=413, message=f"the body is {int(length)} bytes; at most {MAX_BODY}")
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()

@@ -126,7 +126,8 @@ def main(argv=None) -> int:
                        **latency(server.url, body, args.requests, args.max_seconds),
                        "one_model": throughput(server.url, [body], args.clients, args.seconds)}
                 rows.append(row)
-                print(f"{m['name']:<10}{m['kind']:<9}{shown[:43]:<44}{row['p50_s'] * 1e3:>9.1f}{row['p95_s'] * 1e3:>9.1f}"
+                print(f"{m['name']:<10}{m['kind']:<9}{shown[:43]:<44}"
+                      f"{row['p50_s'] * 1e3:>9.1f}{row['p95_s'] * 1e3:>9.1f}"
                       f"{row['requests']:>4}{row['one_model']['requests_per_s']:>22.1f}", flush=True)
             mixed = throughput(server.url, [default_request(m) for m in described], args.clients, args.seconds)
     result = {"load_before": load, "load_after": os.getloadavg(), "cpus": os.cpu_count(), "models": rows,
