@@ -170,6 +170,8 @@ MARKS = {
     "test_diffusion_cli.py::test_train_writes_the_run_folder_and_sampling_needs_only_the_file": (1, 13, 14),  # the module fixture trains a ddpm and a cddpm and samples them
     "test_diffusion_cli.py::test_evaluate_json_has_metrics_and_label_accuracy_for_cddpm": (1, 13, 14),  # the module fixture trains a ddpm and a cddpm and samples them
     "test_diffusion_cli.py::test_registry_builds_diffusion_kinds_and_the_config_holds_the_schedule": (14,),
+    "test_serve.py::test_each_image_kind_serves_what_sample_draws_for_the_seed[ddpm]": (14,),
+    "test_serve.py::test_each_image_kind_serves_what_sample_draws_for_the_seed[cddpm]": (14,),
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[ddpm-guidance]": (1, 13, 14),
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[ddpm-label]": (1, 13, 14),
     "test_diffusion_cli.py::test_flags_a_model_cannot_use_are_usage_errors[cddpm-label-10]": (1, 13, 14),
