@@ -58,7 +58,9 @@ def test_the_command_serves_warns_about_a_non_local_host_and_stops_on_ctrl_c(run
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "aigc_np", "serve", str(runs["vae"].parent), str(runs["gpt"]),
                              "--host", "0.0.0.0", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+                            text=True, env=env, cwd=ROOT,
+                            # started as a shell starts a background job, with SIGINT ignored: Ctrl-C must still stop it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         lines = []
         deadline = time.monotonic() + 60

@@ -62,8 +62,11 @@ def run(args) -> int:
         raise ValueError(f"--host {host} --port {args.port}: cannot listen there ({e.strerror or e})") from None
     for m in models:
         print(f"  {m.index}: {m.name} ({m.kind.name}, step {m.meta['step']}) from {m.path}")
-    print(f"serving {len(models)} model(s) on {server.url} (Ctrl-C stops)", flush=True)
+    # Both set here, before the line that says it serves: a shell starts a background job with
+    # SIGINT ignored, and Python then leaves Ctrl-C ignored too.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    print(f"serving {len(models)} model(s) on {server.url} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
