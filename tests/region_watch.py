@@ -7,7 +7,7 @@ edition and `make test EX=n` rely on it. This plugin watches the library itself
 compared with its marks, and the test fails at teardown, naming it, when
 
 - it entered a region of an exercise its marks do not list, or
-- it is marked, but entered none of its exercises' regions.
+- its marks list an exercise whose regions it did not enter.
 
 Together with the library's tests passing, this is what the student edition needs:
 a test raises Exercise n's stub there exactly when it enters region n here. So a test
@@ -90,8 +90,10 @@ def mismatch(entered: set, marks) -> str | None:
     if unmarked:
         return (f"it runs the code of Exercise(s) {unmarked}, which its entry in tests/exercise_marks.py "
                 f"{tuple(marks) or '(none)'} does not list")
-    if marks and not entered:
-        return f"tests/exercise_marks.py marks it with Exercise(s) {tuple(marks)}, but it runs none of their code"
+    unused = sorted(set(marks) - entered)
+    if unused:
+        return (f"tests/exercise_marks.py marks it with Exercise(s) {tuple(marks)}, but it runs no code of "
+                f"Exercise(s) {unused}")
     return None
 
 

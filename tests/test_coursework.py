@@ -313,7 +313,7 @@ def test_marked_command_runs_exercise_2():
 
 def test_a_test_whose_marks_miss_a_region_it_runs_fails_in_the_library(tmp_path):
     """tests/region_watch.py fails a passing test whose marks miss a region it enters (itself or in a
-    command it runs), or that is marked but enters none; right marks pass."""
+    command it runs), or is marked with an exercise it does not enter; right marks pass."""
     tests = tmp_path / "tests"
     shutil.copytree(os.path.join(ROOT, "tests", "regions"), tests / "regions")
     for name in ("conftest.py", "region_watch.py"):
@@ -330,7 +330,7 @@ def test_a_test_whose_marks_miss_a_region_it_runs_fails_in_the_library(tmp_path)
                         "test_marked_and_runs_exercise_2": "PASSED", "test_unmarked_command_runs_exercise_2": "ERROR",
                         "test_marked_command_runs_exercise_2": "PASSED"}, run.stdout + run.stderr
     assert "runs the code of Exercise(s) [2], which its entry in tests/exercise_marks.py (none) does not list" in run.stdout
-    assert "marks it with Exercise(s) (2,), but it runs none of their code" in run.stdout
+    assert "marks it with Exercise(s) (2,), but it runs no code of Exercise(s) [2]" in run.stdout
 
 
 def test_the_watched_regions_are_the_editions_regions():
