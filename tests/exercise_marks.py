@@ -230,7 +230,7 @@ MARKS = {
     "test_cli_every_kind.py::test_resume_refuses_best_npz_another_kind_and_changed_architecture": (1, 2, 6, 7, 8, 10, 12, 13, 14),
     "test_cli_every_kind.py::test_sample_of_a_names_gpt_starts_a_new_name_without_options": (1, 2, 6, 7, 8, 10, 12, 13, 14),
     "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[ddpm-argv1---prompt: a ddpm model does not read]": (1, 2, 6, 7, 8, 10, 12, 13, 14),
-    "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[gpt-argv0---label: a gpt model does not read this option (it is read by cvae, cgan, cddpm)]": (1, 2, 6, 7, 8, 10, 12, 13, 14),
+    "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[gpt-argv0---label: a gpt model does not read this option (it is read by cvae, cgan, cddpm, cldm)]": (1, 2, 6, 7, 8, 10, 12, 13, 14),
     "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[gpt-argv4---out names.png: text samples go to a file ending in .txt]": (1, 2, 6, 7, 8, 10, 12, 13, 14),
     "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[vae-argv2---prompt: a vae model does not read]": (1, 2, 6, 7, 8, 10, 12, 13, 14),
     "test_cli_every_kind.py::test_sample_refuses_what_the_checkpoints_kind_does_not_read[vae-argv3---sampling-steps: a vae model does not read]": (1, 2, 6, 7, 8, 10, 12, 13, 14),

@@ -213,11 +213,11 @@ class FlowMatching(Model):
         for start in range(0, n, batch_size):
             x = x1[start:start + batch_size]
             yb = None if labels is None else labels[start:start + batch_size]
-            for t, s in zip(times[:-1], times[1:]):
+            for t, s in zip(times[:-1].tolist(), times[1:].tolist()):   # Python floats keep x's dtype
                 v = self.velocity(x, t, yb, guidance, net)
                 if sampler == "heun" and s > 0:   # at s = 0 the network never saw t = 0: Euler's last step
                     v = 0.5 * (v + self.velocity(x + (s - t) * v, s, yb, guidance, net))
-                x = (x + (s - t) * v).astype(x.dtype)
+                x = x + (s - t) * v
             out.append(x)
         if was_training:
             net.train()

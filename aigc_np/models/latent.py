@@ -106,7 +106,7 @@ class ConvAutoencoder(Model):
     def decode(self, z) -> np.ndarray:
         """Latents (N, c, S/4, S/4) -> images (N, 1, S, S) in [0, 1]."""
         logits = self.parts["decoder"].forward(z)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return np.exp(-np.logaddexp(0.0, -logits))   # sigmoid, without overflow for very negative logits
 
     def loss(self, x, eps=None) -> float:
         """BCE(decoder(mu + sigma eps), x) + kl * mean KL; forward and backward (fills grads).
@@ -247,16 +247,19 @@ class LatentDiffusion(Model):
         flow: a :class:`~aigc_np.models.flow.FlowMatching` whose network reads the latent shape
             (its Adam is ``optimizer``).
         ae_steps: train_step trains the autoencoder for this many steps, then the denoiser.
+        ae_batch: the autoencoder trains on the first ``ae_batch`` images of each batch (small
+            batches suit it; the denoiser's steps use the whole batch).
 
     The first denoiser step fixes ``latent_scale`` = 1 / std of that batch's latent means.
     ``parts``: "autoencoder" and the flow model's ("velocity", "velocity_train").
     """
 
-    def __init__(self, autoencoder: ConvAutoencoder, flow: FlowMatching, ae_steps: int, ae_lr: float = 2e-3):
+    def __init__(self, autoencoder: ConvAutoencoder, flow: FlowMatching, ae_steps: int, ae_lr: float = 2e-3,
+                 ae_batch: int = 64):
         if tuple(flow.data_shape) != autoencoder.latent_shape:
             raise ValueError(f"LatentDiffusion: the flow model's data shape {flow.data_shape} is not the "
                              f"autoencoder's latent shape {autoencoder.latent_shape}")
-        self.ae, self.flow, self.ae_steps = autoencoder, flow, int(ae_steps)
+        self.ae, self.flow, self.ae_steps, self.ae_batch = autoencoder, flow, int(ae_steps), int(ae_batch)
         self.opt_ae = Adam(autoencoder, lr=ae_lr)
         self.optimizer = flow.optimizer
         self.rng = flow.rng
@@ -284,7 +287,7 @@ class LatentDiffusion(Model):
         the first ``ae_steps`` steps, then the denoiser's on the scaled latents (labels (N,) if conditional)."""
         x = x.reshape((len(x),) + self.ae.image_shape)
         if self.training_autoencoder:
-            loss = self.ae.loss(x)
+            loss = self.ae.loss(x[:self.ae_batch])
             self.opt_ae.step()
             return {"loss": loss}
         self.ae.eval()
