@@ -110,7 +110,8 @@ def test_guidance_formula_and_sampling_is_reproducible():
     rng = np.random.default_rng(0)
     model = FlowMatching(MLPDenoiser(hidden=8, depth=1, emb_dim=4, rng=rng), (2,), rng=rng)
     one = model.sample(7, np.random.default_rng(3), steps=3, batch_size=3)
-    np.testing.assert_array_equal(one, model.sample(7, np.random.default_rng(3), steps=3))
+    np.testing.assert_array_equal(one, model.sample(7, np.random.default_rng(3), steps=3, batch_size=3))
+    np.testing.assert_allclose(one, model.sample(7, np.random.default_rng(3), steps=3), atol=1e-5)   # batching
     for kwargs, message in (({"sampler": "rk4"}, "sampler must be one of"), ({"steps": 0}, "steps must be"),
                             ({"labels": np.zeros(7, int)}, "unconditional"), ({"guidance": 1.0}, "conditional")):
         with pytest.raises(ValueError, match=message):

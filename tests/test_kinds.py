@@ -112,7 +112,7 @@ def test_the_schema_settings_describe_what_they_accept():
 def test_the_demo_reads_demo_recipes():
     makefile = (ROOT / "Makefile").read_text()
     demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
-    for kind in ("vae", "gan", "dcgan", "cvae"):
+    for kind in ("vae", "gan", "dcgan", "cvae", "ldm"):
         assert re.search(rf"train {kind} --recipe demo", demo), kind
         assert "demo" in KINDS[kind].recipes
     assert "aigc_np.tools.montage" in demo
