@@ -15,6 +15,7 @@ digits, FD far below the pixel DDPM's; about 15 minutes on an idle core
 (``--quick``: a few seconds, numbers meaningless).
 
 Run:  python lessons/18_latent_diffusion.py [--quick] [--epochs E] [--ae-steps K] [--seed 0]
+      python lessons/18_latent_diffusion.py --checkpoint runs/ldm/best.npz   (score a trained ldm instead)
 """
 # %% [markdown]
 # ## 1. The plan: one model, two phases
@@ -31,6 +32,7 @@ import time
 
 import numpy as np
 
+from aigc_np.checkpoint import load_model
 from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.evaluation.judge import label_accuracy  # noqa: F401  (used in the extensions)
@@ -45,6 +47,8 @@ parser = lesson_parser(__doc__, out="out/18_latent_diffusion")
 parser.add_argument("--epochs", type=int, default=train_settings["epochs"], help="epochs of the denoiser")
 parser.add_argument("--ae-steps", type=int, default=config["ae_steps"], help="steps of the autoencoder")
 parser.add_argument("--n-eval", type=int, default=1000, help="samples scored (the project's yardstick: 1,000)")
+parser.add_argument("--checkpoint", help="an ldm checkpoint (e.g. from python -m aigc_np train ldm) to score, "
+                                         "instead of training one here")
 args = parse_lesson_args(parser)
 config["ae_steps"], train_settings["epochs"], train_settings["eval_every"] = args.ae_steps, args.epochs, args.epochs
 if args.quick:
@@ -66,13 +70,18 @@ print(f"autoencoder: {model.ae.num_params():,} parameters, latent {model.ae.late
 # %%
 plan = DIFFUSION.plan(train_settings, (x,), config, quick=args.quick)
 start, cpu_start = time.perf_counter(), time.process_time()
-history = train(model, (x,), plan, rng=np.random.default_rng(args.seed), out_dir=os.path.join(args.out, "ldm"),
-                label="ldm ")
+if args.checkpoint:
+    model, meta = load_model(args.checkpoint)
+    config = model.config
+    print(f"loaded {args.checkpoint}: step {meta['step']} (not trained here)")
+else:
+    history = train(model, (x,), plan, rng=np.random.default_rng(args.seed), out_dir=os.path.join(args.out, "ldm"),
+                    label="ldm ")
+    print("saved", plot_history(history, {"loss": "loss"}, os.path.join(args.out, "loss.png"), x="step",
+                                title="loss: the autoencoder's, then the denoiser's"))
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-print(f"trained {plan.steps} steps ({config['ae_steps']} autoencoder, {plan.steps - config['ae_steps']} denoiser) in "
+print(f"{plan.steps} steps ({config['ae_steps']} autoencoder, {plan.steps - config['ae_steps']} denoiser) in "
       f"{seconds:.0f} s ({cpu:.0f} s of CPU time); latent scale {model.ae.latent_scale[0]:.3f}")
-print("saved", plot_history(history, {"loss": "loss"}, os.path.join(args.out, "loss.png"), x="step",
-                            title="loss: the autoencoder's, then the denoiser's"))
 
 # %% [markdown]
 # ## 3. What the autoencoder keeps
@@ -100,11 +109,12 @@ print(f"scaled latents: mean {z.mean():+.3f}, std {z.std():.3f} (the noise the f
 # the decoder. We time 1,000 images and score them against the real baseline.
 
 # %%
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 samples = model.sample(args.n_eval, np.random.default_rng(args.seed + 9), steps=config["steps"])[:, 0]
-sample_seconds = time.perf_counter() - t0
+sample_seconds, sample_cpu = time.perf_counter() - t0, time.process_time() - c0
 s = scorer.score(samples)
-print(f"{args.n_eval} samples in {sample_seconds:.1f} s: {describe_scores(s, scorer.baseline)}")
+print(f"{args.n_eval} samples in {sample_seconds:.1f} s ({sample_cpu:.1f} s CPU): "
+      f"{describe_scores(s, scorer.baseline)}")
 print("saved", save_image_grid(samples[:100], os.path.join(args.out, "samples.png"), value_range=(0.0, 1.0),
                                title=f"ldm: 100 samples, {config['steps']} Euler steps"))
 
@@ -128,8 +138,9 @@ euler = " / ".join(f"{sweep['euler', k]['fd']:.0f}" for k in counts)
 
 print_result(args, "18", f"ldm FD {s['fd']:.1f} (real {scorer.baseline['fd']:.1f}), judge confident "
              f"{s['confident']:.1%}, rarest digit {s['min_class']:.1%}, {s['classes']}/10 digits; reconstructions "
-             f"FD {r['fd']:.1f}; {args.n_eval} samples in {sample_seconds:.1f} s; Euler FD at {counts} steps: {euler}; "
-             f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min CPU)",
+             f"FD {r['fd']:.1f}; {args.n_eval} samples in {sample_seconds:.1f} s ({sample_cpu:.1f} s CPU); Euler FD at "
+             f"{counts} steps: {euler}; " + ("scored " + args.checkpoint if args.checkpoint else
+                                            f"trained in {seconds / 60:.1f} min ({cpu / 60:.1f} min CPU)"),
              f"python lessons/18_latent_diffusion.py --seed {args.seed}")
 
 # %% [markdown]
