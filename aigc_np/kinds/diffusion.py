@@ -173,7 +173,8 @@ class DiffusionFamily(ImageFamily):
         from ..evaluation.metrics import evaluate_images
         n = 20 if quick else 1000
         judge, real = load_judge(), to_unit(data.x_val)
-        if is_latent(config):   # the GANs' yardstick: FD against 4,000 training images, real baseline beside it
+        yardstick = is_latent(config) and not quick   # --quick: the cheap scores of the pixel kinds
+        if yardstick:   # the GANs' yardstick: FD against 4,000 training images, real baseline beside it
             from ..evaluation.quality import SampleScorer, describe_scores
             scorer = SampleScorer(data, n=n, judge=judge)
 
@@ -182,7 +183,7 @@ class DiffusionFamily(ImageFamily):
                 return {}   # no denoiser yet: nothing to score
             labels = cycle_labels(n) if kind.conditional else None
             samples = generate_diffusion_images(m, n, np.random.default_rng(seed), labels=labels)
-            if is_latent(config):
+            if yardstick:
                 out = scorer.score(samples)
                 print(f"  scored {n} samples: {describe_scores(out, scorer.baseline)}")
             else:
@@ -298,6 +299,6 @@ CLDM = Kind(
               "guidance": Float(0.0, 100.0)},
     defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 1.0},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("label_accuracy", True),
-    conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE})
+    conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
 
 DIFFUSION_KINDS = (DDPM, CDDPM, LDM, CLDM)
