@@ -149,8 +149,8 @@ print_result(args, "18", f"ldm FD {s['fd']:.1f} (real {scorer.baseline['fd']:.1f
 #   denoiser only decides *which* digit, in 196 numbers instead of 784 pixels.
 # * The autoencoder's reconstructions bound the samples' quality: train it first, well.
 # * The latents are scaled to unit variance so that the flow starts from the right noise.
-# * A residual MLP over the flattened latent is enough at 7x7x4, and each of its
-#   steps costs about a quarter of a width-16 U-Net step on pixels.
+# * A residual MLP over the flattened latent is enough at 7x7x4: it trains on about
+#   1,900 latents per CPU second, where lesson 16's U-Net trains on 111 images.
 #
 # ## Suggested extensions
 # 1. ``python -m aigc_np train cldm``: the same with labels and classifier-free guidance;

@@ -274,7 +274,7 @@ def _latent_counts(c: dict) -> tuple[int, int]:
 _LATENT_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18)", {
     "epochs": (300, "denoiser epochs: 5,100 steps of 256 latents, about 11 min on an idle core"),
     "batch_size": (256, "an MLP step on 256 latents costs little more than on 64: bigger batches use the core"),
-    "eval_every": (300, "score once, at the end"),
+    "eval_every": (600, "score once, at the end (epochs count from step 0, the autoencoder's steps included)"),
 })
 
 _LATENT_DEMO = Recipe("make demo's panel: about a minute on an idle core", {
@@ -283,7 +283,7 @@ _LATENT_DEMO = Recipe("make demo's panel: about a minute on an idle core", {
     "depth": (2, "two residual blocks"),
     "epochs": (60, "1,020 denoiser steps"),
     "batch_size": (256, "as the default recipe"),
-    "eval_every": (60, "score once, at the end"),
+    "eval_every": (600, "score once, at the end"),
 })
 
 LDM = Kind(
@@ -297,7 +297,7 @@ CLDM = Kind(
     "cldm", DIFFUSION, "class-conditional latent diffusion with classifier-free guidance (lesson 18)",
     settings={**_LATENT_SETTINGS, "n_classes": Int(1, 1000), "p_uncond": Float(0.0, 1.0, open_high=True),
               "guidance": Float(0.0, 100.0)},
-    defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 1.0},
+    defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 2.0},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("label_accuracy", True),
     conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
 
