@@ -69,7 +69,7 @@ def test_quick_runs_sample_and_evaluate_from_the_file_alone(runs, tmp_path, caps
     (["--sampler", "ddim"], "--sampler ddim: a flow model samples with euler or heun"),
     (["--eta", "0.5"], "--eta: a flow model's ODE samplers add no noise"),
     (["--sampling-steps", "0"], "--sampling-steps 0: expected 1..1000"),
-])
+], ids=["sampler", "eta", "steps"])
 def test_flags_a_flow_model_cannot_use_are_usage_errors(runs, tmp_path, capsys, flags, message):
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
