@@ -294,10 +294,11 @@ LDM = Kind(
     architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
 
 CLDM = Kind(
-    "cldm", DIFFUSION, "class-conditional latent diffusion with classifier-free guidance (lesson 18)",
+    "cldm", DIFFUSION, "class-conditional latent diffusion with classifier-free guidance (lesson 18); a guided "
+                       "step costs two MLP calls",
     settings={**_LATENT_SETTINGS, "n_classes": Int(1, 1000), "p_uncond": Float(0.0, 1.0, open_high=True),
               "guidance": Float(0.0, 100.0)},
-    defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 2.0},
+    defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 0.5},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("label_accuracy", True),
     conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
 
