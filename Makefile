@@ -28,8 +28,9 @@ demo: $(STAMP)
 	$(PY) -m aigc_np train gan --recipe demo --out $(DEMO)/gan --overwrite
 	$(PY) -m aigc_np train dcgan --recipe demo --out $(DEMO)/dcgan --overwrite --threads 1
 	$(PY) -m aigc_np train cvae --recipe demo --out $(DEMO)/cvae --overwrite
+	$(PY) -m aigc_np train ldm --recipe demo --out $(DEMO)/ldm --overwrite --threads 1
 	$(PY) -m aigc_np.tools.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
-		$(DEMO)/cvae/best.npz --out $(DEMO)/montage.png
+		$(DEMO)/cvae/best.npz $(DEMO)/ldm/best.npz --out $(DEMO)/montage.png
 	$(PY) -m aigc_np train gpt --corpus names --steps 2000 --out $(DEMO)/names --overwrite
 	@echo "20 names from the GPT (lesson 14's model on data/names.txt, 2,000 steps):"
 	@$(PY) -m aigc_np sample $(DEMO)/names/best.npz --prompt . --n 300 | tr '.' '\n' | sed -n '2,21p'

@@ -39,7 +39,7 @@ __all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "read_metadat
 
 FORMAT_VERSION = 2   # 2: the position is "step" (optimizer steps) and the run's training settings are kept
 METADATA_KEYS = ("kind", "config", "train", "aigc_np_version", "format_version", "step", "rng_states")
-OPTIMIZER_NAMES = ("optimizer", "opt_g", "opt_d")
+OPTIMIZER_NAMES = ("optimizer", "opt_g", "opt_d", "opt_ae")   # opt_ae: latent diffusion's autoencoder
 MAX_METADATA_BYTES = 1 << 20   # about 2 KB for an image model; a 65,536-character vocabulary fits
 MAX_EXTRA_BYTES = 1 << 16      # extra/<name> entries hold scores, not arrays of weights
 MAX_STEPS = 10 ** 12

@@ -1,9 +1,9 @@
-"""Lesson 09: is a generative model any good? Scoring AE, VAE, GAN and DCGAN side by side.
+"""Lesson 09: is a generative model any good? Scoring AE, VAE, GANs and diffusion side by side.
 
 Looking at a grid of samples is where evaluation starts, not where it ends.
 The article's pipeline asks for *content evaluation*: quality, diversity and
 consistency, measured, so that training can be steered by numbers. This
-lesson scores the models of lessons 04-08 and 16 with the metrics in
+lesson scores the models of lessons 04-08, 16 and 18 with the metrics in
 `aigc_np.evaluation.metrics`, each next to its real-data baseline; breaks a generator on
 purpose (mode collapse) to see which metric notices; and shows why a GAN's
 losses cannot tell you when to stop training, while the Frechet distance can.
@@ -12,10 +12,8 @@ Run:  python lessons/09_evaluation.py [--quick] [--n 1000] [--out out/09_evaluat
 """
 # %% [markdown]
 # ## 1. Setup
-# The models come from the checkpoints the earlier lessons wrote
-# (`out/<lesson>/.../best.npz`). A missing one is trained briefly here, so the
-# lesson always runs -- but the numbers are then those of a short run, and
-# the table says so.
+# The models come from the checkpoints the earlier lessons wrote (`out/<lesson>/.../best.npz`). A
+# missing one is trained briefly here, so the lesson always runs -- but the table then says so.
 
 # %%
 import os
@@ -50,13 +48,14 @@ print("data:", data.source, "| reference: the", len(real), "validation images")
 scorer = SampleScorer(data, n=args.n, judge=judge)
 
 CHECKPOINTS = {
-    "AE": "out/04_autoencoder/run/best.npz",
-    "VAE": "out/05_vae/latent20/best.npz",
-    "GAN": "out/07_gan_mnist/best.npz",
-    "DCGAN": "out/08_dcgan/run/best.npz",
+    "AE": "out/04_autoencoder/run/best.npz", "VAE": "out/05_vae/latent20/best.npz",
+    "GAN": "out/07_gan_mnist/best.npz", "DCGAN": "out/08_dcgan/run/best.npz",
     "DDPM": "out/16_diffusion_mnist/ddpm/last.npz",
+    "LDM": "out/18_latent_diffusion/ldm/last.npz",
 }
-KIND = {"AE": "ae", "VAE": "vae", "GAN": "gan", "DCGAN": "dcgan", "DDPM": "ddpm"}
+KIND = {"AE": "ae", "VAE": "vae", "GAN": "gan", "DCGAN": "dcgan", "DDPM": "ddpm", "LDM": "ldm"}
+BRIEF = {"ddpm": {"width": 4, "groups": 2, "T": 100, "steps": 3},
+         "ldm": {"ae_width": 8, "width": 128, "ae_steps": 5 if args.quick else 300}}
 
 
 def get_model(name):
@@ -66,11 +65,12 @@ def get_model(name):
         model, meta = load_model(path)
         return model, f"{path} (step {meta['step']})"
     kind = KIND[name]
-    epochs = 1 if args.quick else {"ae": 10, "vae": 20, "gan": 20, "dcgan": 5, "ddpm": 2}[kind]
+    epochs = 1 if args.quick else {"ae": 10, "vae": 20, "gan": 20, "dcgan": 5, "ddpm": 2, "ldm": 10}[kind]
     print(f"  {path} not found: training {name} for {epochs} epochs here")
-    tiny = {"width": 4, "groups": 2, "T": 100, "steps": 3} if args.quick and kind == "ddpm" else None
-    model = build_model(kind, tiny, rng=np.random.default_rng(args.seed))
-    x = (to_tanh(data.x_train)[:, None],) if kind == "ddpm" else prepare_images(kind, data.x_train)
+    model = build_model(kind, BRIEF.get(kind) if args.quick or kind == "ldm" else None,
+                        rng=np.random.default_rng(args.seed))
+    x = ((to_tanh if kind == "ddpm" else to_unit)(data.x_train)[:, None],) if kind in BRIEF else prepare_images(
+        kind, data.x_train)   # an ldm's first ae_steps steps train its autoencoder
     train(model, x, Plan.epochs(epochs, 64, len(x[0]), max_steps_per_epoch=10 if args.quick else None),
           rng=np.random.default_rng(args.seed + 1), label=f"{name} ")
     return model.eval(), f"trained here for {epochs} epochs (brief: not the lesson's result)"
@@ -153,9 +153,9 @@ for name, row in results.items():
 with atomic_write(os.path.join(args.out, "table.txt"), "w") as f:
     f.write(table + "\n")
 
-print("saved", save_grid_panels({f"{name}: FD {results[name]['fd']:.1f}, {results[name]['classes_covered']} classes":
-                                 imgs for name, imgs in grids.items()},
-                                os.path.join(args.out, "samples_side_by_side.png"), nrow=20, across=False,
+panels = {f"{name}: FD {results[name]['fd']:.1f}, {results[name]['classes_covered']} classes": imgs
+          for name, imgs in grids.items()}
+print("saved", save_grid_panels(panels, os.path.join(args.out, "samples_side_by_side.png"), nrow=20, across=False,
                                 panel_size=(10, 1.2)))
 
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
@@ -164,7 +164,7 @@ for ax, (title, key, base) in zip(axes, [("Frechet distance", "fd", real_row["fd
                                          ("Inception score", "inception_score", real_row["inception_score"]),
                                          ("precision", "precision", real_row["precision"]),
                                          ("recall", "recall", real_row["recall"])]):
-    ax.bar(names, [results[n][key] for n in names], color=["C0", "C1", "C2", "C3", "C4", "C7"])
+    ax.bar(names, [results[n][key] for n in names], color=["C0", "C1", "C2", "C3", "C4", "C5", "C7"])
     ax.axhline(base, color="k", ls="--", lw=1, label="real data")
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=30)
@@ -177,8 +177,7 @@ for i, n in enumerate(names):
     ax.bar(np.arange(10) + i * width, results[n]["class_histogram"], width, label=n)
 ax.axhline(0.1, color="k", ls="--", lw=1)
 ax.set_xticks(np.arange(10) + 0.4, [str(d) for d in range(10)])
-ax.set_xlabel("digit (judge's label)")
-ax.set_ylabel("share of samples")
+ax.set(xlabel="digit (judge's label)", ylabel="share of samples")
 ax.legend(fontsize=7)
 print("saved", save_figure(fig, os.path.join(args.out, "class_histograms.png")))
 

@@ -95,7 +95,7 @@ def test_label_is_a_usage_error_for_unconditional_models_and_out_of_range(runs, 
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["sample", str(runs / "vae" / "best.npz"), "--label", "3", "--out", str(tmp_path / "x.png")])
-    assert "--label: a vae model does not read this option (it is read by cvae, cgan, cddpm)" in capsys.readouterr().err
+    assert "--label: a vae model does not read this option (it is read by cvae, cgan, cddpm, cldm)" in capsys.readouterr().err
 
 
 def test_evaluate_with_user_reference_images(runs, tmp_path, capsys):

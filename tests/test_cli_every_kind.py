@@ -50,7 +50,7 @@ def test_train_refuses_what_the_kind_does_not_read_or_allow(argv, message, tmp_p
 
 
 @pytest.mark.parametrize("run,argv,message", [
-    ("gpt", ["--label", "3"], "--label: a gpt model does not read this option (it is read by cvae, cgan, cddpm)"),
+    ("gpt", ["--label", "3"], "--label: a gpt model does not read this option (it is read by cvae, cgan, cddpm, cldm)"),
     ("ddpm", ["--prompt", "zz", "--top-k", "0", "--out", "x.png"], "--prompt: a ddpm model does not read"),
     ("vae", ["--prompt", "hi", "--out", "x.png"], "--prompt: a vae model does not read"),
     ("vae", ["--sampling-steps", "3", "--out", "x.png"], "--sampling-steps: a vae model does not read"),
@@ -66,7 +66,7 @@ def test_evaluate_refuses_options_the_kind_does_not_read(runs, capsys):
     err = usage_error(["evaluate", str(runs / "gpt" / "best.npz"), "--real", "x.npy"], capsys)
     assert "--real: a gpt model does not read" in err
     err = usage_error(["evaluate", str(runs / "vae" / "best.npz"), "--guidance", "2"], capsys)
-    assert "--guidance: a vae model does not read this option (it is read by cddpm)" in err
+    assert "--guidance: a vae model does not read this option (it is read by cddpm, cldm)" in err
 
 
 # ---------------------------------------------------------------- sampling text

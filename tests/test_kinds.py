@@ -17,9 +17,9 @@ def complete(kind, config):
 
 
 def test_the_table_holds_the_eleven_kinds_of_three_families():
-    assert list(KINDS) == ["ae", "vae", "cvae", "gan", "dcgan", "cgan", "wgan-gp", "ddpm", "cddpm", "gpt", "lstm"]
+    assert list(KINDS) == ["ae", "vae", "cvae", "gan", "dcgan", "cgan", "wgan-gp", "ddpm", "cddpm", "ldm", "cldm", "gpt", "lstm"]
     assert sorted(FAMILIES) == ["diffusion", "image", "text"]
-    assert {k.name for k in KINDS.values() if k.conditional} == {"cvae", "cgan", "cddpm"}
+    assert {k.name for k in KINDS.values() if k.conditional} == {"cvae", "cgan", "cddpm", "cldm"}
     with pytest.raises(ValueError, match=r"where: unknown model kind 'nosuch'; expected one of \['ae'"):
         get_kind("nosuch", "where")
 
@@ -70,6 +70,8 @@ def test_recipes_are_the_lessons_and_the_article_recipe_is_plain():
     ("cddpm", "p_uncond", 7.0, "config['p_uncond']: expected a number in [0, 1)"),
     ("ddpm", "steps", 2000, "steps 2000 (DDIM's sampling steps) must be at most T = 1000"),
     ("ddpm", "groups", 3, "width 16 must be divisible by groups 3"),
+    ("ldm", "emb_dim", 3, "emb_dim 3 must be even"),
+    ("cldm", "time_distribution", "beta", "config['time_distribution']: expected one of ['uniform', 'logit-normal']"),
     ("vae", "hidden", [0], "config['hidden']: expected a list of 0..64 layer widths"),
     ("gan", "lr_d", -1.0, "config['lr_d']: expected a number in (0, 10] or null"),
 ])
@@ -110,7 +112,7 @@ def test_the_schema_settings_describe_what_they_accept():
 def test_the_demo_reads_demo_recipes():
     makefile = (ROOT / "Makefile").read_text()
     demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
-    for kind in ("vae", "gan", "dcgan", "cvae"):
+    for kind in ("vae", "gan", "dcgan", "cvae", "ldm"):
         assert re.search(rf"train {kind} --recipe demo", demo), kind
         assert "demo" in KINDS[kind].recipes
     assert "aigc_np.tools.montage" in demo

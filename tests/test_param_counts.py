@@ -45,6 +45,12 @@ small_configs = {
                                    "ema": st.sampled_from([0.0, 0.9])}),
     "cddpm": st.fixed_dictionaries({"width": st.sampled_from([2, 4]), "groups": st.just(2),
                                     "n_classes": st.integers(1, 12), "ema": st.sampled_from([0.0, 0.9])}),
+    "ldm": st.fixed_dictionaries({"latent_channels": st.integers(1, 3), "ae_width": st.integers(1, 4),
+                                  "width": st.integers(1, 6), "depth": st.integers(0, 2),
+                                  "emb_dim": st.sampled_from([2, 4]), "ema": st.sampled_from([0.0, 0.9])}),
+    "cldm": st.fixed_dictionaries({"latent_channels": st.integers(1, 2), "ae_width": st.integers(1, 3),
+                                   "width": st.integers(1, 5), "depth": st.integers(0, 1), "emb_dim": st.just(2),
+                                   "n_classes": st.integers(1, 12), "ema": st.sampled_from([0.0, 0.9])}),
     "gpt": st.fixed_dictionaries({"n_layer": st.integers(1, 2), "n_head": st.just(2), "n_embd": st.sampled_from([2, 4, 8]),
                                   "block_size": st.integers(1, 9),
                                   "vocab": st.text(min_size=1, max_size=30, alphabet=st.characters()).map(

@@ -18,24 +18,24 @@ import numpy as np
 __all__ = ["headline", "make_montage", "main"]
 
 NAMES = {"ae": "autoencoder", "vae": "VAE", "gan": "MLP GAN", "dcgan": "DCGAN", "cgan": "conditional GAN",
-         "cvae": "conditional VAE", "wgan-gp": "WGAN-GP"}
+         "cvae": "conditional VAE", "wgan-gp": "WGAN-GP", "ddpm": "DDPM", "cddpm": "conditional DDPM",
+         "ldm": "latent diffusion", "cldm": "conditional latent diffusion"}
 
 
 def headline(model, kind: str, scorer, seed: int = 0, data=None) -> tuple[np.ndarray, str]:
     """(100 grid images (100, 28, 28), one line of the model's headline numbers)."""
-    from ..kinds import KINDS
-    from ..kinds.image import generate_images
+    from ..kinds import KINDS, generate
 
     rng = np.random.default_rng(seed)
     train_images = data.x_train if data is not None else None
     if KINDS[kind].conditional:
-        grid = generate_images(model, 100, rng, labels=np.repeat(np.arange(10), 10))
+        grid = generate(model, 100, rng, labels=np.repeat(np.arange(10), 10))
         asked = np.arange(scorer.n) % 10
-        samples = generate_images(model, scorer.n, rng, labels=asked)
+        samples = generate(model, scorer.n, rng, labels=asked)
         accuracy = float(np.mean(scorer.judge_labels(samples) == asked))
         s = scorer.score(samples)
         return grid, f"label accuracy {accuracy:.1%}, FD {s['fd']:.1f} (real {scorer.baseline['fd']:.1f})"
-    samples = generate_images(model, scorer.n, rng, train_images)
+    samples = generate(model, scorer.n, rng, train_images=train_images)
     s = scorer.score(samples)
     line = (f"FD {s['fd']:.1f} (real {scorer.baseline['fd']:.1f}), rarest digit {s['min_class']:.1%}, "
             f"confident {s['confident']:.0%}")
