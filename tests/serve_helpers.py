@@ -20,6 +20,8 @@ TINY = {   # a few thousand parameters each: built and saved in milliseconds
     "wgan-gp": {"latent_dim": 4, "g_hidden": [8], "critic_hidden": [8]},
     "ddpm": {"T": 20, "steps": 2, "width": 4, "groups": 2},
     "cddpm": {"T": 20, "steps": 2, "width": 4, "groups": 2},
+    "ldm": {"ae_width": 4, "width": 16, "depth": 1, "emb_dim": 8, "steps": 2},
+    "cldm": {"ae_width": 4, "width": 16, "depth": 1, "emb_dim": 8, "steps": 2},
     "gpt": {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 8, "vocab": VOCAB, "corpus": "names"},
     "lstm": {"n_layer": 1, "n_embd": 8, "hidden": 8, "block_size": 8, "vocab": VOCAB, "corpus": "names"},
 }
@@ -30,6 +32,8 @@ def tiny_checkpoints(folder, kinds=None) -> dict:
     paths = {}
     for kind in kinds or KINDS:
         model = build_model(kind, TINY[kind], rng=np.random.default_rng(0))
+        if kind in ("ldm", "cldm"):   # the scale the first denoiser step would fix, without training
+            model.ae.latent_scale[0] = 1.0
         path = folder / kind / "best.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(model, path)

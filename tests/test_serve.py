@@ -15,7 +15,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from aigc_np.checkpoint import load_model
+from aigc_np.checkpoint import load_model, save_checkpoint
 from aigc_np.data import load_dataset
 from aigc_np.kinds import KINDS, generate
 from aigc_np.serve import MAX_IN_FLIGHT, encode_png, load_served, running
@@ -59,6 +59,8 @@ def test_models_lists_every_kind_with_its_modes_and_bounds(served):
                                                                       "wgan-gp"}
     assert models["cgan"]["fields"]["label"] == {"type": "int", "min": 0, "max": 9, "default": None, "nullable": True}
     assert models["cddpm"]["fields"]["guidance"]["max"] == 20.0 and models["ddpm"]["fields"]["steps"]["max"] == 20
+    assert models["cldm"]["fields"]["guidance"]["max"] == 20.0 and "guidance" not in models["ldm"]["fields"]
+    assert models["ldm"]["fields"]["steps"]["max"] == 100        # a flow samples in any number of steps
     assert set(models["gpt"]["fields"]) == {"prompt", "length", "temperature", "top_k", "seed"}
     assert models["gpt"]["fields"]["top_k"]["max"] == len(VOCAB)
 
@@ -73,19 +75,22 @@ def test_the_page_is_one_offline_document(served):
 IMAGE_KINDS = ["ae", "vae", "cvae", "gan", "dcgan", "cgan", "wgan-gp"]
 
 
-@pytest.mark.parametrize("kind", IMAGE_KINDS + ["ddpm", "cddpm"])
+DIFFUSION_KINDS = ["ddpm", "cddpm", "ldm", "cldm"]
+
+
+@pytest.mark.parametrize("kind", IMAGE_KINDS + DIFFUSION_KINDS)
 def test_each_image_kind_serves_what_sample_draws_for_the_seed(served, kind):
     server, paths = served
-    n, seed = (3 if kind in ("ddpm", "cddpm") else 6), 11
+    n, seed = (3 if kind in DIFFUSION_KINDS else 6), 11
     body = {"model": kind, "n": n, "seed": seed}
     options = {"labels": np.full(n, 3)} if KINDS[kind].conditional else {}
     if KINDS[kind].conditional:
         body["label"] = 3
     if kind == "ae":
         options["train_images"] = load_dataset(seed=0).x_train
-    if kind in ("ddpm", "cddpm"):
+    if kind in DIFFUSION_KINDS:
         body["steps"] = options["sampling_steps"] = 2
-    if kind == "cddpm":
+    if "guidance" in KINDS[kind].settings:
         body["guidance"] = options["guidance"] = 1.5
     model, _ = load_model(paths[kind])
     expected = as_png_pixels(generate(model, n, np.random.default_rng(seed), **options))
@@ -217,8 +222,8 @@ BAD_FIELDS = [  # (body, status, field, the error's text, the value received)
     ({"model": True}, 400, "model", "a served model's name", True),
     ({"model": "nosuch"}, 404, "model", "a served model's name ('ae', 'vae'", "nosuch"),
     ({"model": "../../etc/passwd"}, 404, "model", "a served model's name", "../../etc/passwd"),
-    ({"model": 11}, 404, "model", "index 0..10", 11),
-    ({"model": -1}, 404, "model", "index 0..10", -1),
+    ({"model": 13}, 404, "model", "index 0..12", 13),
+    ({"model": -1}, 404, "model", "index 0..12", -1),
 ]
 
 
@@ -324,3 +329,12 @@ def test_more_requests_than_the_server_holds_are_told_to_come_back(served):
         for _ in held:
             server.slots.release()
     assert generate_ok(server, {"model": "vae"})["shape"] == [16, 28, 28]
+
+
+def test_a_latent_model_saved_before_its_first_denoiser_step_is_refused_at_start(tmp_path):
+    path = tiny_checkpoints(tmp_path, ["ldm"])["ldm"]
+    model, _ = load_model(path)
+    model.ae.latent_scale[0] = 0.0                   # as saved while the autoencoder still trains
+    save_checkpoint(model, path)
+    with pytest.raises(ValueError, match=r"best\.npz: this ldm model has not trained its denoiser yet"):
+        load_served([str(path)])

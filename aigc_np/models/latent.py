@@ -278,6 +278,11 @@ class LatentDiffusion(Model):
         """True while train_step still trains the autoencoder."""
         return self.opt_ae.t < self.ae_steps
 
+    @property
+    def can_sample(self) -> bool:
+        """False until the first denoiser step has fixed the latent scale."""
+        return bool(self.ae.latent_scale[0] != 0)
+
     def to_latent(self, x) -> np.ndarray:
         """Images (N, 1, 28, 28) in [0, 1] -> scaled latents (N, c, 7, 7)."""
         return self.ae.encode(x) * self.ae.latent_scale[0]
@@ -298,7 +303,7 @@ class LatentDiffusion(Model):
     def sample(self, n: int, rng: np.random.Generator, sampler: str = "euler", steps: int = 50, labels=None,
                guidance: float = 0.0, batch_size: int = 500) -> np.ndarray:
         """n images (n, 1, 28, 28) in [0, 1]: latents by the flow's ODE, then the decoder."""
-        if self.ae.latent_scale[0] == 0:
+        if not self.can_sample:
             raise ValueError("LatentDiffusion.sample: the autoencoder has not been trained yet (no latent scale)")
         z = self.flow.sample(n, rng, sampler=sampler, steps=steps, labels=labels, guidance=guidance,
                              batch_size=batch_size)

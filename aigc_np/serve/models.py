@@ -7,7 +7,8 @@ request fields and their bounds depend on its kind (``fields_of``):
 * image kinds with a latent code (ae, vae, cvae, gan, dcgan, cgan, wgan-gp):
   mode "samples" (n, seed, label), "walk" (n frames from seed to seed2) and,
   for a 2-D latent, "decode" (points z of the plane);
-* diffusion kinds: mode "samples" (n, seed, steps; label and guidance for cddpm);
+* diffusion kinds (ddpm, cddpm, ldm, cldm): mode "samples" (n, seed, steps; label, and guidance
+  where the kind has it);
 * text kinds: mode "samples" (prompt, length, temperature, top_k, seed).
 
 Generation takes the model's lock: a layer keeps its forward pass's inputs
@@ -37,7 +38,7 @@ SEED = Int(0, 2 ** 32 - 1, 0)
 LIMITS = {
     "images": 100,          # a 10 x 10 grid: a latent kind decodes it in milliseconds
     "diffusion_images": 16,  # each costs steps U-Net calls (twice with guidance)
-    "steps": 100,           # DDIM steps: 16 x 100 x 2 guided U-Net calls is the largest request, a few seconds
+    "steps": 100,           # sampling steps: 16 x 100 x 2 guided U-Net calls is the largest request, a few seconds
     "guidance": 20.0,       # classifier-free guidance weight: samples fall apart long before 20
     "points": 100,          # a 10 x 10 manifold of the plane in one request
     "plane": 4.0,           # the plane spans +-4 prior standard deviations
@@ -63,6 +64,11 @@ class ServedModel:
         return KINDS[self.meta["kind"]]
 
     @property
+    def guided(self) -> bool:
+        """Its kind samples with classifier-free guidance (cddpm, cldm)."""
+        return "guidance" in self.kind.settings
+
+    @property
     def latent_dim(self) -> int | None:
         return self.model.latent_dim if self.kind.name in LATENT_KINDS else None
 
@@ -73,7 +79,7 @@ class ServedModel:
             return {"samples": ("prompt", "length", "temperature", "top_k", "seed")}
         label = ("label",) if self.kind.conditional else ()
         if family == "diffusion":
-            return {"samples": ("n", "seed", "steps", *label, *(("guidance",) if self.kind.name == "cddpm" else ()))}
+            return {"samples": ("n", "seed", "steps", *label, *(("guidance",) if self.guided else ()))}
         modes = {"samples": ("n", "seed", *label), "walk": ("n", "seed", "seed2", *label)}
         if self.latent_dim == 2:
             modes["decode"] = ("z", *label)
@@ -94,9 +100,10 @@ class ServedModel:
                "z": Points(LIMITS["points"], LIMITS["plane"])}
         if self.kind.conditional:
             out["label"] = Int(0, self.model.n_classes - 1, None, nullable=True)
-        if family == "diffusion":
-            out["steps"] = Int(1, min(cfg["T"], LIMITS["steps"]), min(cfg["steps"], LIMITS["steps"]))
-            if self.kind.name == "cddpm":
+        if family == "diffusion":       # a DDPM samples in at most T steps; a flow (ldm, cldm) in any number
+            most = min(cfg.get("T", LIMITS["steps"]), LIMITS["steps"])
+            out["steps"] = Int(1, most, min(cfg["steps"], most))
+            if self.guided:
                 out["guidance"] = Float(0.0, LIMITS["guidance"], min(cfg["guidance"], LIMITS["guidance"]))
         modes = self.modes()
         return {name: f for name, f in out.items() if any(name in reads for reads in modes.values())}
@@ -152,6 +159,10 @@ def load_served(paths) -> list[ServedModel]:
     for index, given in enumerate(paths):
         path = resolve_path(given)
         model, meta = load_model(path)
+        if not getattr(model, "can_sample", True):
+            raise ValueError(f"{path}: this {meta['kind']} model has not trained its denoiser yet (it is saved "
+                             f"at step {meta['step']}, before its first denoiser step), so it cannot sample; "
+                             f"serve a later checkpoint")
         name = _name(path, taken)
         taken.add(name)
         one = ServedModel(name, index, path, model, meta)
