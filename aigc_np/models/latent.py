@@ -283,6 +283,10 @@ class LatentDiffusion(Model):
         """False until the first denoiser step has fixed the latent scale."""
         return bool(self.ae.latent_scale[0] != 0)
 
+    def fix_latent_scale(self, x) -> None:
+        """latent_scale = 1 / std of the latent means of images x (N, 1, 28, 28), so latents have unit variance."""
+        self.ae.latent_scale[0] = 1.0 / max(float(np.std(self.ae.encode(x))), 1e-6)
+
     def to_latent(self, x) -> np.ndarray:
         """Images (N, 1, 28, 28) in [0, 1] -> scaled latents (N, c, 7, 7)."""
         return self.ae.encode(x) * self.ae.latent_scale[0]
@@ -296,8 +300,8 @@ class LatentDiffusion(Model):
             self.opt_ae.step()
             return {"loss": loss}
         self.ae.eval()
-        if self.ae.latent_scale[0] == 0:
-            self.ae.latent_scale[0] = 1.0 / max(float(np.std(self.ae.encode(x))), 1e-6)
+        if not self.can_sample:
+            self.fix_latent_scale(x)
         return self.flow.train_step(self.to_latent(x), labels)
 
     def sample(self, n: int, rng: np.random.Generator, sampler: str = "euler", steps: int = 50, labels=None,

@@ -86,7 +86,10 @@ def default_checkpoints(folder: str) -> list:
         config = {"vocab": vocab, "corpus": "names"} if KINDS[name].family.name == "text" else {}
         path = os.path.join(folder, name, "best.npz")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        save_checkpoint(build_model(name, config, np.random.default_rng(0)), path)
+        model = build_model(name, config, np.random.default_rng(0))
+        if not getattr(model, "can_sample", True):     # a latent kind: the scale its first denoiser step fixes
+            model.fix_latent_scale(np.random.default_rng(1).uniform(0, 1, (64, 1, 28, 28)).astype(np.float32))
+        save_checkpoint(model, path)
         paths.append(path)
     return paths
 
