@@ -76,16 +76,16 @@ def lstm_backward(dy, x, hs, cs, gates, tanh_cs, wx, wh):
         dc *= o
         dc *= dh
         dc += dc_next                                       # dc = dc_next + dh o (1 - tanh(c)^2)
-        da = da_all[:, t]
-        np.multiply(dc, g, out=da[:, :hsz])                 # the upstream of each gate ...
-        np.multiply(dc, cs[:, t], out=da[:, hsz:2 * hsz])
-        np.multiply(dc, i, out=da[:, 2 * hsz:3 * hsz])
-        np.multiply(dh, tanh_c, out=da[:, 3 * hsz:])
+        d_gates = da_all[:, t]
+        np.multiply(dc, g, out=d_gates[:, :hsz])                 # the upstream of each gate ...
+        np.multiply(dc, cs[:, t], out=d_gates[:, hsz:2 * hsz])
+        np.multiply(dc, i, out=d_gates[:, 2 * hsz:3 * hsz])
+        np.multiply(dh, tanh_c, out=d_gates[:, 3 * hsz:])
         np.multiply(gate, gate, out=slope)
         np.subtract(gate, slope, out=slope)                 # ... times s(1 - s) for i, f, o ...
         np.subtract(1, np.square(g), out=slope[:, 2 * hsz:3 * hsz])   # ... and 1 - g^2 for g
-        da *= slope
-        np.matmul(da, wh_t, out=dh_next)
+        d_gates *= slope
+        np.matmul(d_gates, wh_t, out=dh_next)
         np.multiply(dc, f, out=dc_next)
     rows = da_all.reshape(n * steps, 4 * hsz)
     dwx = x.reshape(n * steps, -1).T @ rows
