@@ -3,7 +3,8 @@ windows (and the error for a block too long for a split) and a user's own file."
 import numpy as np
 import pytest
 
-from aigc_np.text.data import Vocab, check_block_size, load_names, load_shakespeare, load_text_file, random_windows
+from aigc_np.text.data import (DATA_DIR, Vocab, check_block_size, load_names, load_shakespeare, load_tang, load_text_file,
+                               random_windows)
 from aigc_np.text.evaluation import fixed_batches
 
 
@@ -124,3 +125,21 @@ def test_a_block_too_long_for_a_split_is_named_before_training():
         fixed_batches(ids, 2, 4, 200)
     x, y = random_windows(ids, 4, 99, np.random.default_rng(0))     # the longest that fits
     assert np.array_equal(x[0], ids[:99]) and np.array_equal(y[0], ids[1:])
+
+
+def test_tang_is_split_by_poem_deterministically_and_every_poem_is_whole():
+    data = load_tang()
+    poems = (DATA_DIR / "tang_quatrains.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    texts = {name: data.vocab.decode(ids) for name, ids in data.splits().items()}
+    parts = {name: text.split("\n") for name, text in texts.items()}
+    for name, text in texts.items():
+        assert text.startswith("\n") and text.endswith("\n") and "\n\n" not in text
+        assert parts[name][0] == parts[name][-1] == ""
+    held = {name: part[1:-1] for name, part in parts.items()}
+    assert [len(p) for p in held.values()] == [12366, 687, 687]
+    assert sorted(sum(held.values(), [])) == sorted(poems)           # every poem once, none cut in two
+    assert not set(held["train"]) & set(held["test"]) and not set(held["val"]) & set(held["test"])
+    assert data.vocab.size == 5037 and data.train.dtype == np.uint16
+    again = load_tang()
+    assert all(np.array_equal(again.split(n), data.split(n)) for n in ("train", "val", "test"))
+    assert not np.array_equal(load_tang(seed=1).test, data.test)

@@ -5,10 +5,10 @@
     data = load_shakespeare()
     model = build_model("gpt", {"vocab": data.vocab.chars})     # nanoGPT's CPU configuration
 """
-from .data import (BOUNDARY, CORPORA, TextSplits, UnknownCorpus, Vocab, check_block_size, load_corpus, load_names,
+from .data import (BOUNDARY, CORPORA, TextSplits, UnknownCorpus, Vocab, check_block_size, load_corpus, load_names, load_tang,
                    load_shakespeare, load_text_file, random_windows)
 from .evaluation import baselines, model_loss, to_bits
 from .models import GPT, CharLSTM
 
-__all__ = ["Vocab", "TextSplits", "BOUNDARY", "CORPORA", "UnknownCorpus", "check_block_size", "load_corpus", "load_names", "load_shakespeare",
+__all__ = ["Vocab", "TextSplits", "BOUNDARY", "CORPORA", "UnknownCorpus", "check_block_size", "load_corpus", "load_names", "load_tang", "load_shakespeare",
            "load_text_file", "random_windows", "baselines", "model_loss", "to_bits", "GPT", "CharLSTM"]
