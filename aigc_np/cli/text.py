@@ -4,6 +4,9 @@
     python -m aigc_np train lstm --corpus names --out runs/names_lstm
     python -m aigc_np sample runs/gpt/best.npz --prompt "ROMEO:" --n 500 --temperature 0.8 --top-k 20
     python -m aigc_np evaluate runs/gpt/best.npz --json
+    python -m aigc_np train gpt --recipe tang --out runs/tang
+    python -m aigc_np sample runs/tang/best.npz --acrostic 春眠不觉 --n 5     # five acrostic poems
+    python -m aigc_np evaluate runs/tang/best.npz     # + form, novelty, copies of 1,000 sampled poems
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ..kinds import KINDS
 from ..kinds.text import start_text
 from ..text.data import CORPORA, Vocab, load_corpus
 from ..text.evaluation import baselines, model_loss, sliding_loss, to_bits
+from ..text.poems import check_acrostic, poem_report, sample_poems
 from ..text.sampling import check_sampling
 from .argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number
 from .common import UsageError, check_out_file
@@ -44,11 +48,13 @@ OPTIONS = [
            argparse={"type": NON_NEGATIVE_FLOAT}),
     Option("--prompt", ("sample",), "the text to continue (default: the start of a name for the names corpus, "
                                     r"else a newline); \n stands for a newline", kinds=TEXT_KINDS),
-    Option("--temperature", ("sample",), "divide the logits by T before sampling; 0 means greedy (default 1)",
+    Option("--acrostic", ("sample",), "write poems (--n of them, default 5) whose line k begins with the k-th of "
+                                      "these 1-4 characters (藏头诗)", kinds=TEXT_KINDS),
+    Option("--temperature", ("sample", "evaluate"), "divide the logits by T before sampling; 0 means greedy (default 1)",
            kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "T"}),
-    Option("--top-k", ("sample",), "sample only among the K most likely characters", kinds=TEXT_KINDS,
+    Option("--top-k", ("sample", "evaluate"), "sample only among the K most likely characters", kinds=TEXT_KINDS,
            argparse={"type": _number(int, None, "an integer"), "metavar": "K"}),
-    Option("--top-p", ("sample",), "sample only among the most likely characters whose probabilities add up to "
+    Option("--top-p", ("sample", "evaluate"), "sample only among the most likely characters whose probabilities add up to "
                                    "P, in (0, 1]", kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "P"}),
 ]
 
@@ -69,6 +75,8 @@ def sample(args, meta) -> int:
         raise UsageError(f"--prompt: {len(missing)} character(s) not in the model's vocabulary: "
                          f"{', '.join(map(repr, missing))}")
     model, meta = load_model(args.checkpoint)
+    if args.acrostic is not None:
+        return _acrostics(args, model, vocab)
     n = args.n or 500
     text = KINDS[meta["kind"]].family.generate(model, n, np.random.default_rng(args.seed or 0), prompt=prompt,
                                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
@@ -78,6 +86,25 @@ def sample(args, meta) -> int:
         print(f"wrote {len(text)} characters ({n} generated) from {args.checkpoint} to {args.out}")
     else:
         sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+    return 0
+
+
+def _acrostics(args, model, vocab) -> int:
+    """--acrostic: --n poems (default 5), one per line, each line k starting with the k-th character."""
+    try:
+        heads = check_acrostic(args.acrostic, vocab)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    poems = sample_poems(model, vocab, args.n or 5, np.random.default_rng(args.seed or 0), acrostic=heads,
+                         temperature=1.0 if args.temperature is None else args.temperature, top_k=args.top_k,
+                         top_p=args.top_p)
+    text = "\n".join(poems) + "\n"
+    if args.out:
+        with atomic_write(args.out, "w") as f:
+            f.write(text)
+        print(f"wrote {len(poems)} acrostic poems ({heads}) from {args.checkpoint} to {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -99,8 +126,16 @@ def evaluate(args, meta) -> int:
                         "sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding),
                         "characters": int(len(heldout)),
                         "baselines_nats_per_char": baselines(splits.train, heldout, vocab.size)}
+    if splits.name == "tang":
+        try:
+            check_sampling(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        result["poems"] = poem_report(model, splits, args.n or 1000, np.random.default_rng(args.seed or 0),
+                                      temperature=1.0 if args.temperature is None else args.temperature,
+                                      top_k=args.top_k, top_p=args.top_p)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, ensure_ascii=False))
         return 0
     print(f"{meta['kind']} from {args.checkpoint} (step {meta['step']}, {result['parameters']:,} parameters), "
           f"corpus {splits.name}, vocabulary {vocab.size}")
@@ -116,4 +151,21 @@ def evaluate(args, meta) -> int:
     print(f"   sliding, every character with >= {model.block_size // 2} characters of context: "
           + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
                       if name in result) + ")")
+    if "poems" in result:
+        _print_poems(result["poems"], args.temperature)
     return 0
+
+
+def _print_poems(report: dict, temperature) -> None:
+    free = report["free"]
+    print(f"  poems sampled from a newline at temperature {1.0 if temperature is None else temperature:g}: "
+          f"{free['poems']} poems, {free['lines']} lines")
+    print(f"    form {free['form']:.1%} (four lines of 5 or 7 characters, \"，。，。\"), novel lines "
+          f"{free['novelty']:.1%} (in no training poem), copies {free['copies']:.1%} (whole corpus poems)")
+    if "acrostic" in report:
+        a = report["acrostic"]
+        print(f"  acrostics (line starts of {a['poems']} test poems): lines begun as asked {a['heads']:.1%}, "
+              f"form {a['form']:.1%}, novel lines {a['novelty']:.1%}, copies {a['copies']:.1%}")
+    print("  the first sampled poems:")
+    for poem in report["examples"]:
+        print(f"    {poem}")

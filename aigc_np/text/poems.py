@@ -25,7 +25,7 @@ import numpy as np
 from .sampling import sample_next
 
 __all__ = ["LINE_MARKS", "is_quatrain", "poem_lines", "poem_scores", "acrostic_hits", "check_acrostic",
-           "sample_poems"]
+           "sample_poems", "corpus_poems", "poem_report"]
 
 HAN = "\u4e00-\u9fff"                      # the Unicode block "CJK Unified Ideographs": every corpus character
 LINE_MARKS = "，。"                         # a line ends with one of these
@@ -98,29 +98,45 @@ def _steps(model, first):
         logits = model.forward(new[:, None], model.states)
 
 
+def _head_table(acrostic, n: int, vocab) -> np.ndarray:
+    """(n, 4) ids of each poem's line heads, -1 where a line is free."""
+    table = np.full((int(n), MAX_ACROSTIC), -1, dtype=np.int64)
+    if acrostic is None:
+        return table
+    asked = [acrostic] * int(n) if isinstance(acrostic, str) else list(acrostic)
+    if len(asked) != n:
+        raise ValueError(f"sample_poems: {len(asked)} acrostics for {n} poems")
+    for row, heads in zip(table, asked):
+        row[:len(heads)] = vocab.encode(check_acrostic(heads, vocab, "acrostic"))
+    return table
+
+
 def sample_poems(model, vocab, n: int, rng: np.random.Generator, temperature: float = 1.0, top_k=None,
-                 top_p=None, acrostic: str | None = None, batch_size: int = 100, max_chars: int = 64) -> list[str]:
+                 top_p=None, acrostic=None, batch_size: int = 100, max_chars: int = 64) -> list[str]:
     """``n`` poems, each drawn from a newline until the next newline (at most ``max_chars``
     characters, and fewer than the model's block_size), ``batch_size`` poems at a time.
 
-    With ``acrostic``, at each line start (after the opening newline or a "，"/"。")
-    of line k < len(acrostic), the k-th character is put in place of the drawn one.
+    ``acrostic``: None, one string of 1-4 characters for every poem, or a list
+    of n such strings, one per poem. At the start of line k (after the opening
+    newline or a "，"/"。") the k-th character is put in place of the drawn one.
     """
     model.eval()
     newline = int(vocab.encode("\n")[0])
     marks = vocab.encode("".join(c for c in LINE_MARKS if c in vocab.chars))
-    heads = vocab.encode(acrostic) if acrostic else np.zeros(0, np.int64)
+    heads_of = _head_table(acrostic, n, vocab)
     longest = min(int(max_chars), model.block_size - 1)
     poems = []
     for start in range(0, int(n), batch_size):
         b = min(batch_size, int(n) - start)
+        heads = np.concatenate([heads_of[start:start + b], np.full((b, 1), -1)], axis=1)   # line 4+: free
         step = _steps(model, np.full(b, newline))
         logits, out = next(step), np.zeros((b, longest), dtype=np.int64)
         line, line_start, done = np.zeros(b, np.int64), np.ones(b, bool), np.zeros(b, bool)
         for t in range(longest):
             new = sample_next(logits, rng, temperature, top_k, top_p)
-            forced = line_start & (line < len(heads))
-            new[forced] = heads[line[forced]]
+            head = heads[np.arange(b), np.minimum(line, MAX_ACROSTIC)]
+            forced = line_start & (head >= 0)
+            new[forced] = head[forced]
             out[:, t] = new
             done |= new == newline
             if done.all():
@@ -132,3 +148,29 @@ def sample_poems(model, vocab, n: int, rng: np.random.Generator, temperature: fl
             ends = np.flatnonzero(row == newline)
             poems.append(vocab.decode(row[:ends[0]] if len(ends) else row))
     return poems
+
+
+def corpus_poems(vocab, ids) -> list[str]:
+    """The poems of a split (ids of newline-separated poems), as strings."""
+    return [poem for poem in vocab.decode(ids).split("\n") if poem]
+
+
+def poem_report(model, splits, n: int, rng: np.random.Generator, n_acrostic: int = 200, **sampling) -> dict:
+    """Scores of ``n`` freely sampled poems, and of min(n, ``n_acrostic``) acrostics whose heads are the
+    line starts of the first well-formed test poems (``heads``: the share of asked lines that
+    begin as asked). ``sampling``: temperature, top_k, top_p."""
+    vocab = splits.vocab
+    train = corpus_poems(vocab, splits.train)
+    everything = train + [p for ids in (splits.val, splits.test) if ids is not None for p in corpus_poems(vocab, ids)]
+    free = sample_poems(model, vocab, n, rng, **sampling)
+    report = {"free": poem_scores(free, train, everything)}
+    heldout = splits.test if splits.test is not None else splits.val
+    asked = ["".join(line[0] for line in poem_lines(p)) for p in corpus_poems(vocab, heldout) if is_quatrain(p)]
+    asked = asked[:min(n_acrostic, n)]
+    if asked:
+        drawn = sample_poems(model, vocab, len(asked), rng, acrostic=asked, **sampling)
+        hits = sum(acrostic_hits(p, h) for p, h in zip(drawn, asked))
+        report["acrostic"] = {**poem_scores(drawn, train, everything),
+                              "heads": hits / sum(map(len, asked))}
+    report["examples"] = free[:10]
+    return report
