@@ -20,7 +20,7 @@ from ..io import atomic_write
 from ..kinds import KINDS
 from ..kinds.text import start_text
 from ..text.data import CORPORA, Vocab, load_corpus
-from ..text.evaluation import baselines, model_loss, sliding_loss, to_bits
+from ..text.evaluation import baselines, model_loss, poem_loss, sliding_loss, to_bits
 from ..text.poems import check_acrostic, poem_report, sample_poems
 from ..text.sampling import check_sampling
 from .argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number
@@ -121,9 +121,13 @@ def evaluate(args, meta) -> int:
         heldout = getattr(splits, name)
         if heldout is None:
             continue
-        nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
-        result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats),
-                        "sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding),
+        if splits.newline is not None:        # poems: each scored from its opening newline
+            nats = poem_loss(model, heldout, splits.newline)
+            more = {}
+        else:
+            nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
+            more = {"sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding)}
+        result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats), **more,
                         "characters": int(len(heldout)),
                         "baselines_nats_per_char": baselines(splits.train, heldout, vocab.size)}
     if splits.name == "tang":
@@ -146,11 +150,14 @@ def evaluate(args, meta) -> int:
             r, b = result[name], result[name]["baselines_nats_per_char"]
             shown = f"{r['nats_per_char']:.4f} ({r['bits_per_char']:.3f} bits)"
             print(f"  {name:<6}{shown:>22}{b['uniform']:>16.4f}{b['unigram']:>10.4f}{b['bigram']:>10.4f}")
-    print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "
-          f"contexts 1..{model.block_size} as in training;")
-    print(f"   sliding, every character with >= {model.block_size // 2} characters of context: "
-          + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
-                      if name in result) + ")")
+    if splits.newline is not None:
+        print("  (nats per character; bits = nats / ln 2. model: every poem scored once, from its opening newline)")
+    else:
+        print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "
+              f"contexts 1..{model.block_size} as in training;")
+        print(f"   sliding, every character with >= {model.block_size // 2} characters of context: "
+              + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
+                          if name in result) + ")")
     if "poems" in result:
         _print_poems(result["poems"], args.temperature)
     return 0

@@ -43,11 +43,11 @@ def _relations(c: dict) -> str | None:
 class _Windows:
     """The loop's batches: B random windows of the training split and their targets."""
 
-    def __init__(self, ids, batch_size: int, block_size: int):
-        self.ids, self.batch_size, self.block_size = ids, batch_size, block_size
+    def __init__(self, ids, batch_size: int, block_size: int, starts=None):
+        self.ids, self.batch_size, self.block_size, self.starts = ids, batch_size, block_size, starts
 
     def batch(self, step: int, rng) -> tuple:
-        return random_windows(self.ids, self.batch_size, self.block_size, rng)
+        return random_windows(self.ids, self.batch_size, self.block_size, rng, starts=self.starts)
 
 
 def start_text(config: dict) -> str:
@@ -101,14 +101,16 @@ class TextFamily:
                     lr_at=lambda step, lr: warmup_cosine(step, lr, warmup, steps, train["min_lr"]))
 
     def batches(self, splits, train: dict, config: dict) -> _Windows:
-        return _Windows(splits.train, train["batch_size"], config["block_size"])
+        return _Windows(splits.train, train["batch_size"], config["block_size"],
+                        splits.starts("train", config["block_size"]))
 
     def limit(self, config: dict) -> tuple:
         v = max(2, len(config["vocab"]))
         return 4 * math.log(v), f"4 ln V: four times the loss of a uniform guess over {v} characters"
 
     def score(self, kind: Kind, splits, config: dict, train: dict, seed: int, quick: bool = False):
-        val = fixed_batches(splits.val, train["eval_batches"], train["batch_size"], config["block_size"])
+        val = fixed_batches(splits.val, train["eval_batches"], train["batch_size"], config["block_size"],
+                            starts=splits.starts("val", config["block_size"]))
 
         def score(model):
             model.eval()

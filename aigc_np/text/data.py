@@ -156,6 +156,16 @@ class TextSplits:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray | None = None
+    newline: int | None = None      # poems: the id that opens each poem, where every window starts
+
+    def starts(self, which: str, block_size: int) -> np.ndarray | None:
+        """Poems: the positions of the newlines of split ``which`` that open a window of block_size
+        ids plus its target (None for a corpus without poems: windows start anywhere)."""
+        if self.newline is None:
+            return None
+        ids = self.split(which)
+        at = np.flatnonzero(ids == self.newline)
+        return at[at + block_size < len(ids)]
 
     def split(self, which: str) -> np.ndarray:
         data = {"train": self.train, "val": self.val, "test": self.test}.get(which)
@@ -326,7 +336,7 @@ def load_tang(seed: int = 0, path=None) -> TextSplits:
     texts = ["\n" + "\n".join(poems[i] for i in part) + "\n" for part in parts]
     vocab = Vocab.from_text("".join(texts))
     train, val, test = (vocab.encode(s, vocab.id_dtype) for s in texts)
-    return TextSplits("tang", vocab, train, val, test)
+    return TextSplits("tang", vocab, train, val, test, newline=int(vocab.encode("\n")[0]))
 
 
 def load_text_file(path, min_chars: int = 1000, what: str = "--corpus") -> TextSplits:
@@ -381,17 +391,21 @@ def check_block_size(splits: TextSplits, block_size: int) -> None:
 
 
 def random_windows(ids: np.ndarray, batch_size: int, block_size: int,
-                   rng: np.random.Generator, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+                   rng: np.random.Generator, split: str = "train", starts=None) -> tuple[np.ndarray, np.ndarray]:
     """B random windows of T ids and their next-character targets, both (B, T) int64.
 
-    x[b] = ids[s_b : s_b + T],  y[b] = ids[s_b + 1 : s_b + T + 1],  s_b ~ U{0, len - T - 1}.
+    x[b] = ids[s_b : s_b + T],  y[b] = ids[s_b + 1 : s_b + T + 1],  s_b ~ U{0, len - T - 1},
+    or s_b drawn uniformly from ``starts`` (poems: their opening newlines, ``TextSplits.starts``).
     ``split`` names the text in the error for a block too long for it.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"random_windows: rng must be a np.random.Generator, got {type(rng).__name__}")
-    if len(ids) < block_size + 1:
+    if len(ids) < block_size + 1 or (starts is not None and not len(starts)):
         raise window_error(block_size, f"{split} split", len(ids))
-    starts = rng.integers(0, len(ids) - block_size, size=batch_size)
+    if starts is not None:
+        starts = np.asarray(starts)[rng.integers(0, len(starts), size=batch_size)]
+    else:
+        starts = rng.integers(0, len(ids) - block_size, size=batch_size)
     offsets = starts[:, None] + np.arange(block_size)
     # The corpus is stored compactly (uint16); the model gets int64 windows (B * T ids: cheap).
     return ids[offsets].astype(np.int64), ids[offsets + 1].astype(np.int64)
