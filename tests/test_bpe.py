@@ -78,3 +78,31 @@ def test_the_checkpoint_text_round_trips_and_bad_merges_are_refused():
     with pytest.raises(ValueError, match=r"token ids must be integers in \[0, 300\)"):
         TOKENIZER.decode([300])
     assert TOKENIZER.decode(TOKENIZER.encode("龘")[:1]) == "\ufffd"      # a cut character: U+FFFD
+
+
+def test_a_bpe_gpt_trains_from_the_command_line_and_its_merges_are_checked_in_the_checkpoint(tmp_path, capsys):
+    import json
+
+    from aigc_np.checkpoint import load_model, read_metadata, validate_checkpoint
+    from aigc_np.cli import main
+    from tests.cli_helpers import edited_checkpoint
+    out = tmp_path / "run"
+    assert main(["train", "gpt", "--tokenizer", "bpe", "--vocab-size", "262", "--corpus", "names", "--out", str(out),
+                 "--steps", "2", "--batch-size", "2", "--block-size", "8", "--n-layer", "1", "--n-head", "1",
+                 "--n-embd", "4"]) == 0
+    config = read_metadata(out / "best.npz")["config"]
+    bpe = BPE.from_text(config["merges"])
+    assert config["tokenizer"] == "bpe" and config["vocab_size"] == bpe.size == 262
+    assert load_model(out / "best.npz")[0].vocab_size == 262
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "best.npz"), "--json"]) == 0
+    test = json.loads(capsys.readouterr().out)["test"]
+    assert test["bits_per_char"] == pytest.approx(test["nats_per_token"] * test["tokens"] / test["characters"]
+                                                  / np.log(2))
+    assert test["tokens"] < test["characters"]
+    for edit, message in (({"merges": "97 300"}, r"merge 0 joins tokens \[97, 300\]"),
+                          ({"merges": config["merges"] + " 97 98"}, "merges make 263 tokens, but vocab_size is 262"),
+                          ({"tokenizer": "char"}, "vocab_size and merges belong to tokenizer 'bpe'"),
+                          ({"merges": "9" * 90000}, "merges")):
+        with pytest.raises(ValueError, match=message):
+            validate_checkpoint(edited_checkpoint(out / "best.npz", tmp_path / "edited.npz", **edit))

@@ -18,7 +18,7 @@ import numpy as np
 from ..checkpoint import load_model
 from ..io import atomic_write
 from ..kinds import KINDS
-from ..kinds.text import start_text
+from ..kinds.text import start_text, tokenizer_of
 from ..text.data import CORPORA, Vocab, load_corpus
 from ..text.evaluation import baselines, model_loss, poem_loss, sliding_loss, to_bits
 from ..text.poems import check_acrostic, poem_report, sample_poems
@@ -46,6 +46,12 @@ OPTIONS = [
            argparse={"type": POSITIVE}),
     Option("--dropout", ("train",), "dropout probability in the blocks", kinds=("gpt",), setting="dropout",
            argparse={"type": NON_NEGATIVE_FLOAT}),
+    Option("--tokenizer", ("train",), "char (default): one token per character; bpe: byte-pair tokens learned "
+                                      "from the training split's UTF-8 bytes", kinds=("gpt",), setting="tokenizer",
+           argparse={"choices": ("char", "bpe")}),
+    Option("--vocab-size", ("train",), "with --tokenizer bpe: the tokens, 256 byte values plus the merges learned "
+                                       "(e.g. 512)", kinds=("gpt",), setting="vocab_size",
+           argparse={"type": POSITIVE}),
     Option("--prompt", ("sample",), "the text to continue (default: the start of a name for the names corpus, "
                                     r"else a newline); \n stands for a newline", kinds=TEXT_KINDS),
     Option("--acrostic", ("sample",), "write poems (--n of them, default 5) whose line k begins with the k-th of "
@@ -70,7 +76,10 @@ def sample(args, meta) -> int:
     prompt = start_text(meta["config"]) if args.prompt is None else args.prompt.replace("\\n", "\n")
     if not prompt:
         raise UsageError("--prompt: needs at least one character")
-    missing = vocab.unknown(prompt)
+    bpe = meta["config"].get("tokenizer") == "bpe"
+    if bpe and args.acrostic is not None:
+        raise UsageError("--acrostic: needs a character-level model (this one reads BPE tokens)")
+    missing = [] if bpe else vocab.unknown(prompt)          # BPE encodes any text
     if missing:
         raise UsageError(f"--prompt: {len(missing)} character(s) not in the model's vocabulary: "
                          f"{', '.join(map(repr, missing))}")
@@ -115,22 +124,32 @@ def evaluate(args, meta) -> int:
         raise ValueError(f"{args.checkpoint}: the corpus {meta['config']['corpus']!r} no longer has the "
                          "checkpoint's vocabulary")
     vocab = splits.vocab
+    tokens = tokenizer_of(meta["config"])
+    bpe = meta["config"].get("tokenizer") == "bpe"
     result = {"model": meta["kind"], "checkpoint": args.checkpoint, "step": meta["step"],
-              "corpus": splits.name, "parameters": model.num_params(), "vocab_size": vocab.size}
+              "corpus": splits.name, "parameters": model.num_params(), "vocab_size": vocab.size,
+              "tokenizer": meta["config"].get("tokenizer", "char"), "tokens": tokens.size}
     for name in ("val", "test"):
         heldout = getattr(splits, name)
         if heldout is None:
             continue
-        if splits.newline is not None:        # poems: each scored from its opening newline
+        more = {}
+        if bpe:                               # nats per token, times tokens per character: nats per character
+            ids = tokens.encode(vocab.decode(heldout))
+            per_char = len(ids) / len(heldout)
+            per_token, sliding = model_loss(model, ids), sliding_loss(model, ids)
+            nats, sliding = per_token * per_char, sliding * per_char
+            more = {"nats_per_token": per_token, "tokens": len(ids), "sliding_nats_per_char": sliding,
+                    "sliding_bits_per_char": to_bits(sliding)}
+        elif splits.newline is not None:      # poems: each scored from its opening newline
             nats = poem_loss(model, heldout, splits.newline)
-            more = {}
         else:
             nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
             more = {"sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding)}
         result[name] = {"nats_per_char": nats, "bits_per_char": to_bits(nats), **more,
                         "characters": int(len(heldout)),
                         "baselines_nats_per_char": baselines(splits.train, heldout, vocab.size)}
-    if splits.name == "tang":
+    if splits.name == "tang" and not bpe:
         try:
             check_sampling(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p)
         except ValueError as e:
@@ -142,7 +161,8 @@ def evaluate(args, meta) -> int:
         print(json.dumps(result, ensure_ascii=False))
         return 0
     print(f"{meta['kind']} from {args.checkpoint} (step {meta['step']}, {result['parameters']:,} parameters), "
-          f"corpus {splits.name}, vocabulary {vocab.size}")
+          f"corpus {splits.name}, vocabulary {vocab.size}"
+          + (f", {tokens.size} BPE tokens" if bpe else ""))
     print("  baselines are fitted on the training split; unigram and bigram use add-one smoothing")
     print(f"  {'split':<6}{'model':>22}{'uniform ln V':>16}{'unigram':>10}{'bigram':>10}")
     for name in ("val", "test"):
@@ -150,7 +170,12 @@ def evaluate(args, meta) -> int:
             r, b = result[name], result[name]["baselines_nats_per_char"]
             shown = f"{r['nats_per_char']:.4f} ({r['bits_per_char']:.3f} bits)"
             print(f"  {name:<6}{shown:>22}{b['uniform']:>16.4f}{b['unigram']:>10.4f}{b['bigram']:>10.4f}")
-    if splits.newline is not None:
+    if bpe:
+        print("  (nats per character = nats per token x tokens per character of the split; bits = nats / ln 2;")
+        print("   model: non-overlapping windows of tokens; sliding: >= half a window of context: "
+              + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
+                          if name in result) + ")")
+    elif splits.newline is not None:
         print("  (nats per character; bits = nats / ln 2. model: every poem scored once, from its opening newline)")
     else:
         print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BPE", "MAX_BPE_VOCAB", "BYTES"]
+__all__ = ["BPE", "MAX_BPE_VOCAB", "BYTES", "MAX_MERGES_TEXT"]
 
 BYTES = 256
 MAX_BPE_VOCAB = 8192          # merges are stored as text in a checkpoint's config: about 10 characters each
 _MAX_DIGITS = 4               # a token id below MAX_BPE_VOCAB has at most 4 digits
+MAX_MERGES_TEXT = (_MAX_DIGITS + 1) * 2 * MAX_BPE_VOCAB    # the longest merges text a checkpoint may hold
 _DENSE_PAIRS = 1 << 22        # up to a vocabulary of 2,048 every pair code gets a counter (32 MB)
 
 
@@ -168,7 +169,7 @@ class BPE:
     @classmethod
     def from_text(cls, text: str, what: str = "merges") -> "BPE":
         """Parse ``to_text``'s form, checking it before building (ValueError naming ``what``)."""
-        if not isinstance(text, str) or len(text) > (_MAX_DIGITS + 1) * 2 * MAX_BPE_VOCAB:
+        if not isinstance(text, str) or len(text) > MAX_MERGES_TEXT:
             raise ValueError(f"{what}: expected at most {MAX_BPE_VOCAB - BYTES} merges as text")
         fields = text.split()
         if len(fields) % 2 or not all(f.isascii() and f.isdigit() and len(f) <= _MAX_DIGITS for f in fields):

@@ -157,6 +157,7 @@ class TextSplits:
     val: np.ndarray
     test: np.ndarray | None = None
     newline: int | None = None      # poems: the id that opens each poem, where every window starts
+    tokenizer: object = None        # a BPE whose tokens the splits hold (None: the ids are characters)
 
     def starts(self, which: str, block_size: int) -> np.ndarray | None:
         """Poems: the positions of the newlines of split ``which`` that open a window of block_size
