@@ -32,7 +32,7 @@ from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.kinds import KINDS
 from aigc_np.layers import backend
 from aigc_np.text.data import load_tang, random_windows
-from aigc_np.text.evaluation import baselines, poem_loss, to_bits
+from aigc_np.text.evaluation import baselines, framed_loss, to_bits
 from aigc_np.text.poems import acrostic_hits, corpus_poems, poem_report, sample_poems
 from aigc_np.training import train
 
@@ -103,8 +103,8 @@ history = train(model, family.batches(data, settings, config), family.plan(setti
                 score=family.score(kind, data, config, settings, args.seed), select=kind.select,
                 limit=family.limit(config), train_settings=settings, label="poems ", unit="char")
 seconds = time.perf_counter() - start
-heldout = data.test[:np.flatnonzero(data.test == data.newline)[50] + 1] if args.quick else data.test
-nats, base = poem_loss(model, heldout, data.newline), baselines(data.train, heldout, vocab.size)
+heldout = data.test[:np.flatnonzero(data.test == data.boundary)[50] + 1] if args.quick else data.test
+nats, base = framed_loss(model, heldout, data.boundary), baselines(data.train, heldout, vocab.size)
 print(f"\ntest: {nats:.3f} nats/char ({to_bits(nats):.2f} bits); unigram {base['unigram']:.3f}, "
       f"bigram {base['bigram']:.3f}; training took {seconds:.0f} s")
 

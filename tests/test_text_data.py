@@ -145,14 +145,14 @@ def test_tang_is_split_by_poem_deterministically_and_every_poem_is_whole():
     assert not np.array_equal(load_tang(seed=1).test, data.test)
 
 
-def test_poem_windows_start_at_an_opening_newline_and_poem_loss_scores_every_character_once():
+def test_poem_windows_start_at_an_opening_newline_and_framed_loss_scores_every_character_once():
     from aigc_np.text.data import TextSplits
-    from aigc_np.text.evaluation import poem_loss
+    from aigc_np.text.evaluation import framed_loss
     from aigc_np.text.models import GPT
     vocab = Vocab("\nabc，。")
     text = "\nab，c。\nabc，ab。\na，b。\n"
     ids = vocab.encode(text, vocab.id_dtype)
-    splits = TextSplits("poems", vocab, ids, ids, newline=0)
+    splits = TextSplits("poems", vocab, ids, ids, boundary=0)
     assert splits.starts("train", 9).tolist() == [0, 6] and splits.starts("train", 5).tolist() == [0, 6, 14]
     x, y = random_windows(ids, 50, 5, np.random.default_rng(0), starts=splits.starts("train", 5))
     assert set(x[:, 0].tolist()) == {0} and {tuple(r) for r in x[:, 1:3].tolist()} == {(1, 2), (1, 4)}
@@ -164,6 +164,6 @@ def test_poem_windows_start_at_an_opening_newline_and_poem_loss_scores_every_cha
         logits = model.forward(ids[None, start:end].astype(np.int64))[0]
         logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
         nll += [-logp[j, ids[start + j + 1]] for j in range(end - start)]
-    assert poem_loss(model, ids, 0, batch_size=2) == pytest.approx(np.mean(nll), rel=1e-10) and len(nll) == 19
-    with pytest.raises(ValueError, match="every poem must fit in block_size 6; the longest holds 8"):
-        poem_loss(GPT(n_layer=1, n_head=1, n_embd=4, block_size=6, vocab_size=vocab.size), ids, 0)
+    assert framed_loss(model, ids, 0, batch_size=2) == pytest.approx(np.mean(nll), rel=1e-10) and len(nll) == 19
+    with pytest.raises(ValueError, match="every poem or name must fit in block_size 6; the longest holds 8"):
+        framed_loss(GPT(n_layer=1, n_head=1, n_embd=4, block_size=6, vocab_size=vocab.size), ids, 0)

@@ -20,7 +20,7 @@ from ..io import atomic_write
 from ..kinds import KINDS
 from ..kinds.text import start_text, tokenizer_of
 from ..text.data import CORPORA, Vocab, load_corpus
-from ..text.evaluation import baselines, model_loss, poem_loss, sliding_loss, to_bits
+from ..text.evaluation import baselines, framed_loss, model_loss, sliding_loss, to_bits
 from ..text.poems import check_acrostic, poem_report, sample_poems
 from ..text.sampling import check_sampling
 from .argtypes import FINITE, NON_NEGATIVE_FLOAT, POSITIVE, _number
@@ -129,6 +129,10 @@ def evaluate(args, meta) -> int:
     result = {"model": meta["kind"], "checkpoint": args.checkpoint, "step": meta["step"],
               "corpus": splits.name, "parameters": model.num_params(), "vocab_size": vocab.size,
               "tokenizer": meta["config"].get("tokenizer", "char"), "tokens": tokens.size}
+    framed = splits.boundary is not None and all(
+        np.diff(np.flatnonzero(ids == splits.boundary)).max(initial=0) <= model.block_size
+        for ids in (splits.val, splits.test) if ids is not None)           # every poem or name fits a window
+    result["protocol"] = "framed" if framed else "windows"
     for name in ("val", "test"):
         heldout = getattr(splits, name)
         if heldout is None:
@@ -141,8 +145,8 @@ def evaluate(args, meta) -> int:
             nats, sliding = per_token * per_char, sliding * per_char
             more = {"nats_per_token": per_token, "tokens": len(ids), "sliding_nats_per_char": sliding,
                     "sliding_bits_per_char": to_bits(sliding)}
-        elif splits.newline is not None:      # poems: each scored from its opening newline
-            nats = poem_loss(model, heldout, splits.newline)
+        elif framed:                          # poems and names: each scored from its opening boundary
+            nats = framed_loss(model, heldout, splits.boundary)
         else:
             nats, sliding = model_loss(model, heldout), sliding_loss(model, heldout)
             more = {"sliding_nats_per_char": sliding, "sliding_bits_per_char": to_bits(sliding)}
@@ -175,8 +179,9 @@ def evaluate(args, meta) -> int:
         print("   model: non-overlapping windows of tokens; sliding: >= half a window of context: "
               + ", ".join(f"{name} {result[name]['sliding_nats_per_char']:.4f}" for name in ("val", "test")
                           if name in result) + ")")
-    elif splits.newline is not None:
-        print("  (nats per character; bits = nats / ln 2. model: every poem scored once, from its opening newline)")
+    elif framed:
+        print(f"  (nats per character; bits = nats / ln 2. model: every {'name' if splits.name == 'names' else 'poem'} "
+              "scored once, from its opening boundary, as makemore scores names)")
     else:
         print(f"  (nats per character; bits = nats / ln 2. model: non-overlapping windows of {model.block_size}, "
               f"contexts 1..{model.block_size} as in training;")

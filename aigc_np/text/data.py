@@ -7,6 +7,7 @@ Three corpora are bundled in ``data/`` (provenance in ``data/README.md``):
 * ``names.txt`` -- 32,033 first names, one per line; a seeded 80/10/10 split
   of the *names*, each framed by the boundary token ``.`` as makemore does
   (``emma`` -> ``.emma.``), so a model learns where names start and stop.
+  Its windows start at a name's opening ``.``, as makemore's rows do.
 * ``tang_quatrains.txt`` -- 13,740 Tang quatrains, one poem per line; a seeded
   90/5/5 split of the *poems* (never of characters, so no poem is cut in two),
   each poem followed by a newline, the token that opens and closes a poem.
@@ -156,16 +157,16 @@ class TextSplits:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray | None = None
-    newline: int | None = None      # poems: the id that opens each poem, where every window starts
+    boundary: int | None = None     # poems and names: the id that opens each one, where every window starts
     tokenizer: object = None        # a BPE whose tokens the splits hold (None: the ids are characters)
 
     def starts(self, which: str, block_size: int) -> np.ndarray | None:
-        """Poems: the positions of the newlines of split ``which`` that open a window of block_size
-        ids plus its target (None for a corpus without poems: windows start anywhere)."""
-        if self.newline is None:
+        """Poems and names: the positions of the boundaries of split ``which`` that open a window of
+        block_size ids plus its target (None for one long text: windows start anywhere)."""
+        if self.boundary is None:
             return None
         ids = self.split(which)
-        at = np.flatnonzero(ids == self.newline)
+        at = np.flatnonzero(ids == self.boundary)
         return at[at + block_size < len(ids)]
 
     def split(self, which: str) -> np.ndarray:
@@ -318,7 +319,7 @@ def load_names(seed: int = 0, path=None) -> TextSplits:
     vocab = Vocab(BOUNDARY + "".join(sorted(set("".join(names)) - {BOUNDARY})))
     framed = [BOUNDARY + BOUNDARY.join(names[i] for i in part) + BOUNDARY for part in parts]
     train, val, test = (vocab.encode(s, vocab.id_dtype) for s in framed)
-    return TextSplits("names", vocab, train, val, test)
+    return TextSplits("names", vocab, train, val, test, boundary=0)
 
 
 def load_tang(seed: int = 0, path=None) -> TextSplits:
@@ -337,7 +338,7 @@ def load_tang(seed: int = 0, path=None) -> TextSplits:
     texts = ["\n" + "\n".join(poems[i] for i in part) + "\n" for part in parts]
     vocab = Vocab.from_text("".join(texts))
     train, val, test = (vocab.encode(s, vocab.id_dtype) for s in texts)
-    return TextSplits("tang", vocab, train, val, test, newline=int(vocab.encode("\n")[0]))
+    return TextSplits("tang", vocab, train, val, test, boundary=int(vocab.encode("\n")[0]))
 
 
 def load_text_file(path, min_chars: int = 1000, what: str = "--corpus") -> TextSplits:
@@ -396,7 +397,7 @@ def random_windows(ids: np.ndarray, batch_size: int, block_size: int,
     """B random windows of T ids and their next-character targets, both (B, T) int64.
 
     x[b] = ids[s_b : s_b + T],  y[b] = ids[s_b + 1 : s_b + T + 1],  s_b ~ U{0, len - T - 1},
-    or s_b drawn uniformly from ``starts`` (poems: their opening newlines, ``TextSplits.starts``).
+    or s_b drawn uniformly from ``starts`` (poems and names: where each opens, ``TextSplits.starts``).
     ``split`` names the text in the error for a block too long for it.
     """
     if not isinstance(rng, np.random.Generator):

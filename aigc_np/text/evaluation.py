@@ -20,7 +20,7 @@ import numpy as np
 
 from .data import window_error
 
-__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "poem_loss", "fixed_batches"]
+__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "framed_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
 _CHUNK = 1 << 20      # pairs counted or scored at a time: bounds the int64 temporaries
@@ -153,20 +153,21 @@ def _nll_sum(logits: np.ndarray, targets: np.ndarray, scored: np.ndarray) -> flo
     return float(np.sum(np.log(np.sum(z, axis=-1, dtype=np.float64)) - picked))
 
 
-def poem_loss(model, ids: np.ndarray, newline: int, batch_size: int = 64) -> float:
-    """Mean nats per character with every poem scored once, from its opening newline.
+def framed_loss(model, ids: np.ndarray, boundary: int, batch_size: int = 64) -> float:
+    """Mean nats per character with every poem (or name) scored once, from its opening boundary.
 
-    The split is newline, poem, newline, poem, ..., newline; the window of a
-    poem starts at its opening newline and scores the poem's characters and its
-    closing newline, each with the whole poem before it as context (as when a
-    poem is sampled).
+    The split is boundary, poem, boundary, poem, ..., boundary (a newline for
+    poems, "." for names); the window of a poem starts at its opening boundary
+    and scores the poem's characters and its closing boundary, each with the
+    whole poem before it as context, as when a poem is sampled (and as
+    makemore scores names).
     """
     t = model.block_size
-    marks = np.flatnonzero(ids == newline)
-    opens, lengths = marks[:-1], np.diff(marks)           # each poem's characters + its closing newline
+    marks = np.flatnonzero(ids == boundary)
+    opens, lengths = marks[:-1], np.diff(marks)           # each poem's characters + its closing boundary
     if not len(opens) or lengths.max() > t:
-        raise ValueError(f"poem_loss: every poem must fit in block_size {t}; the longest holds "
-                         f"{lengths.max(initial=0)} characters with its closing newline")
+        raise ValueError(f"framed_loss: every poem or name must fit in block_size {t}; the longest holds "
+                         f"{lengths.max(initial=0)} characters with its closing boundary")
     model.eval()
     total = 0.0
     for i in range(0, len(opens), batch_size):
@@ -180,7 +181,7 @@ def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: 
                   split: str = "val", starts=None):
     """The same n_batches random (x, y) int64 windows, each (batch_size, block_size), every call:
     a cheap, fixed validation estimate. ``split`` names the text in the error for a block too
-    long for it; ``starts``: where windows may start (poems: their opening newlines)."""
+    long for it; ``starts``: where windows may start (poems and names: where each opens)."""
     if len(ids) < block_size + 1 or (starts is not None and not len(starts)):
         raise window_error(block_size, f"{split} split", len(ids))
     rng = np.random.default_rng(seed)
