@@ -106,3 +106,13 @@ def test_a_bpe_gpt_trains_from_the_command_line_and_its_merges_are_checked_in_th
                           ({"merges": "9" * 90000}, "merges")):
         with pytest.raises(ValueError, match=message):
             validate_checkpoint(edited_checkpoint(out / "best.npz", tmp_path / "edited.npz", **edit))
+
+
+@pytest.mark.parametrize("name", ["tinyshakespeare.txt", "names.txt", "tang_quatrains.txt"])
+def test_the_round_trip_is_exact_on_the_bundled_corpora(name):
+    from aigc_np.text.data import DATA_DIR
+    text = (DATA_DIR / name).read_text(encoding="utf-8")
+    bpe = BPE.train(text[:50_000], 262)                                          # merges of the corpus itself
+    ids = bpe.encode(text)
+    assert bpe.decode(ids, errors="strict") == text and len(ids) < len(text.encode("utf-8"))
+    assert TOKENIZER.decode(TOKENIZER.encode(text), errors="strict") == text      # merges learned elsewhere
