@@ -232,7 +232,7 @@ GPT_KIND = Kind(
             "block_size": (48, "a whole poem (at most 34 characters with its newlines) and the end of the one before"),
             "dropout": (0.0, "a few passes over the poems: no overfitting to fight"),
             "lr": (2e-3, "a short run: a larger rate than nanoGPT's"), "weight_decay": (0.1, "AdamW's usual decay"),
-            "steps": (1200, "about 10 minutes on one thread"), "batch_size": (32, "1,536 characters a step"),
+            "steps": (1200, "744 s on one thread of a loaded machine, about 500 s idle: form 97.6%"), "batch_size": (32, "1,536 characters a step"),
             "eval_every": (200, "six validation scores along the run"), "eval_batches": (20, "as the default"),
             "warmup": (100, "as the default"), "min_lr": (2e-4, "a tenth of the peak rate")}),
     })
