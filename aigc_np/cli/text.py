@@ -56,12 +56,13 @@ OPTIONS = [
                                     r"else a newline); \n stands for a newline", kinds=TEXT_KINDS),
     Option("--acrostic", ("sample",), "write poems (--n of them, default 5) whose line k begins with the k-th of "
                                       "these 1-4 characters (藏头诗)", kinds=TEXT_KINDS),
-    Option("--temperature", ("sample", "evaluate"), "divide the logits by T before sampling; 0 means greedy (default 1)",
+    Option("--temperature", ("sample", "evaluate"), "divide the logits by T before sampling (evaluate: a poem "
+                                                    "model's sampled poems); 0 means greedy (default 1)",
            kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "T"}),
     Option("--top-k", ("sample", "evaluate"), "sample only among the K most likely characters", kinds=TEXT_KINDS,
            argparse={"type": _number(int, None, "an integer"), "metavar": "K"}),
-    Option("--top-p", ("sample", "evaluate"), "sample only among the most likely characters whose probabilities add up to "
-                                   "P, in (0, 1]", kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "P"}),
+    Option("--top-p", ("sample", "evaluate"), "sample only among the most likely characters whose probabilities "
+                                               "add up to P, in (0, 1]", kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "P"}),
 ]
 
 
@@ -129,7 +130,7 @@ def evaluate(args, meta) -> int:
     result = {"model": meta["kind"], "checkpoint": args.checkpoint, "step": meta["step"],
               "corpus": splits.name, "parameters": model.num_params(), "vocab_size": vocab.size,
               "tokenizer": meta["config"].get("tokenizer", "char"), "tokens": tokens.size}
-    framed = splits.boundary is not None and all(
+    framed = not bpe and splits.boundary is not None and all(
         np.diff(np.flatnonzero(ids == splits.boundary)).max(initial=0) <= model.block_size
         for ids in (splits.val, splits.test) if ids is not None)           # every poem or name fits a window
     result["protocol"] = "framed" if framed else "windows"
