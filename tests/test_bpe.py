@@ -102,6 +102,7 @@ def test_a_bpe_gpt_trains_from_the_command_line_and_its_merges_are_checked_in_th
     assert test["tokens"] < test["characters"]
     for edit, message in (({"merges": "97 300"}, r"merge 0 joins tokens \[97, 300\]"),
                           ({"merges": config["merges"] + " 97 98"}, "merges make 263 tokens, but vocab_size is 262"),
+                          ({"merges": ""}, "merges make 256 tokens, but vocab_size is 262"),
                           ({"tokenizer": "char"}, "vocab_size and merges belong to tokenizer 'bpe'"),
                           ({"merges": "9" * 90000}, "merges")):
         with pytest.raises(ValueError, match=message):

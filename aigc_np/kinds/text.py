@@ -50,7 +50,9 @@ def tokenizer_of(config: dict):
     return Vocab(config["vocab"])
 
 
-def _tokenizer_problem(c: dict) -> str | None:
+def _tokenizer_problem(c: dict, learned: bool = True) -> str | None:
+    """What is wrong with the tokenizer settings, or None; ``learned=False``: before the merges are
+    learned (``merges`` may still be empty)."""
     if c.get("tokenizer", "char") == "char":
         if c.get("vocab_size", 0) or c.get("merges", ""):
             return "vocab_size and merges belong to tokenizer 'bpe' (a char model's vocabulary is its characters)"
@@ -61,7 +63,7 @@ def _tokenizer_problem(c: dict) -> str | None:
         bpe = BPE.from_text(c["merges"])
     except ValueError as e:
         return str(e)
-    if c["merges"] and bpe.size != c["vocab_size"]:
+    if (learned or c["merges"]) and bpe.size != c["vocab_size"]:
         return f"merges make {bpe.size} tokens, but vocab_size is {c['vocab_size']}"
     return None
 
@@ -120,7 +122,7 @@ class TextFamily:
         splits = load_corpus(config["corpus"])
         if config.get("tokenizer") != "bpe":
             return splits, splits
-        problem = _tokenizer_problem(config)
+        problem = _tokenizer_problem(config, learned=False)
         if problem:
             raise ValueError(f"train {kind.name}: {problem}")
         text = {name: splits.vocab.decode(ids) for name, ids in splits.splits().items()}
