@@ -55,7 +55,7 @@ OPTIONS = [
     Option("--prompt", ("sample",), "the text to continue (default: the start of a name for the names corpus, "
                                     r"else a newline); \n stands for a newline", kinds=TEXT_KINDS),
     Option("--acrostic", ("sample",), "write poems (--n of them, default 5) whose line k begins with the k-th of "
-                                      "these 1-4 characters (藏头诗)", kinds=TEXT_KINDS),
+                                      "these 1-4 characters (an acrostic, cangtoushi)", kinds=TEXT_KINDS),
     Option("--temperature", ("sample", "evaluate"), "divide the logits by T before sampling (evaluate: a poem "
                                                     "model's sampled poems); 0 means greedy (default 1)",
            kinds=TEXT_KINDS, argparse={"type": FINITE, "metavar": "T"}),
