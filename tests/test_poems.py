@@ -74,6 +74,10 @@ def test_sampling_stops_at_the_newline_and_an_acrostic_replaces_each_line_start(
     assert sample_poems(model, vocab, 1, rng, temperature=0, acrostic="春眠") == ["春日依山尽，眠河入海流。欲穷千里目，更上一层楼。"]
     assert sample_poems(model, vocab, 2, rng, temperature=0, acrostic=["春", "不觉"]) == [
         "春日依山尽，黄河入海流。欲穷千里目，更上一层楼。", "不日依山尽，觉河入海流。欲穷千里目，更上一层楼。"]
+    two_lines = _Scripted(vocab, "\n" + FIVE[:12] + "\n" + FIVE)     # a poem that ends after two lines
+    assert sample_poems(two_lines, vocab, 1, rng, temperature=0) == [FIVE[:12]]
+    longer, = sample_poems(two_lines, vocab, 1, rng, temperature=0, acrostic="春眠不")
+    assert longer.startswith("春日依山尽，眠河入海流。") and len(longer) > 12          # the newline waits for line 3
     short = _Scripted(vocab, "\n" + FIVE)
     short.block_size = 8                                # no newline within 7 characters: the poem is cut
     assert sample_poems(short, vocab, 1, rng, temperature=0) == [FIVE[:7]]

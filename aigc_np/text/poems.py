@@ -118,7 +118,9 @@ def sample_poems(model, vocab, n: int, rng: np.random.Generator, temperature: fl
 
     ``acrostic``: None, one string of 1-4 characters for every poem, or a list
     of n such strings, one per poem. At the start of line k (after the opening
-    newline or a "，"/"。") the k-th character is put in place of the drawn one.
+    newline or a "，"/"。") the k-th character is put in place of the drawn one,
+    and until the last asked line has begun the poem may not end (its newline
+    is not drawn), so every asked character gets its line.
     """
     model.eval()
     newline = int(vocab.encode("\n")[0])
@@ -132,7 +134,9 @@ def sample_poems(model, vocab, n: int, rng: np.random.Generator, temperature: fl
         step = _steps(model, np.full(b, newline))
         logits, out = next(step), np.zeros((b, longest), dtype=np.int64)
         line, line_start, done = np.zeros(b, np.int64), np.ones(b, bool), np.zeros(b, bool)
+        asked = (heads >= 0).sum(axis=1)
         for t in range(longest):
+            logits = np.where((np.arange(logits.shape[-1]) == newline) & (line < asked)[:, None], -np.inf, logits)
             new = sample_next(logits, rng, temperature, top_k, top_p)
             head = heads[np.arange(b), np.minimum(line, MAX_ACROSTIC)]
             forced = line_start & (head >= 0)
