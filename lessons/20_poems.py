@@ -8,9 +8,10 @@ or 7 characters, "，。，。"), novelty (lines in no training poem) and copies
 (whole poems of the corpus, i.e. memorization). Then it writes acrostics
 (藏头诗): line k begins with a character the user chose.
 
-Expected: 1,200 steps in about 12 minutes on one thread of a loaded machine
-(about 8 idle); of 1,000 poems at temperature 1, form 97.6%, novel lines
-100%, no copies; acrostics begin 100% of their lines as asked, form 98.5%.
+Expected: 1,200 steps in about 7 minutes on one thread (405 s of training
+at load 2-2.5); of 1,000 poems at temperature 1, form about 97%, novel
+lines 100%, no copies; acrostics begin 100% of their lines as asked, form
+about 97.5%.
 --quick: under 30 s, numbers not results.
 
 Run:  python lessons/20_poems.py [--quick] [--steps 1200] [--out out/20_poems]
