@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LESSONS := $(sort $(wildcard lessons/[0-9][0-9]_*.py))
 export MPLBACKEND ?= Agg
 
-.PHONY: test demo lessons lessons-quick data-full bench clean venv student progress notebooks
+.PHONY: test demo serve lessons lessons-quick data-full bench clean venv student progress notebooks
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: $(STAMP)
 	@echo "20 names from the GPT (lesson 14's model on data/names.txt, 2,000 steps):"
 	@$(PY) -m aigc_np sample $(DEMO)/names/best.npz --prompt . --n 300 | tr '.' '\n' | sed -n '2,21p'
 	@echo "make demo: the montage is $(DEMO)/montage.png; each run's folder holds its per-epoch grids"
+
+# The demo's models on a local web page (docs/serve.md): http://127.0.0.1:8000/ after `make demo`; Ctrl-C stops it.
+serve: $(STAMP)
+	@test -n "$(wildcard $(DEMO)/*/best.npz)" || { echo "make serve: no $(DEMO)/*/best.npz; run make demo first"; exit 1; }
+	$(PY) -m aigc_np serve $(sort $(dir $(wildcard $(DEMO)/*/best.npz))) $(SERVE_ARGS)
 
 lessons: $(STAMP)
 	@set -e; for f in $(LESSONS); do echo "== $$f"; $(PY) $$f; done

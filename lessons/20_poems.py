@@ -58,9 +58,8 @@ print(f"characters seen once in training: {(counts == 1).sum()}, never: {(counts
 # fast path (aigc_np/text/fast_head.py) fuses the head with the cross-entropy:
 # one (B*T, V) buffer holds the logits, then exp(z - max), then the
 # gradient dz = softmax - onehot, instead of a fresh array at every step.
-# It also sums the embedding's gradient per id instead of multiplying a
-# (B*T, V) one-hot matrix. Both are held equal to the reference in float64
-# (tests/test_text_fast_head.py); here we time a training step both ways.
+# It is held equal to the reference in float64 (tests/test_text_fast_head.py);
+# here we time a training step both ways.
 
 # %%
 kind = KINDS["gpt"]

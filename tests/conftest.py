@@ -3,7 +3,10 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+import region_watch
+from hypothesis import HealthCheck, Phase, settings
+
+region_watch.start()  # before aigc_np is imported: see tests/region_watch.py
 
 # CI (and by default everyone) runs a derandomized profile so the suite is
 # reproducible; HYPOTHESIS_PROFILE=explore searches more widely.
@@ -11,6 +14,10 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=25
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("explore", deadline=None, max_examples=300,
                           suppress_health_check=[HealthCheck.too_slow])
+# Runs that only ask whether each test fails (tests/test_coursework.py, in the student edition)
+# skip shrinking: a test stopped by an exercise stub fails on every example alike.
+settings.register_profile("first_failure", parent=settings.get_profile("ci"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -46,8 +53,10 @@ def _uses(nodeid):
 
 
 def pytest_configure(config):
-    """Register ex<n> and uses_ex<n> for every exercise in the table (setup.cfg may already name ex<n>)."""
+    """Register ex<n> and uses_ex<n> for every exercise in the table (setup.cfg may already name ex<n>),
+    and the plugin that checks each test's marks against the regions it runs."""
     from exercise_marks import MARKS
+    config.pluginmanager.register(region_watch, "region_watch")
 
     known = {line.split(":")[0].strip() for line in config.getini("markers")}
     for n in sorted({n for uses in MARKS.values() for n in uses}):
@@ -67,6 +76,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, f"uses_ex{n}"))
     if os.environ.get("AIGC_NP_PROGRESS_REPORT"):
         items.sort(key=lambda item: item.exercise if item.exercise is not None else float("inf"))
+    # A test marked "last" collects what a background run started early (tests/test_coursework.py).
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)

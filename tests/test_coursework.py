@@ -3,6 +3,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -73,7 +74,8 @@ def start_tests(edition_dir, marks, *extra, name="report"):
     """
     report, stubs, log = (edition_dir / f"{name}{suffix}" for suffix in (".jsonl", ".stubs.jsonl", ".log"))
     env = {**os.environ, "AIGC_NP_PROGRESS_REPORT": str(report), "AIGC_NP_STUB_REPORT": str(stubs),
-           "PYTHONPATH": os.pathsep.join([str(edition_dir), os.path.join(ROOT, "tests")]), "OPENBLAS_NUM_THREADS": "1"}
+           "PYTHONPATH": os.pathsep.join([str(edition_dir), os.path.join(ROOT, "tests")]), "OPENBLAS_NUM_THREADS": "1",
+           "HYPOTHESIS_PROFILE": "first_failure"}
     with open(log, "w") as out:  # a file, not a pipe: a long failure report cannot block the run
         proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "stub_watch",
                                  "-m", marks, *extra],
@@ -121,18 +123,6 @@ def run_tests(edition_dir, marks, *extra, output=False):
 def files_using(n):
     """The test files with a test that runs Exercise n's code: pytest need collect no others."""
     return sorted({"tests/" + nodeid.split("::")[0] for nodeid, uses in MARKS.items() if n in uses})
-
-
-def split_files(edition_dir, parts=2):
-    """The edition's test files in ``parts`` groups of about equal size (bytes stand in for run time)."""
-    files = sorted((edition_dir / "tests").glob("test_*.py"), key=lambda f: (-f.stat().st_size, f.name))
-    groups = [[] for _ in range(parts)]
-    sizes = [0] * parts
-    for f in files:                                   # largest first, each into the lightest group
-        k = sizes.index(min(sizes))
-        groups[k].append(str(f.relative_to(edition_dir)))
-        sizes[k] += f.stat().st_size
-    return groups
 
 
 def edition_keeping(tmp_path, keep):
@@ -235,33 +225,123 @@ def test_no_solution_line_survives_anywhere(edition):
 ALL = " or ".join(f"ex{n}" for n in EXERCISES)
 
 
-def test_in_the_edition_every_exercise_test_fails_and_every_other_test_passes(edition):
-    student, _, _ = edition
-    # Three pytest runs side by side: the exercise tests, and the others in two halves by file.
-    runs = [start_tests(student, ALL, name="exercises")]
-    runs += [start_tests(student, f"not ({ALL})", *files, name=f"others{k}")
-             for k, files in enumerate(split_files(student))]
-    exercise_tests, *halves = [finish_tests(run) for run in runs]
-    assert exercise_tests and all(r["outcome"] == "failed" for r in exercise_tests.values()), \
+@pytest.fixture(scope="session", autouse=True)
+def edition_exercise_run(request, tmp_path_factory):
+    """The edition's marked tests, started with this file's first test and run beside the rest of
+    the suite (on the other core); the test marked last collects the run (if it was selected)."""
+    if not any(item.get_closest_marker("last") for item in request.session.items):
+        yield None
+        return
+    student = tmp_path_factory.mktemp("exercise_run") / "student"
+    make_student_edition(ROOT, str(student))
+    run = start_tests(student, ALL, name="exercises")
+    yield run
+    if run[0].poll() is None:
+        run[0].kill()
+        run[0].wait()
+
+
+@pytest.mark.last
+def test_in_the_edition_every_exercise_test_fails_at_one_of_its_exercises(edition_exercise_run):
+    """In the edition, each test marked with exercises fails with the stub of one of them.
+
+    Every other test passes there, and a test whose only mark is n passes once Exercise n
+    is solved: tests/region_watch.py checks, in every `make test` of the library, that each
+    test enters exactly the regions its marks allow, so those tests run the library's own code.
+    """
+    exercise_tests = finish_tests(edition_exercise_run)
+    assert len(exercise_tests) > 50
+    assert all(r["outcome"] == "failed" for r in exercise_tests.values()), \
         [k for k, r in exercise_tests.items() if r["outcome"] != "failed"]
     # Each fails with the stub of an exercise it is marked with, which tests/conftest.py names for the
     # student, and not some other way -- a pytest.raises(match=...) that caught the stub, say.
     unclear = {k: r.get("stopped_at") for k, r in exercise_tests.items() if r.get("stopped_at") not in r["uses"]}
     assert not unclear, f"exercise tests that fail without stopping at an exercise they are marked with: {unclear}"
-    others = {k: r for half in halves for k, r in half.items()}
-    assert len(others) > 50
-    assert all(r["outcome"] == "passed" for r in others.values()), [k for k, r in others.items() if r["outcome"] != "passed"]
 
 
 @pytest.mark.parametrize("n", list(EXERCISES))
-def test_restoring_one_region_makes_exactly_that_exercise_pass(tmp_path, n):
-    """The tests that use Exercise n alone pass once its region is back (uses_ex<n> markers)."""
-    student = edition_keeping(tmp_path, {n})
-    others = " or ".join(f"uses_ex{m}" for m in EXERCISES if m != n)
-    own = run_tests(student, f"uses_ex{n} and not ({others})", *files_using(n))
-    assert own and all(r["outcome"] == "passed" for r in own.values()), own
-    # Tests that also use another exercise still fail: each mark was traced to
-    # a region that test executes, and those regions stay stripped.
+def test_solving_one_exercise_restores_exactly_its_regions(tmp_path, n):
+    """With Exercise n solved, the edition holds n's regions as the library does and a stub for every other.
+
+    So a test that enters only region n (tests/region_watch.py) runs the library's code there, and passes.
+    """
+    make_student_edition(ROOT, str(tmp_path / "student"), keep={n})
+    stubs, kept = set(), 0
+    for rel, text, regions in coursework._exercise_sources(ROOT):
+        edited = (tmp_path / "student" / rel).read_text(encoding="utf-8")
+        stubs |= {int(m["n"]) for m in coursework.STUB.finditer(edited)}
+        lines = text.splitlines(keepends=True)
+        for region in (r for r in regions if r.n == n):
+            assert "".join(lines[region.begin:region.end + 1]) in edited, (rel, region)
+            kept += 1
+    assert kept and stubs == set(EXERCISES) - {n}
+
+
+# -------------------------------------- the marks checked in every make test
+PROBE = """
+import subprocess, sys
+import numpy as np
+from aigc_np.layers import ReLU
+
+RELU_BACKWARD = "import numpy as np; from aigc_np.layers import ReLU; r = ReLU(); r.forward(np.ones(3)); r.backward(np.ones(3))"
+
+
+def relu_backward():
+    exec(RELU_BACKWARD)
+
+
+def test_unmarked_but_runs_exercise_2():
+    relu_backward()
+
+
+def test_marked_but_runs_nothing():
+    pass
+
+
+def test_marked_and_runs_exercise_2():
+    relu_backward()
+
+
+def test_unmarked_command_runs_exercise_2():
+    subprocess.run([sys.executable, "-c", RELU_BACKWARD], check=True)
+
+
+def test_marked_command_runs_exercise_2():
+    subprocess.run([sys.executable, "-c", RELU_BACKWARD], check=True)
+"""
+
+
+def test_a_test_whose_marks_miss_a_region_it_runs_fails_in_the_library(tmp_path):
+    """tests/region_watch.py fails a passing test whose marks miss a region it enters (itself or in a
+    command it runs), or is marked with an exercise it does not enter; right marks pass."""
+    tests = tmp_path / "tests"
+    shutil.copytree(os.path.join(ROOT, "tests", "regions"), tests / "regions")
+    for name in ("conftest.py", "region_watch.py"):
+        shutil.copy(os.path.join(ROOT, "tests", name), tests / name)
+    marked = ("test_marked_but_runs_nothing", "test_marked_and_runs_exercise_2", "test_marked_command_runs_exercise_2")
+    (tests / "exercise_marks.py").write_text("MARKS = %r\n" % {f"test_probe.py::{t}": (2,) for t in marked})
+    (tests / "test_probe.py").write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-rA",
+                          "tests/test_probe.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    outcomes = {name: word for word, name in re.findall(r"^(PASSED|ERROR|FAILED) tests/test_probe.py::(\w+)",
+                                                         run.stdout, re.M)}
+    assert outcomes == {"test_unmarked_but_runs_exercise_2": "ERROR", "test_marked_but_runs_nothing": "ERROR",
+                        "test_marked_and_runs_exercise_2": "PASSED", "test_unmarked_command_runs_exercise_2": "ERROR",
+                        "test_marked_command_runs_exercise_2": "PASSED"}, run.stdout + run.stderr
+    assert "runs the code of Exercise(s) [2], which its entry in tests/exercise_marks.py (none) does not list" in run.stdout
+    assert "marks it with Exercise(s) (2,), but it runs no code of Exercise(s) [2]" in run.stdout
+
+
+def test_the_watched_regions_are_the_editions_regions():
+    """region_hook puts its call on exactly the BEGIN lines the student edition replaces."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "regions"))
+    import region_hook
+    for rel, text, regions in coursework._exercise_sources(ROOT):
+        changed = [i for i, (a, b) in enumerate(zip(text.splitlines(), region_hook.with_calls(text).splitlines()))
+                   if a != b]
+        assert changed == [r.begin for r in regions], rel
+        assert region_hook.holds_regions(os.path.join(ROOT, rel)) == bool(regions), rel
 
 
 # ------------------------------------------- what a student sees (issue 15)

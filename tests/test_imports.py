@@ -20,6 +20,7 @@ LAYERS = [
     ("evaluation", ["aigc_np.evaluation"]),
     ("kinds", ["aigc_np.kinds", "aigc_np.plan"]),
     ("loop", ["aigc_np.checkpoint", "aigc_np.runfolder", "aigc_np.training"]),
+    ("serve", ["aigc_np.serve"]),
     ("cli", ["aigc_np.cli", "aigc_np.__main__"]),
     ("course", ["aigc_np.course"]),
     ("tools", ["aigc_np.tools"]),

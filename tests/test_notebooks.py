@@ -187,7 +187,8 @@ def test_a_generated_notebook_runs_as_a_kernel_would(tmp_path):
     lesson = project / "lessons" / "02_mlp_classifier.py"
     lesson.write_text(open(os.path.join(ROOT, "lessons", "02_mlp_classifier.py"), encoding="utf-8").read())
     notebook = convert(str(lesson), str(project / "notebooks"))
-    env = {**os.environ, "PYTHONPATH": ROOT, "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
+           "MPLBACKEND": "Agg"}
     as_notebook = subprocess.run([sys.executable, "-c", KERNEL, notebook], cwd=project / "notebooks", env=env,
                                  capture_output=True, text=True, timeout=300)
     assert as_notebook.returncode == 0, as_notebook.stderr[-3000:]

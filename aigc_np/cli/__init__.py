@@ -1,10 +1,11 @@
-"""Command line: ``python -m aigc_np {train,sample,evaluate}`` (also ``aigc-np``), for every kind.
+"""Command line: ``python -m aigc_np {train,sample,evaluate,serve}`` (also ``aigc-np``), for every kind.
 
     python -m aigc_np train vae --out runs/vae --quick
     python -m aigc_np sample runs/vae/best.npz --n 100 --out vae.png
     python -m aigc_np train gpt --corpus names --out runs/names
     python -m aigc_np sample runs/names/best.npz --n 200
     python -m aigc_np evaluate runs/vae/best.npz --json
+    python -m aigc_np serve runs/vae runs/names --port 8000
 
 One parser serves every kind in the table (``aigc_np.kinds``). Each family
 module (``image``, ``diffusion``, ``text``) registers the options it reads;
@@ -19,7 +20,7 @@ import sys
 
 from ..checkpoint import validate_checkpoint
 from ..kinds import KINDS
-from . import diffusion, image, text
+from . import diffusion, image, serve, text
 from .common import COMMON, UsageError
 from .options import unread
 from .train import cmd_train
@@ -27,10 +28,11 @@ from .train import cmd_train
 __all__ = ["main", "build_parser", "OPTIONS", "UsageError"]
 
 FAMILY_CLI = {"image": image, "diffusion": diffusion, "text": text}
-OPTIONS = [*COMMON, *image.OPTIONS, *diffusion.OPTIONS, *text.OPTIONS]
+OPTIONS = [*COMMON, *image.OPTIONS, *diffusion.OPTIONS, *text.OPTIONS, *serve.OPTIONS]
 COMMANDS = {"train": "train a model of any kind (image kinds on the bundled MNIST, text kinds on a corpus)",
             "sample": "draw samples (images or text) from a checkpoint",
-            "evaluate": "score a checkpoint's samples against real data (images) or held-out text"}
+            "evaluate": "score a checkpoint's samples against real data (images) or held-out text",
+            "serve": "serve checkpoints on a local web page and a JSON API (docs/serve.md)"}
 
 
 def recipes_epilog() -> str:
@@ -44,9 +46,9 @@ def recipes_epilog() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aigc_np", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:8]))
+                                     epilog="\n".join(__doc__.splitlines()[2:9]))
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate}",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}",
                                 help="the command (each has its own --help)")
     commands = {}
     for name, help_text in COMMANDS.items():
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="run folder (last.npz, best.npz, history.csv, sample grids)")
     for name in ("sample", "evaluate"):
         commands[name].add_argument("checkpoint", help="a checkpoint file (a run's best.npz or last.npz)")
+    serve.add_arguments(commands["serve"])
     for option in OPTIONS:
         for command in option.commands:
             default = False if option.argparse.get("action") == "store_true" else None
@@ -72,6 +75,8 @@ def run(args) -> int:
         if problem:
             raise UsageError(f"train {args.kind}: {problem}")
         return cmd_train(args, OPTIONS)
+    if args.command == "serve":
+        return serve.run(args)
     from ..threads import apply_threads
     apply_threads(args.threads)
     meta = validate_checkpoint(args.checkpoint)   # nothing is built before the file is checked

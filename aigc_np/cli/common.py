@@ -35,7 +35,7 @@ COMMON = [
     Option("--overwrite", ("train",), "replace a run already in --out", argparse={"action": "store_true"}),
     Option("--seed", ("train", "sample", "evaluate"), "seed of every random draw (default 0)",
            argparse={"type": NON_NEGATIVE}),
-    Option("--threads", ("train", "sample", "evaluate"), "BLAS threads: an integer, or 'auto' (default): 1 when "
+    Option("--threads", ("train", "sample", "evaluate", "serve"), "BLAS threads: an integer, or 'auto' (default): 1 when "
                                                          "the machine is busy (load >= half the cores), else all",
            argparse={"type": threads}),
     Option("--n", ("sample", "evaluate"), "how many samples (text kinds: characters; default 100 to sample, "

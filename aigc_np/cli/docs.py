@@ -39,7 +39,9 @@ def reference_markdown() -> str:
         positional = {"train": [("KIND", "every kind", "the kind of model (below)"),
                                 ("--out DIR", "every kind", "run folder (last.npz, best.npz, history.csv, sample grids)")],
                       "sample": [("CHECKPOINT", "every kind", "a checkpoint file (a run's best.npz or last.npz)")],
-                      "evaluate": [("CHECKPOINT", "every kind", "a checkpoint file (a run's best.npz or last.npz)")]}
+                      "evaluate": [("CHECKPOINT", "every kind", "a checkpoint file (a run's best.npz or last.npz)")],
+                      "serve": [("CKPT_OR_RUN_DIR ...", "every kind", "checkpoint files or run folders (a folder "
+                                                                       "means its best.npz)")]}
         rows = positional[command] + [(o.flag + (f" {o.argparse['metavar']}" if "metavar" in o.argparse else ""),
                                        "every kind" if o.kinds is None else ", ".join(o.kinds), o.help)
                                       for o in OPTIONS if command in o.commands]

@@ -11,15 +11,14 @@ buffer holds the logits, then their shifted exp, then the gradient:
     L = (1/N) sum_n [ln s_n - (z_n,y_n - m_n)]
     dL/dz = dloss (e / s - onehot(y)) / N;   dW = H^T dz,  db = sum_n dz,  dH = dz W^T
 
-``embedding_gradient`` is the token embedding's backward without its one-hot product.
-tests/test_text_fast_head.py holds both equal to the reference (float64,
+tests/test_text_fast_head.py holds this equal to the reference (float64,
 relative error <= 1e-12) and checks its gradient by central differences.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["head_crossentropy", "head_crossentropy_backward", "embedding_gradient"]
+__all__ = ["head_crossentropy", "head_crossentropy_backward"]
 
 
 def head_crossentropy(h: np.ndarray, w: np.ndarray, b: np.ndarray, labels: np.ndarray) -> tuple[float, tuple]:
@@ -52,18 +51,3 @@ def head_crossentropy_backward(cache: tuple, w: np.ndarray, dloss: float = 1.0):
     z[np.arange(n), labels] -= np.asarray(scale, dtype=z.dtype)
     return np.matmul(z, w.T), np.matmul(h.T, z), np.add.reduce(z, axis=0)
 
-
-def embedding_gradient(ids: np.ndarray, dy: np.ndarray, vocab_size: int) -> np.ndarray:
-    """dtable (V, C) of y = table[ids]: the rows of dy (N, C) summed per id.
-
-    The reference (``Embedding.backward``) multiplies a one-hot (N, V) matrix,
-    as many operations as the head's product; here the rows are sorted by id
-    and each run of equal ids is summed (``np.add.reduceat``): O(N C).
-    """
-    ids = ids.reshape(-1)
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    first = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    table = np.zeros((vocab_size, dy.shape[-1]), dtype=dy.dtype)
-    table[sorted_ids[first]] = np.add.reduceat(dy.reshape(-1, dy.shape[-1])[order], first, axis=0)
-    return table

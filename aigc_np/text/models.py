@@ -16,7 +16,7 @@ from ..layers import LSTM, Block, Dense, Dropout, Embedding, LayerNormalization,
 from ..layers.transformer import layer_norm
 from ..models.base import Model
 from ..optimizers import AdamW, clip_grad_norm
-from .fast_head import embedding_gradient, head_crossentropy, head_crossentropy_backward
+from .fast_head import head_crossentropy, head_crossentropy_backward
 from .loss import SequenceCrossentropy
 from .sampling import check_sampling, sample_next
 
@@ -169,11 +169,7 @@ class GPT(_LanguageModel):
         d = p["ln_f"].backward(drows).reshape(self._ids_shape + (-1,))
         for block in reversed(self.blocks):
             d = block.backward(d)
-        d = p["pos"].backward(p["drop"].backward(d))
-        if backend.fast():        # the same sums as Embedding.backward, without its (B*T, V) one-hot
-            p["tok"].grads["table"] = embedding_gradient(p["tok"]._cache, d, self.vocab_size)
-        else:
-            p["tok"].backward(d)
+        p["tok"].backward(p["pos"].backward(p["drop"].backward(d)))
 
     def loss(self, x, y) -> float:
         """Mean nats per character; the fast path fuses the head and the softmax cross-entropy
