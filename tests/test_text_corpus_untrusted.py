@@ -64,13 +64,13 @@ def test_an_unknown_corpus_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(UnknownCorpus) as refused:
         load_corpus("shakespear")
     assert isinstance(refused.value, ValueError)
-    assert str(refused.value) == ("--corpus shakespear: not a built-in corpus (shakespeare, names) and no such "
+    assert str(refused.value) == ("--corpus shakespear: not a built-in corpus (shakespeare, names, tang) and no such "
                                   "file; a path must name an existing UTF-8 text file; did you mean "
                                   "'shakespeare'?")
-    with pytest.raises(UnknownCorpus, match=r"\(shakespeare, names\) and no such file; a path must name an "
+    with pytest.raises(UnknownCorpus, match=r"\(shakespeare, names, tang\) and no such file; a path must name an "
                                             r"existing UTF-8 text file$"):
         load_corpus(str(tmp_path / "missing.txt"))
-    assert CORPORA == ("shakespeare", "names")
+    assert CORPORA == ("shakespeare", "names", "tang")
 
 
 def test_gbk_text_says_so_and_how_to_fix_it(tmp_path):

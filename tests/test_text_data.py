@@ -3,7 +3,8 @@ windows (and the error for a block too long for a split) and a user's own file."
 import numpy as np
 import pytest
 
-from aigc_np.text.data import Vocab, check_block_size, load_names, load_shakespeare, load_text_file, random_windows
+from aigc_np.text.data import (DATA_DIR, Vocab, check_block_size, load_names, load_shakespeare, load_tang, load_text_file,
+                               random_windows)
 from aigc_np.text.evaluation import fixed_batches
 
 
@@ -124,3 +125,45 @@ def test_a_block_too_long_for_a_split_is_named_before_training():
         fixed_batches(ids, 2, 4, 200)
     x, y = random_windows(ids, 4, 99, np.random.default_rng(0))     # the longest that fits
     assert np.array_equal(x[0], ids[:99]) and np.array_equal(y[0], ids[1:])
+
+
+def test_tang_is_split_by_poem_deterministically_and_every_poem_is_whole():
+    data = load_tang()
+    poems = (DATA_DIR / "tang_quatrains.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    texts = {name: data.vocab.decode(ids) for name, ids in data.splits().items()}
+    parts = {name: text.split("\n") for name, text in texts.items()}
+    for name, text in texts.items():
+        assert text.startswith("\n") and text.endswith("\n") and "\n\n" not in text
+        assert parts[name][0] == parts[name][-1] == ""
+    held = {name: part[1:-1] for name, part in parts.items()}
+    assert [len(p) for p in held.values()] == [12366, 687, 687]
+    assert sorted(sum(held.values(), [])) == sorted(poems)           # every poem once, none cut in two
+    assert not set(held["train"]) & set(held["test"]) and not set(held["val"]) & set(held["test"])
+    assert data.vocab.size == 5037 and data.train.dtype == np.uint16
+    again = load_tang()
+    assert all(np.array_equal(again.split(n), data.split(n)) for n in ("train", "val", "test"))
+    assert not np.array_equal(load_tang(seed=1).test, data.test)
+
+
+def test_poem_windows_start_at_an_opening_newline_and_framed_loss_scores_every_character_once():
+    from aigc_np.text.data import TextSplits
+    from aigc_np.text.evaluation import framed_loss
+    from aigc_np.text.models import GPT
+    vocab = Vocab("\nabc，。")
+    text = "\nab，c。\nabc，ab。\na，b。\n"
+    ids = vocab.encode(text, vocab.id_dtype)
+    splits = TextSplits("poems", vocab, ids, ids, boundary=0)
+    assert splits.starts("train", 9).tolist() == [0, 6] and splits.starts("train", 5).tolist() == [0, 6, 14]
+    x, y = random_windows(ids, 50, 5, np.random.default_rng(0), starts=splits.starts("train", 5))
+    assert set(x[:, 0].tolist()) == {0} and {tuple(r) for r in x[:, 1:3].tolist()} == {(1, 2), (1, 4)}
+    (xv, _), = fixed_batches(ids, 1, 30, 5, starts=splits.starts("val", 5))
+    assert set(xv[:, 0].tolist()) == {0}
+    model = GPT(n_layer=1, n_head=1, n_embd=4, block_size=9, vocab_size=vocab.size, dtype=np.float64).eval()
+    nll = []
+    for start, end in ((0, 6), (6, 14), (14, 19)):              # each poem from its opening newline
+        logits = model.forward(ids[None, start:end].astype(np.int64))[0]
+        logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        nll += [-logp[j, ids[start + j + 1]] for j in range(end - start)]
+    assert framed_loss(model, ids, 0, batch_size=2) == pytest.approx(np.mean(nll), rel=1e-10) and len(nll) == 19
+    with pytest.raises(ValueError, match="every poem or name must fit in block_size 6; the longest holds 8"):
+        framed_loss(GPT(n_layer=1, n_head=1, n_embd=4, block_size=6, vocab_size=vocab.size), ids, 0)

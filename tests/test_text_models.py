@@ -33,7 +33,7 @@ def test_whole_model_loss_gradient_wrt_every_parameter(make):
     x, y = rng.integers(0, 5, (2, 6)), rng.integers(0, 5, (2, 6))
     model.train()
     model.loss(x, y)
-    model.backward(model.loss_fn.backward())
+    model.loss_backward()
     analytic = {k: g.copy() for k, g in model.grads.items()}
     # The fourth-order difference (error O(h^4)) with h = 1e-3: some entries are ~1e-5 of the
     # largest, where the round-off of a smaller h (eps |L| / h) would dominate.

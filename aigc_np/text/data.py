@@ -1,12 +1,16 @@
 """Character-level text data: a vocabulary, the bundled corpora, their splits and (B, T) windows.
 
-Two corpora are bundled in ``data/`` (provenance in ``data/README.md``):
+Three corpora are bundled in ``data/`` (provenance in ``data/README.md``):
 
 * ``tinyshakespeare.txt`` -- one long text; nanoGPT's split: the first 90% of
   the characters train, the last 10% validate (1,003,854 / 111,540).
 * ``names.txt`` -- 32,033 first names, one per line; a seeded 80/10/10 split
   of the *names*, each framed by the boundary token ``.`` as makemore does
   (``emma`` -> ``.emma.``), so a model learns where names start and stop.
+  Its windows start at a name's opening ``.``, as makemore's rows do.
+* ``tang_quatrains.txt`` -- 13,740 Tang quatrains, one poem per line; a seeded
+  90/5/5 split of the *poems* (never of characters, so no poem is cut in two),
+  each poem followed by a newline, the token that opens and closes a poem.
 
 A language model is trained on windows: ``x = text[i : i + T]`` and the
 targets ``y = text[i + 1 : i + T + 1]``, the same window shifted by one.
@@ -28,14 +32,14 @@ import numpy as np
 
 from ..io import read_regular_bytes
 
-__all__ = ["DATA_DIR", "BOUNDARY", "Vocab", "TextSplits", "load_shakespeare", "load_names",
+__all__ = ["DATA_DIR", "BOUNDARY", "Vocab", "TextSplits", "load_shakespeare", "load_names", "load_tang",
            "load_text_file", "load_corpus", "read_text", "encode_text_file", "random_windows", "check_block_size", "window_error",
            "CORPORA",
            "UnknownCorpus", "MAX_CORPUS_BYTES"]
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 BOUNDARY = "."          # the token that opens and closes every name
-CORPORA = ("shakespeare", "names")
+CORPORA = ("shakespeare", "names", "tang")
 # The largest text file accepted: 60 times Tiny Shakespeare (1.1 MB), more than a NumPy character
 # model sees in any run of this course, and small enough that encoding it (the file's bytes plus
 # 2 bytes of ids per character, about 3 bytes per byte) stays near 200 MB on a student's laptop.
@@ -153,6 +157,17 @@ class TextSplits:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray | None = None
+    boundary: int | None = None     # poems and names: the id that opens each one, where every window starts
+    tokenizer: object = None        # a BPE whose tokens the splits hold (None: the ids are characters)
+
+    def starts(self, which: str, block_size: int) -> np.ndarray | None:
+        """Poems and names: the positions of the boundaries of split ``which`` that open a window of
+        block_size ids plus its target (None for one long text: windows start anywhere)."""
+        if self.boundary is None:
+            return None
+        ids = self.split(which)
+        at = np.flatnonzero(ids == self.boundary)
+        return at[at + block_size < len(ids)]
 
     def split(self, which: str) -> np.ndarray:
         data = {"train": self.train, "val": self.val, "test": self.test}.get(which)
@@ -304,7 +319,26 @@ def load_names(seed: int = 0, path=None) -> TextSplits:
     vocab = Vocab(BOUNDARY + "".join(sorted(set("".join(names)) - {BOUNDARY})))
     framed = [BOUNDARY + BOUNDARY.join(names[i] for i in part) + BOUNDARY for part in parts]
     train, val, test = (vocab.encode(s, vocab.id_dtype) for s in framed)
-    return TextSplits("names", vocab, train, val, test)
+    return TextSplits("names", vocab, train, val, test, boundary=0)
+
+
+def load_tang(seed: int = 0, path=None) -> TextSplits:
+    """tang_quatrains.txt: a seeded 90/5/5 split of the poems (12,366 / 687 / 687).
+
+    Each split is ``"\n" + "\n".join(poems) + "\n"``: a poem starts after a
+    newline and ends with one, so sampling from a newline writes a whole poem.
+    The vocabulary holds every character of the file (about 5,000), so the
+    held-out poems have no unknown characters.
+    """
+    poems = [line for line in read_text(DATA_DIR / "tang_quatrains.txt" if path is None else path).split("\n")
+             if line]
+    order = np.random.default_rng(seed).permutation(len(poems))
+    n_train, n_val = int(0.9 * len(poems)), int(0.05 * len(poems))
+    parts = np.split(order, [n_train, n_train + n_val])
+    texts = ["\n" + "\n".join(poems[i] for i in part) + "\n" for part in parts]
+    vocab = Vocab.from_text("".join(texts))
+    train, val, test = (vocab.encode(s, vocab.id_dtype) for s in texts)
+    return TextSplits("tang", vocab, train, val, test, boundary=int(vocab.encode("\n")[0]))
 
 
 def load_text_file(path, min_chars: int = 1000, what: str = "--corpus") -> TextSplits:
@@ -318,7 +352,7 @@ def load_text_file(path, min_chars: int = 1000, what: str = "--corpus") -> TextS
 
 
 def load_corpus(corpus: str, seed: int = 0, what: str = "--corpus") -> TextSplits:
-    """``"shakespeare"``, ``"names"`` or the path of a UTF-8 text file.
+    """``"shakespeare"``, ``"names"``, ``"tang"`` or the path of a UTF-8 text file.
 
     A name that is neither a built-in corpus nor an existing path raises
     ``UnknownCorpus`` (a ValueError) listing the built-in corpora.
@@ -328,6 +362,8 @@ def load_corpus(corpus: str, seed: int = 0, what: str = "--corpus") -> TextSplit
         return load_shakespeare()
     if corpus == "names":
         return load_names(seed)
+    if corpus == "tang":
+        return load_tang(seed)
     if not os.path.lexists(corpus):
         close = difflib.get_close_matches(corpus, CORPORA, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -357,17 +393,21 @@ def check_block_size(splits: TextSplits, block_size: int) -> None:
 
 
 def random_windows(ids: np.ndarray, batch_size: int, block_size: int,
-                   rng: np.random.Generator, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+                   rng: np.random.Generator, split: str = "train", starts=None) -> tuple[np.ndarray, np.ndarray]:
     """B random windows of T ids and their next-character targets, both (B, T) int64.
 
-    x[b] = ids[s_b : s_b + T],  y[b] = ids[s_b + 1 : s_b + T + 1],  s_b ~ U{0, len - T - 1}.
+    x[b] = ids[s_b : s_b + T],  y[b] = ids[s_b + 1 : s_b + T + 1],  s_b ~ U{0, len - T - 1},
+    or s_b drawn uniformly from ``starts`` (poems and names: where each opens, ``TextSplits.starts``).
     ``split`` names the text in the error for a block too long for it.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"random_windows: rng must be a np.random.Generator, got {type(rng).__name__}")
-    if len(ids) < block_size + 1:
+    if len(ids) < block_size + 1 or (starts is not None and not len(starts)):
         raise window_error(block_size, f"{split} split", len(ids))
-    starts = rng.integers(0, len(ids) - block_size, size=batch_size)
+    if starts is not None:
+        starts = np.asarray(starts)[rng.integers(0, len(starts), size=batch_size)]
+    else:
+        starts = rng.integers(0, len(ids) - block_size, size=batch_size)
     offsets = starts[:, None] + np.arange(block_size)
     # The corpus is stored compactly (uint16); the model gets int64 windows (B * T ids: cheap).
     return ids[offsets].astype(np.int64), ids[offsets + 1].astype(np.int64)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .data import window_error
 
-__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "fixed_batches"]
+__all__ = ["to_bits", "baselines", "bigram_counts", "model_loss", "sliding_loss", "framed_loss", "fixed_batches"]
 
 LN2 = math.log(2.0)
 _CHUNK = 1 << 20      # pairs counted or scored at a time: bounds the int64 temporaries
@@ -132,26 +132,63 @@ def sliding_loss(model, ids: np.ndarray, batch_size: int = 64) -> float:
     total, count = 0.0, 0
     for i in range(0, len(starts), batch_size):
         offsets = starts[i:i + batch_size, None] + np.arange(t)
-        logits = model.forward(_int64(ids, offsets)).astype(np.float64)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        nll = -np.take_along_axis(logp, _int64(ids, offsets + 1)[..., None], axis=-1)[..., 0]     # (b, T)
+        logits = model.forward(_int64(ids, offsets))
         first = starts[i:i + batch_size] == 0
         scored = np.where(first[:, None], True, np.arange(t)[None, :] >= t - s)
-        total += float(nll[scored].sum())
+        total += _nll_sum(logits, _int64(ids, offsets + 1), scored)
         count += int(scored.sum())
     return total / count
 
 
+def _nll_sum(logits: np.ndarray, targets: np.ndarray, scored: np.ndarray) -> float:
+    """sum of -ln p(target) over the ``scored`` positions of logits (b, T, V), targets (b, T).
+
+    Only the scored rows, in the model's dtype (a 5,000-character float64 copy costs more than
+    the forward); sums of the exps are taken in float64: -ln p = ln sum_j e^(z_j - m) - (z_y - m).
+    """
+    z = logits[scored]
+    z -= z.max(axis=-1, keepdims=True)
+    picked = z[np.arange(len(z)), targets[scored]].astype(np.float64)
+    np.exp(z, out=z)
+    return float(np.sum(np.log(np.sum(z, axis=-1, dtype=np.float64)) - picked))
+
+
+def framed_loss(model, ids: np.ndarray, boundary: int, batch_size: int = 64) -> float:
+    """Mean nats per character with every poem (or name) scored once, from its opening boundary.
+
+    The split is boundary, poem, boundary, poem, ..., boundary (a newline for
+    poems, "." for names); the window of a poem starts at its opening boundary
+    and scores the poem's characters and its closing boundary, each with the
+    whole poem before it as context, as when a poem is sampled (and as
+    makemore scores names).
+    """
+    t = model.block_size
+    marks = np.flatnonzero(ids == boundary)
+    opens, lengths = marks[:-1], np.diff(marks)           # each poem's characters + its closing boundary
+    if not len(opens) or lengths.max() > t:
+        raise ValueError(f"framed_loss: every poem or name must fit in block_size {t}; the longest holds "
+                         f"{lengths.max(initial=0)} characters with its closing boundary")
+    model.eval()
+    total = 0.0
+    for i in range(0, len(opens), batch_size):
+        offsets = np.minimum(opens[i:i + batch_size, None] + np.arange(t), len(ids) - 2)   # past the end: unscored
+        logits = model.forward(_int64(ids, offsets))
+        total += _nll_sum(logits, _int64(ids, offsets + 1), np.arange(t)[None, :] < lengths[i:i + batch_size, None])
+    return total / int(lengths.sum())
+
+
 def fixed_batches(ids: np.ndarray, n_batches: int, batch_size: int, block_size: int, seed: int = 1234,
-                  split: str = "val"):
+                  split: str = "val", starts=None):
     """The same n_batches random (x, y) int64 windows, each (batch_size, block_size), every call:
     a cheap, fixed validation estimate. ``split`` names the text in the error for a block too
-    long for it."""
-    if len(ids) < block_size + 1:
+    long for it; ``starts``: where windows may start (poems and names: where each opens)."""
+    if len(ids) < block_size + 1 or (starts is not None and not len(starts)):
         raise window_error(block_size, f"{split} split", len(ids))
     rng = np.random.default_rng(seed)
-    starts = rng.integers(0, len(ids) - block_size, size=(n_batches, batch_size))
+    if starts is not None:
+        starts = np.asarray(starts)[rng.integers(0, len(starts), size=(n_batches, batch_size))]
+    else:
+        starts = rng.integers(0, len(ids) - block_size, size=(n_batches, batch_size))
     offsets = starts[..., None] + np.arange(block_size)
     return list(zip(_int64(ids, offsets), _int64(ids, offsets + 1)))
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import LSTM, Block, Dense, Dropout, Embedding, LayerNormalization, PositionalEmbedding
+from ..layers import LSTM, Block, Dense, Dropout, Embedding, LayerNormalization, PositionalEmbedding, backend
 from ..layers.transformer import layer_norm
 from ..models.base import Model
 from ..optimizers import AdamW, clip_grad_norm
+from .fast_head import head_crossentropy, head_crossentropy_backward
 from .loss import SequenceCrossentropy
 from .sampling import check_sampling, sample_next
 
@@ -64,10 +65,14 @@ class _LanguageModel(Model):
         """One AdamW step on a batch of windows; returns the loss and the gradient norm before clipping."""
         self.train()
         value = self.loss(x, y)
-        self.backward(self.loss_fn.backward())
+        self.loss_backward()
         norm = clip_grad_norm(self, self.grad_clip) if self.grad_clip else float("nan")
         self.optimizer.step()
         return {"loss": value, "grad_norm": norm}
+
+    def loss_backward(self) -> None:
+        """Backpropagate the last ``loss`` through the model (parameter gradients assigned)."""
+        self.backward(self.loss_fn.backward())
 
     def generate(self, prompt_ids, n: int, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, rng: np.random.Generator | None = None,
@@ -133,17 +138,14 @@ class GPT(_LanguageModel):
             for key in ("attn.Wo", "mlp_out.W"):
                 parts[f"block{i}"].params[key] *= np.asarray(1 / np.sqrt(2 * self.n_layer), dtype)
         self._setup_training(lr, weight_decay, beta1, beta2, grad_clip)
+        self._head_cache = None
 
     @property
     def blocks(self):
         return [self.parts[f"block{i}"] for i in range(self.n_layer)]
 
-    def _final(self, h):
-        """Final LayerNorm (on (B*T, C) rows) and the head."""
-        rows = self.parts["ln_f"].forward(h.reshape(-1, h.shape[-1]))           # (B*T, C): 2-D matmuls
-        return self.parts["head"].forward(rows).reshape(h.shape[:2] + (self.vocab_size,))
-
-    def forward(self, ids):
+    def _rows(self, ids):
+        """The final LayerNorm's output for ids (B, T), as (B*T, C) rows (2-D matmuls for the head)."""
         ids = _check_ids(ids, self.vocab_size, "GPT")
         if ids.shape[1] > self.block_size:
             raise ValueError(f"GPT: sequences of {ids.shape[1]} ids exceed block_size {self.block_size}")
@@ -151,15 +153,45 @@ class GPT(_LanguageModel):
         h = p["drop"].forward(p["pos"].forward(p["tok"].forward(ids)))
         for block in self.blocks:
             h = block.forward(h)
-        return self._final(h)
+        self._ids_shape = ids.shape
+        return p["ln_f"].forward(h.reshape(-1, h.shape[-1]))
+
+    def forward(self, ids):
+        rows = self._rows(ids)
+        return self.parts["head"].forward(rows).reshape(self._ids_shape + (self.vocab_size,))
 
     def backward(self, dlogits):
+        self._backward_rows(self.parts["head"].backward(dlogits.reshape(-1, dlogits.shape[-1])))
+
+    def _backward_rows(self, drows):
+        """From dL/d(final LayerNorm's output rows) (B*T, C) down to the embeddings."""
         p = self.parts
-        d = p["head"].backward(dlogits.reshape(-1, dlogits.shape[-1]))
-        d = p["ln_f"].backward(d).reshape(dlogits.shape[:2] + (-1,))
+        d = p["ln_f"].backward(drows).reshape(self._ids_shape + (-1,))
         for block in reversed(self.blocks):
             d = block.backward(d)
         p["tok"].backward(p["pos"].backward(p["drop"].backward(d)))
+
+    def loss(self, x, y) -> float:
+        """Mean nats per character; the fast path fuses the head and the softmax cross-entropy
+        (text/fast_head.py), the reference runs ``Dense`` and then ``SequenceCrossentropy``."""
+        self._head_cache = None
+        if not backend.fast():
+            return super().loss(x, y)
+        rows = self._rows(x)
+        if not isinstance(y, np.ndarray) or y.shape != self._ids_shape:
+            raise ValueError(f"GPT.loss: expected targets of shape {self._ids_shape}, got "
+                             f"{getattr(y, 'shape', type(y).__name__)}")
+        head = self.parts["head"].params
+        value, self._head_cache = head_crossentropy(rows, head["W"], head["b"], y.reshape(-1))
+        return value
+
+    def loss_backward(self) -> None:
+        if self._head_cache is None:
+            return super().loss_backward()
+        head = self.parts["head"]
+        drows, head.grads["W"], head.grads["b"] = head_crossentropy_backward(self._head_cache, head.params["W"])
+        self._head_cache = None
+        self._backward_rows(drows)
 
     def infer(self, ids, caches: list, offset: int):
         """Logits for new ids (B, T_new) at positions offset.., given each block's KV cache.
