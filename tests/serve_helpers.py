@@ -27,6 +27,18 @@ TINY = {   # a few thousand parameters each: built and saved in milliseconds
 }
 
 
+POEM_VOCAB = "\n，。春眠不觉晓处闻啼鸟"
+
+
+def tiny_poem_checkpoint(folder):
+    """A tiny untrained character GPT of the Tang corpus: the kind of model that writes acrostics."""
+    config = {**TINY["gpt"], "vocab": POEM_VOCAB, "corpus": "tang", "block_size": 16}
+    path = folder / "poems" / "best.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(build_model("gpt", config, rng=np.random.default_rng(0)), path)
+    return path
+
+
 def tiny_checkpoints(folder, kinds=None) -> dict:
     """{kind: path of a tiny untrained checkpoint in folder/kind/best.npz}, one per kind (default: all)."""
     paths = {}

@@ -19,7 +19,7 @@ from aigc_np.checkpoint import load_model, save_checkpoint
 from aigc_np.data import load_dataset
 from aigc_np.kinds import KINDS, generate
 from aigc_np.serve import MAX_IN_FLIGHT, encode_png, load_served, running
-from serve_helpers import VOCAB, call, tiny_checkpoints
+from serve_helpers import VOCAB, call, tiny_checkpoints, tiny_poem_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +338,18 @@ def test_a_latent_model_saved_before_its_first_denoiser_step_is_refused_at_start
     save_checkpoint(model, path)
     with pytest.raises(ValueError, match=r"best\.npz: this ldm model has not trained its denoiser yet"):
         load_served([str(path)])
+
+
+def test_a_tang_poem_model_writes_acrostics_and_refuses_characters_it_never_saw(tmp_path):
+    path = tiny_poem_checkpoint(tmp_path)
+    with running(load_served([str(path)])) as server:
+        status, listed = call(server.url + "api/models")
+        assert status == 200 and listed["models"][0]["modes"]["acrostic"] == ["acrostic", "poems", "temperature",
+                                                                               "top_k", "seed"]
+        out = generate_ok(server, {"model": "poems", "mode": "acrostic", "acrostic": "春眠", "poems": 3, "seed": 5})
+        assert len(out["poems"]) == 3 and all(p.startswith("春") for p in out["poems"])
+        assert out["text"] == "\n".join(out["poems"])
+        for heads, text in (("春晓天", "not in the model's vocabulary: '天'"), ("春眠不觉晓", "a string of 1..4 characters"),
+                            ("，", "must be a Han character")):
+            status, err = call(server.url + "api/generate", {"model": "poems", "mode": "acrostic", "acrostic": heads})
+            assert status == 400 and err["field"] == "acrostic" and text in err["error"], err

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 import pytest
 
 from aigc_np.serve import load_served, running
-from serve_helpers import tiny_checkpoints
+from serve_helpers import tiny_checkpoints, tiny_poem_checkpoint
 
 BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser")
 
@@ -39,7 +39,8 @@ class Panels(HTMLParser):
         attrs = dict(attrs)
         if tag == "section":
             self.section = attrs["id"]
-            self.panels[self.section] = {"kind": attrs.get("data-kind"), "images": {}, "text": "", "error": ""}
+            self.panels[self.section] = {"kind": attrs.get("data-kind"), "images": {}, "text": "", "error": "",
+                                         "text poems": ""}
         if tag == "img" and self.section:
             where = attrs.get("class") or next((c for c in reversed(self.stack) if c), "")
             if attrs.get("src", "").startswith("data:image/png;base64,"):
@@ -47,7 +48,7 @@ class Panels(HTMLParser):
                 images[where] = images.get(where, 0) + 1
         if tag not in ("img", "input", "br", "meta", "link"):
             self.stack.append(attrs.get("class", ""))
-        if self.section and attrs.get("class") in ("text", "error"):
+        if self.section and attrs.get("class") in ("text", "error", "text poems"):
             self.capture = (attrs["class"], len(self.stack))
 
     def handle_endtag(self, tag):
@@ -68,6 +69,7 @@ class Panels(HTMLParser):
 def test_headless_chromium_renders_every_panel_with_autorun(tmp_path):
     browser = find_browser()
     paths = tiny_checkpoints(tmp_path, ["vae", "cgan", "gpt"])
+    paths["poems"] = tiny_poem_checkpoint(tmp_path)
     with running(load_served([str(p) for p in paths.values()])) as server:
         dom = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -76,8 +78,8 @@ def test_headless_chromium_renders_every_panel_with_autorun(tmp_path):
              server.url + "?autorun=1"], capture_output=True, text=True, timeout=90).stdout
     parser = Panels()
     parser.feed(dom)
-    panels = {p["kind"]: p for p in parser.panels.values()}
-    assert set(panels) == {"vae", "cgan", "gpt"}, dom[:2000]
+    panels = {"poems" if p["text poems"] else p["kind"]: p for p in parser.panels.values()}
+    assert set(panels) == {"vae", "cgan", "gpt", "poems"}, dom[:2000]
     assert all(not p["error"].strip() for p in panels.values()), {k: p["error"] for k, p in panels.items()}
     for kind in ("vae", "cgan"):   # the grid of 16 (the default n) and the walk of 10 frames
         assert panels[kind]["images"].get("grid samples") == 16 and panels[kind]["images"].get("grid walk") == 10, \
@@ -86,3 +88,5 @@ def test_headless_chromium_renders_every_panel_with_autorun(tmp_path):
     assert "big" not in panels["cgan"]["images"]      # a latent of 4 has no plane
     text = panels["gpt"]["text"]
     assert text.startswith(".") and len(text) == 1 + 200, repr(text)   # the prompt, then length 200
+    poems = panels["poems"]["text poems"].split("\n")       # the default: 4 acrostics of 春眠不觉
+    assert len(poems) == 4 and all(p.startswith("春") for p in poems), poems

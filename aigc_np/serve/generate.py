@@ -15,6 +15,9 @@ import time
 import numpy as np
 
 from ..kinds import generate as kinds_generate
+from ..text.data import Vocab
+from ..text.poems import check_acrostic, sample_poems
+from .fields import RequestError
 from .models import ServedModel
 from .png import png_data_url
 
@@ -80,12 +83,27 @@ def _images(served: ServedModel, request: dict) -> np.ndarray:
     return decode(served, latent_codes(served, u), _labels(served, request, len(u)))
 
 
+def _acrostic(served: ServedModel, request: dict) -> dict:
+    """{"poems": [...], "text": the poems a line each}: line k of each begins with the k-th character asked."""
+    vocab = Vocab(served.meta["config"]["vocab"])
+    try:
+        heads = check_acrostic(request["acrostic"], vocab, what="acrostic")
+    except ValueError as e:
+        raise RequestError("acrostic", "1 to 4 Han characters the model saw in training", request["acrostic"],
+                           message=str(e)) from None
+    poems = sample_poems(served.model, vocab, request["poems"], np.random.default_rng(request["seed"]),
+                         temperature=request["temperature"], top_k=request["top_k"], acrostic=heads)
+    return {"poems": poems, "text": "\n".join(poems), "prompt": ""}
+
+
 def run_request(served: ServedModel, request: dict) -> dict:
     """The response body for a checked request: {"images": [data URL, ...], "shape": [N, 28, 28]} or
     {"text": prompt + continuation, "prompt": ...}, with the model's name, the mode and the seconds taken."""
     start = time.perf_counter()
     with served.lock:                                      # one request at a time per model (see models.py)
-        if served.kind.family.name == "text":
+        if request["mode"] == "acrostic":
+            out = _acrostic(served, request)
+        elif served.kind.family.name == "text":
             text = kinds_generate(served.model, request["length"], np.random.default_rng(request["seed"]),
                                   prompt=request["prompt"], temperature=request["temperature"],
                                   top_k=request["top_k"])

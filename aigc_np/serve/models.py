@@ -9,7 +9,9 @@ request fields and their bounds depend on its kind (``fields_of``):
   for a 2-D latent, "decode" (points z of the plane);
 * diffusion kinds (ddpm, cddpm, ldm, cldm): mode "samples" (n, seed, steps; label, and guidance
   where the kind has it);
-* text kinds: mode "samples" (prompt, length, temperature, top_k, seed).
+* text kinds: mode "samples" (prompt, length, temperature, top_k, seed); a character model of
+  the Tang poems also mode "acrostic" (acrostic, poems, temperature, top_k, seed): poems whose
+  line k begins with the k-th character asked (lesson 20).
 
 Generation takes the model's lock: a layer keeps its forward pass's inputs
 (for backward) and a GPT its keys and values in the layer objects, so two
@@ -29,6 +31,7 @@ import numpy as np
 from ..checkpoint import load_model
 from ..kinds import KINDS
 from ..kinds.text import start_text
+from ..text.poems import MAX_ACROSTIC
 from .fields import Float, Int, Points, RequestError, Text
 
 __all__ = ["ServedModel", "load_served", "resolve_path", "find_model", "LATENT_KINDS", "LIMITS"]
@@ -45,7 +48,9 @@ LIMITS = {
     "prompt": 500,          # characters of prompt
     "length": 1000,         # characters generated, one model call each
     "temperature": 5.0,     # logits / 5 is close to uniform already
+    "poems": 20,            # acrostic poems per request, at most 64 characters each
 }
+ACROSTIC_DEFAULT = "春眠不觉"   # the first characters of Meng Haoran's 春晓
 
 
 @dataclass
@@ -64,6 +69,12 @@ class ServedModel:
         return KINDS[self.meta["kind"]]
 
     @property
+    def writes_poems(self) -> bool:
+        """A character model of the Tang quatrains: it can write acrostic poems."""
+        cfg = self.meta["config"]
+        return cfg.get("corpus") == "tang" and cfg.get("tokenizer", "char") == "char"
+
+    @property
     def guided(self) -> bool:
         """Its kind samples with classifier-free guidance (cddpm, cldm)."""
         return "guidance" in self.kind.settings
@@ -76,7 +87,10 @@ class ServedModel:
         """{mode: the fields it reads}."""
         family = self.kind.family.name
         if family == "text":
-            return {"samples": ("prompt", "length", "temperature", "top_k", "seed")}
+            modes = {"samples": ("prompt", "length", "temperature", "top_k", "seed")}
+            if self.writes_poems:
+                modes["acrostic"] = ("acrostic", "poems", "temperature", "top_k", "seed")
+            return modes
         label = ("label",) if self.kind.conditional else ()
         if family == "diffusion":
             return {"samples": ("n", "seed", "steps", *label, *(("guidance",) if self.guided else ()))}
@@ -90,10 +104,14 @@ class ServedModel:
         family, cfg = self.kind.family.name, self.meta["config"]
         if family == "text":
             vocab = cfg["vocab"]
-            return {"prompt": Text(LIMITS["prompt"], start_text(cfg), chars=vocab),
-                    "length": Int(1, LIMITS["length"], 200),
-                    "temperature": Float(0.0, LIMITS["temperature"], 1.0),
-                    "top_k": Int(1, len(vocab), None, nullable=True), "seed": SEED}
+            out = {"prompt": Text(LIMITS["prompt"], start_text(cfg), chars=vocab),
+                   "length": Int(1, LIMITS["length"], 200),
+                   "temperature": Float(0.0, LIMITS["temperature"], 1.0),
+                   "top_k": Int(1, len(vocab), None, nullable=True), "seed": SEED}
+            if self.writes_poems:       # which characters may start a line is checked when it runs
+                heads = "".join(c for c in ACROSTIC_DEFAULT if c in vocab) or vocab[0]
+                out.update(acrostic=Text(MAX_ACROSTIC, heads, chars=vocab), poems=Int(1, LIMITS["poems"], 4))
+            return out
         out = {"n": Int(1, LIMITS["diffusion_images" if family == "diffusion" else "images"],
                         8 if family == "diffusion" else 16),
                "seed": SEED, "seed2": Int(0, 2 ** 32 - 1, 1),
