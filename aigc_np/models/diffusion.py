@@ -51,8 +51,8 @@ import copy
 import numpy as np
 
 from ..optimizers import Adam
-from .base import Model
 from .conditional import check_labels
+from .denoising import DenoisingModel
 
 __all__ = ["SCHEDULES", "PREDICTIONS", "NoiseSchedule", "linear_betas", "cosine_betas", "guided_eps", "ddim_timesteps",
            "Diffusion"]
@@ -210,7 +210,7 @@ def guided_eps(eps_cond: np.ndarray, eps_uncond: np.ndarray, w: float) -> np.nda
 
 
 # ------------------------------------------------------------------- the model
-class Diffusion(Model):
+class Diffusion(DenoisingModel):
     """A denoiser eps_theta, its noise schedule, its training step and its samplers.
 
     Args:
@@ -234,6 +234,8 @@ class Diffusion(Model):
     and "denoiser_train" (the trained one), as in the GAN's EMA.
     """
 
+    what = "diffusion"
+
     def __init__(self, denoiser, schedule: NoiseSchedule, data_shape, n_classes: int = 0, p_uncond: float = 0.1,
                  lr: float = 2e-4, ema: float = 0.999, clip: bool = True, prediction: str = "eps",
                  rng: np.random.Generator | None = None):
@@ -256,24 +258,6 @@ class Diffusion(Model):
             parts = {"denoiser": self.net_ema, "denoiser_train": denoiser}
         super().__init__(**parts)
 
-    @property
-    def conditional(self) -> bool:
-        return self.n_classes > 0
-
-    @property
-    def sampler(self):
-        """The network that makes the samples: the weight average if enabled."""
-        return self.net if self.net_ema is None else self.net_ema
-
-    def _labels(self, labels, n: int, who: str):
-        if not self.conditional:
-            if labels is not None:
-                raise ValueError(f"{who}: this diffusion model is unconditional; it takes no labels")
-            return None
-        if labels is None:
-            raise ValueError(f"{who}: this diffusion model is conditional; pass labels (N,) in 0..{self.n_classes - 1}")
-        return check_labels(labels, n, self.n_classes, who)
-
     # ------------------------------------------------------------ training
     def loss(self, x0, labels=None, t=None, eps=None, drop=None) -> float:
         """The simple loss mean ||eps_theta(x_t, t, y) - eps||^2 (or with v and v_theta); forward and backward.
@@ -294,18 +278,6 @@ class Diffusion(Model):
         diff = pred - target
         self.net.backward((2.0 / diff.size) * diff)
         return float(np.mean(diff * diff))
-
-    def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * w for every weight, with a warm-up:
-        the decay is min(decay, (1 + k) / (10 + k)) at step k, so that the
-        average forgets the random initial weights within the first few hundred steps."""
-        if self.net_ema is None:
-            return
-        k = self.optimizer.t
-        rate = 1.0 - min(self.ema_decay, (1.0 + k) / (10.0 + k))
-        for name, w in self.net.params.items():
-            ema = self.net_ema.params[name]
-            ema += rate * (w - ema)
 
     def train_step(self, x0, labels=None) -> dict:
         """One Adam step on a batch x_0 (N, *data_shape) or flat (N, pixels); a conditional model

@@ -45,8 +45,7 @@ import copy
 import numpy as np
 
 from ..optimizers import Adam
-from .base import Model
-from .conditional import check_labels
+from .denoising import DenoisingModel
 
 __all__ = ["TIME_DISTRIBUTIONS", "FLOW_SAMPLERS", "TIME_SCALE", "draw_times", "flow_path", "flow_times",
            "guided_velocity", "FlowMatching"]
@@ -84,7 +83,7 @@ def guided_velocity(v_cond: np.ndarray, v_uncond: np.ndarray, w: float) -> np.nd
     return v_cond if w == 0 else (1.0 + w) * v_cond - w * v_uncond
 
 
-class FlowMatching(Model):
+class FlowMatching(DenoisingModel):
     """A velocity network v_theta, its training step and its ODE samplers.
 
     Args:
@@ -101,6 +100,8 @@ class FlowMatching(Model):
     ``parts``: "velocity" (the network that samples: the EMA copy if ema > 0) and
     "velocity_train" (the trained one).
     """
+
+    what = "flow"
 
     def __init__(self, velocity_net, data_shape, n_classes: int = 0, p_uncond: float = 0.1, lr: float = 1e-3,
                  ema: float = 0.999, time_distribution: str = "logit-normal",
@@ -119,23 +120,6 @@ class FlowMatching(Model):
         self.net_ema = copy.deepcopy(velocity_net) if ema else None
         super().__init__(**({"velocity": self.net_ema, "velocity_train": velocity_net} if ema
                             else {"velocity": velocity_net}))
-
-    @property
-    def conditional(self) -> bool:
-        return self.n_classes > 0
-
-    @property
-    def sampler(self):
-        return self.net if self.net_ema is None else self.net_ema
-
-    def _labels(self, labels, n: int, who: str):
-        if not self.conditional:
-            if labels is not None:
-                raise ValueError(f"{who}: this flow model is unconditional; it takes no labels")
-            return None
-        if labels is None:
-            raise ValueError(f"{who}: this flow model is conditional; pass labels (N,) in 0..{self.n_classes - 1}")
-        return check_labels(labels, n, self.n_classes, who)
 
     # ------------------------------------------------------------ training
     def loss(self, x0, labels=None, t=None, eps=None, drop=None) -> float:
@@ -156,16 +140,6 @@ class FlowMatching(Model):
         diff = self.net.forward(x_t, (TIME_SCALE * t).astype(x0.dtype), labels) - v
         self.net.backward((2.0 / diff.size) * diff)
         return float(np.mean(diff * diff))
-
-    def update_ema(self) -> None:
-        """ema <- ema + (1 - decay) (w - ema), decay warmed up as min(decay, (1 + k) / (10 + k)) at step k."""
-        if self.net_ema is None:
-            return
-        k = self.optimizer.t
-        rate = 1.0 - min(self.ema_decay, (1.0 + k) / (10.0 + k))
-        for name, w in self.net.params.items():
-            ema = self.net_ema.params[name]
-            ema += rate * (w - ema)
 
     def train_step(self, x0, labels=None) -> dict:
         """One Adam step on a batch x_0 (N, *data_shape) (or flat), with labels (N,) if conditional."""
