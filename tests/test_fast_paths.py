@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import LSTM, Conv2D, Conv2DTranspose, Dense
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense
 from aigc_np.layers import fast_conv
 from aigc_np.models.dcgan import DCGAN
 from aigc_np.optimizers import Adam, AdamW
@@ -137,27 +137,6 @@ def test_dense_fast_halves_equal_backward(n, middle, d, units, use_bias, seed):
     assert np.array_equal(layer.fast_input_gradient(dy), dx)
     layer.fast_param_gradients(dy)
     assert all(np.array_equal(layer.grads[k], grads[k]) for k in grads)
-
-
-# ----------------------------------------------------------------------- LSTM
-@settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 4), t=st.integers(1, 6), d=st.integers(1, 5), units=st.integers(1, 6),
-       with_state=st.booleans(), seed=st.integers(0, 2**16))
-def test_lstm_fast_equals_reference(n, t, d, units, with_state, seed):
-    """Outputs, final state, gates, and every gradient, including the initial state's."""
-    rng = np.random.default_rng(seed)
-    layer = LSTM(units)
-    layer.build((t, d), rng, np.float64)
-    x, dy = rng.standard_normal((n, t, d)), rng.standard_normal((n, t, units))
-    state = (rng.standard_normal((n, units)), rng.standard_normal((n, units))) if with_state else None
-    results = {}
-    for path in ("reference", "fast"):
-        with backend.reference() if path == "reference" else contextlib.nullcontext():
-            y = layer.forward(x, state)
-            gates = {k: g.copy() for k, g in layer.gates.items()}
-            dx = layer.backward(dy)
-        results[path] = [y, *layer.state, *gates.values(), dx, *layer.grads.values(), *layer.d_initial_state]
-    assert max(rel_error(a, b) for a, b in zip(results["fast"], results["reference"])) <= TOL
 
 
 # ----------------------------------------------------------------------- Adam

@@ -37,12 +37,10 @@ def test_attention_gradients_over_drawn_shapes(n, t, heads, d, seed):
 @given(n=st.integers(1, 3), t=st.integers(1, 7), d=st.integers(1, 3), units=st.integers(1, 4),
        seed=st.integers(0, 2**16))
 def test_lstm_gradients_over_drawn_shapes(n, t, d, units, seed):
-    """The reference BPTT (Exercise 11); tests/test_every_layer.py checks the fast path's."""
     rng = np.random.default_rng(seed)
     layer = LSTM(units)
     layer.build((t, d), rng, np.float64)
-    with backend.reference():
-        errors = check_layer(layer, rng.standard_normal((n, t, d)), rng=rng)
+    errors = check_layer(layer, rng.standard_normal((n, t, d)), rng=rng)
     assert max(errors.values()) <= 1e-6, errors
 
 
@@ -118,18 +116,12 @@ def test_attention_gradient_never_reaches_the_future():
 
 
 # ------------------------------------------------------------------- LSTM
-@pytest.mark.parametrize("path", ["reference", "fast"])
-def test_lstm_bptt_over_six_steps_including_the_initial_state(path):
+def test_lstm_bptt_over_six_steps_including_the_initial_state():
     rng = np.random.default_rng(2)
     layer = LSTM(3)
     layer.build((6, 2), rng, np.float64)
     x = away_from_zero(rng.standard_normal((2, 6, 2)))
     h0, c0 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    with backend.reference() if path == "reference" else contextlib.nullcontext():
-        _check_bptt(layer, x, h0, c0, rng)
-
-
-def _check_bptt(layer, x, h0, c0, rng):
     y = layer.forward(x, (h0, c0))
     dy = rng.standard_normal(y.shape)
     dx = layer.backward(dy)

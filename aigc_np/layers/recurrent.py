@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, fast_recurrent
 from .activations import sigmoid
 from .base import Layer
 
@@ -35,8 +34,6 @@ class LSTM(Layer):
     ``self.state`` (so a generator can carry it to the next chunk).
 
     The forget-gate bias starts at 1, so the cell remembers by default early in training.
-    With the fast paths on (aigc_np.layers.backend), forward and backward run the same maths
-    from layers/fast_recurrent.py; backward follows the path its forward took.
     """
 
     example_args = {"units": 4}
@@ -102,12 +99,6 @@ class LSTM(Layer):
         n, steps, _ = x.shape
         hsz = self.units
         h, c = self._check_state(initial_state, n)
-        if backend.fast():
-            hs, cs, gates, tanh_cs = fast_recurrent.lstm_forward(x, self.params["Wx"], self.params["Wh"],
-                                                                 self.params["b"], h, c)
-            self.state = (hs[:, -1].copy(), cs[:, -1].copy())
-            self._cache = (x, hs, cs, gates, tanh_cs)
-            return self._remember_output(hs[:, 1:].copy())
         xw = (x.reshape(n * steps, -1) @ self.params["Wx"]).reshape(n, steps, 4 * hsz) + self.params["b"]
         hs = np.empty((n, steps + 1, hsz), dtype=x.dtype)          # hs[:, 0] = h0, hs[:, t + 1] = h_t
         cs = np.empty((n, steps + 1, hsz), dtype=x.dtype)
@@ -124,17 +115,12 @@ class LSTM(Layer):
             h = o * np.tanh(c)
             hs[:, t + 1], cs[:, t + 1] = h, c
         self.state = (h.copy(), c.copy())
-        self._cache = (x, hs, cs, gates, None)
+        self._cache = (x, hs, cs, gates)
         return self._remember_output(hs[:, 1:].copy())
 
     def backward(self, dy):
         dy = self._check_grad(dy)
-        x, hs, cs, gates, tanh_cs = self._cache
-        if tanh_cs is not None:                        # forward ran the fast path
-            dx, *grads, self.d_initial_state = fast_recurrent.lstm_backward(
-                dy, x, hs, cs, gates, tanh_cs, self.params["Wx"], self.params["Wh"])
-            self.grads.update(zip(("Wx", "Wh", "b"), grads))
-            return dx
+        x, hs, cs, gates = self._cache
         n, steps, hsz = dy.shape
         wh = self.params["Wh"]
         da_all = np.empty((n, steps, 4 * hsz), dtype=dy.dtype)
