@@ -1,4 +1,5 @@
-"""What the command-line tests share: a usage error's message, and a checkpoint with an edited config."""
+"""What the command-line tests share: a usage error's message, a one-line error's, and a checkpoint with an
+edited config."""
 import json
 
 import numpy as np
@@ -14,6 +15,15 @@ def usage_error(argv, capsys) -> str:
         main(argv)
     assert e.value.code == 2, argv
     return capsys.readouterr().err
+
+
+def one_line_error(argv, capsys) -> str:
+    """main(argv) must exit 1 with one line on stderr, starting "error: "; returns it."""
+    capsys.readouterr()
+    assert main(argv) == 1, argv
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
 
 
 def edited_checkpoint(path, out, **config):

@@ -9,17 +9,9 @@ import pytest
 from aigc_np.checkpoint import read_metadata, save_checkpoint
 from aigc_np.cli import main
 from aigc_np.kinds import build_model
-from cli_helpers import edited_checkpoint, usage_error
+from cli_helpers import edited_checkpoint, one_line_error, usage_error
 
 TINY_GPT = ["--n-layer", "1", "--n-head", "2", "--n-embd", "8", "--block-size", "8", "--batch-size", "4"]
-
-
-def error(argv, capsys) -> str:
-    capsys.readouterr()
-    assert main(argv) == 1, argv
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +86,7 @@ def test_an_unknown_corpus_is_a_usage_error_listing_the_built_in_ones(tmp_path, 
 def test_a_gbk_corpus_is_named_and_the_fix_is_said(tmp_path, capsys):
     path = tmp_path / "poems.txt"
     path.write_bytes(("床前明月光，疑是地上霜。举头望明月，低头思故乡。\n" * 200).encode("gbk"))
-    err = error(["train", "gpt", "--corpus", str(path), "--out", str(tmp_path / "r"), "--quick"], capsys)
+    err = one_line_error(["train", "gpt", "--corpus", str(path), "--out", str(tmp_path / "r"), "--quick"], capsys)
     assert "poems.txt" in err and "UTF-8" in err and "GBK" in err
 
 
@@ -146,7 +138,7 @@ def test_train_refuses_a_model_its_checkpoint_could_not_hold(tmp_path, capsys):
 # ---------------------------------------------------------------- untrusted checkpoints
 def test_a_ddpm_declaring_a_billion_steps_is_refused_naming_the_file(runs, tmp_path, capsys):
     bad = edited_checkpoint(runs / "ddpm" / "best.npz", tmp_path / "huge_t.npz", T=10 ** 9)
-    err = error(["sample", str(bad), "--out", str(tmp_path / "x.png")], capsys)
+    err = one_line_error(["sample", str(bad), "--out", str(tmp_path / "x.png")], capsys)
     assert "huge_t.npz" in err and "config['T']: expected an int in 2..10000" in err
 
 
@@ -156,7 +148,7 @@ def test_evaluate_reads_a_stored_corpus_path_through_the_bounded_reader(runs, tm
         corpus = str(tmp_path / "fifo")
         os.mkfifo(corpus)
     bad = edited_checkpoint(runs / "gpt" / "best.npz", tmp_path / "elsewhere.npz", corpus=corpus)
-    err = error(["evaluate", str(bad)], capsys)
+    err = one_line_error(["evaluate", str(bad)], capsys)
     assert what in err and "elsewhere.npz" in err
 
 
@@ -164,7 +156,7 @@ def test_evaluate_reads_a_stored_corpus_path_through_the_bounded_reader(runs, tm
                                              ({"vocab": ".abca"}, "vocab must list distinct characters")])
 def test_bad_config_values_are_refused_naming_the_file_and_the_field(runs, tmp_path, capsys, config, expected):
     bad = edited_checkpoint(runs / "gpt" / "best.npz", tmp_path / "edited.npz", **config)
-    err = error(["sample", str(bad)], capsys)
+    err = one_line_error(["sample", str(bad)], capsys)
     assert "edited.npz" in err and expected in err
 
 
@@ -193,7 +185,7 @@ def test_resume_refuses_best_npz_another_kind_and_changed_architecture(runs, tmp
 def test_a_second_run_into_a_busy_folder_is_refused(tmp_path, capsys):
     from aigc_np.runfolder import RunFolder
     with RunFolder(tmp_path / "r"):
-        err = error(["train", "vae", "--out", str(tmp_path / "r"), "--quick"], capsys)
+        err = one_line_error(["train", "vae", "--out", str(tmp_path / "r"), "--quick"], capsys)
     assert "another run is training into this folder" in err
     assert not (tmp_path / "r" / "last.npz").exists()
 

@@ -11,18 +11,10 @@ from pathlib import Path
 import pytest
 
 from aigc_np.cli import main
-from cli_helpers import edited_checkpoint, usage_error
+from cli_helpers import edited_checkpoint, one_line_error, usage_error
 from serve_helpers import call, tiny_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_line_error(argv, capsys) -> str:
-    capsys.readouterr()
-    assert main(argv) == 1, argv
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    return err
 
 
 @pytest.fixture(scope="module")

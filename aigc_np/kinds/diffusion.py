@@ -74,15 +74,9 @@ def generate_diffusion_images(model: Diffusion, n: int, rng: np.random.Generator
     A cddpm draws sample i as digit labels[i] (default: cycling 0..9; one int: all that digit).
     """
     cfg = model.config
+    labels, guidance = _labels_and_guidance(model, n, labels, guidance)
     if is_latent(cfg):
         return _generate_latent(model, n, rng, labels, sampler, steps, guidance)
-    if model.conditional:
-        labels = cycle_labels(n, model.n_classes) if labels is None else labels
-        labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
-        labels = check_labels(labels, n, model.n_classes, f"generate_images ({model.kind})")
-        guidance = cfg["guidance"] if guidance is None else guidance
-    elif labels is not None:
-        raise ValueError(f"generate_images: a {model.kind} model is not conditional, it cannot draw requested labels")
     sampler = sampler or "ddim"
     if sampler == "ddim" and steps is None:
         steps = cfg["steps"]
@@ -95,15 +89,22 @@ def is_latent(config: dict) -> bool:
     return "ae_steps" in config
 
 
+def _labels_and_guidance(model, n: int, labels, guidance):
+    """The labels (N,) a conditional model draws (default: cycling 0..9; one int: all that digit) and its
+    guidance (default: the checkpoint's); (None, guidance) for an unconditional one, which takes no labels."""
+    if not model.conditional:
+        if labels is not None:
+            raise ValueError(f"generate_images: a {model.kind} model is not conditional, it cannot draw "
+                             f"requested labels")
+        return None, guidance
+    labels = cycle_labels(n, model.n_classes) if labels is None else labels
+    labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
+    labels = check_labels(labels, n, model.n_classes, f"generate_images ({model.kind})")
+    return labels, model.config["guidance"] if guidance is None else guidance
+
+
 def _generate_latent(model, n, rng, labels, sampler, steps, guidance) -> np.ndarray:
     cfg = model.config
-    if model.conditional:
-        labels = cycle_labels(n, model.n_classes) if labels is None else labels
-        labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
-        labels = check_labels(labels, n, model.n_classes, f"generate_images ({model.kind})")
-        guidance = cfg["guidance"] if guidance is None else guidance
-    elif labels is not None:
-        raise ValueError(f"generate_images: a {model.kind} model is not conditional, it cannot draw requested labels")
     sampler = cfg["sampler"] if sampler in (None, "ddim") else sampler
     x = model.sample(n, rng, sampler=sampler, steps=cfg["steps"] if steps is None else steps, labels=labels,
                      guidance=guidance or 0.0)
