@@ -72,7 +72,8 @@ def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | N
           resume: bool = False, label: str = "", unit: str = "img") -> list[dict]:
     """Train ``model`` by ``plan``; return the history (one row per ``plan.every`` steps).
 
-    data:     a tuple of arrays (x,) or (x, labels), batched by :class:`EpochBatches`, or any
+    data:     a tuple of arrays (x,) or (x, labels), batched by :class:`EpochBatches` (or by
+              ``model.batches(data, batch_size, epoch_steps)`` if the model has one), or any
               object with ``batch(step, rng) -> tuple``.
     score:    ``model -> {name: float}``, called every ``plan.eval_every`` steps; joins the row.
     select:   (score name, higher_is_better): the best score's state goes to best.npz.
@@ -85,7 +86,10 @@ def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | N
     Raises TrainingDiverged naming the step when a loss or parameter stops being finite or a
     loss passes ``limit``; last.npz still holds the last good state.
     """
-    batches = EpochBatches(data, plan.batch_size, plan.epoch_steps or plan.steps) if isinstance(data, tuple) else data
+    if isinstance(data, tuple):   # arrays: shuffled epochs, or the model's own batches of them (LatentDiffusion's)
+        batches = getattr(model, "batches", EpochBatches)(data, plan.batch_size, plan.epoch_steps or plan.steps)
+    else:
+        batches = data
     grids = [_grid_name(s, plan) for s in (*range(plan.every, plan.steps, plan.every), plan.steps)]
     own = out_dir is not None and not isinstance(out_dir, RunFolder)   # a caller's folder is already locked
     folder = RunFolder(out_dir, grid_names=grids) if own else out_dir

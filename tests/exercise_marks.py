@@ -24,6 +24,7 @@ MARKS = {
     "test_latent.py::test_residual_block_and_latent_mlp_gradients_wrt_input_and_every_parameter": (1,),
     "test_latent.py::test_conditional_flow_loss_through_the_latent_mlp_is_checked": (1,),
     "test_latent.py::test_two_phases_autoencoder_first_then_the_denoiser_on_unit_variance_latents": (1, 6),
+    "test_latent.py::test_latent_batches_encode_the_training_set_once_and_train_as_images_would": (1, 6),
     "test_latent_cli.py::test_resume_across_the_phase_switch_is_bit_identical": (1, 6),
     "test_latent_cli.py::test_quick_runs_sample_and_evaluate_from_the_file_alone": (1, 6),
     "test_latent_cli.py::test_flags_a_flow_model_cannot_use_are_usage_errors": (1, 6),   # the module fixture trains

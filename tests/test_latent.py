@@ -7,6 +7,7 @@ from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.models.flow import FlowMatching
 from aigc_np.models.latent import (ConvAutoencoder, LatentDiffusion, LatentMLP, ResidualMLPBlock,
                                    autoencoder_param_count, latent_mlp_param_count)
+from aigc_np.plan import EpochBatches
 
 TOL = 1e-6
 
@@ -119,3 +120,30 @@ def test_two_phases_autoencoder_first_then_the_denoiser_on_unit_variance_latents
     assert images.shape == (3, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
     assert set(model.parts) == {"autoencoder", "velocity", "velocity_train"}
     assert "autoencoder.latent_scale" in model.buffers
+
+
+def test_latent_batches_encode_the_training_set_once_and_train_as_images_would():
+    """The denoiser's steps on latents encoded once equal its steps on images encoded batch by batch;
+    the autoencoder's steps see the same images in both; the set is encoded once, not per step."""
+    x = np.random.default_rng(1).random((12, 1, 8, 8)).astype(np.float32)
+    cached, plain = _tiny(ae_steps=3), _tiny(ae_steps=3)
+    batches, rows = cached.batches((x,), 4, 3), EpochBatches((x,), 4, 3)
+    encoded = []
+    encode = cached.encode_training_set
+    cached.encode_training_set = lambda images: encoded.append(len(images)) or encode(images)
+    rng_a, rng_b = np.random.default_rng(2), np.random.default_rng(2)
+    for step in range(7):
+        a, (b,) = batches.batch(step, rng_a), rows.batch(step, rng_b)
+        assert a[0].shape == ((4, 1, 8, 8) if step < 3 else (4, 2, 2, 2))
+        if step == 3:                  # the plain model would take its scale from one batch: give it the set's
+            plain.fix_latent_scale(x)
+        assert cached.train_step(*a)["loss"] == pytest.approx(plain.train_step(b)["loss"], rel=1e-5)
+    assert encoded == [12]
+    for k, v in plain.flow.net.params.items():
+        np.testing.assert_allclose(cached.flow.net.params[k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_encoding_the_training_set_while_the_autoencoder_trains_is_refused():
+    model = _tiny(ae_steps=3)
+    with pytest.raises(ValueError, match="still training"):
+        model.encode_training_set(np.zeros((2, 1, 8, 8), np.float32))
