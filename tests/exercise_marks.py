@@ -18,6 +18,7 @@ test's regions to FILE).
 """
 MARKS = {
     "test_flow.py::test_loss_is_the_mean_squared_velocity_error_and_its_gradient_is_checked": (1,),
+    "test_flow.py::test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradient_is_checked": (1,),
     "test_flow.py::test_training_on_the_ring_lowers_the_loss_and_is_reproducible": (1,),
     "test_latent.py::test_autoencoder_loss_gradient_wrt_every_parameter": (6,),
     "test_latent.py::test_autoencoder_kl_term_is_the_gaussian_kl_and_the_draw_uses_sigma": (6,),
@@ -177,6 +178,7 @@ MARKS = {
     "test_diffusion.py::test_unet_loss_gradient_wrt_every_parameter": (1, 13),
     "test_diffusion.py::test_mlp_denoiser_gradients_wrt_every_parameter_and_x": (1,),
     "test_diffusion.py::test_v_loss_is_the_mean_squared_v_error_and_its_gradient_is_checked": (1,),
+    "test_diffusion.py::test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradient_is_checked": (1,),
     "test_diffusion.py::test_unet_skips_split_the_gradient_by_channels_and_shapes_are_kept": (1, 13),
     "test_diffusion.py::test_training_on_the_ring_lowers_the_loss_and_is_reproducible": (1,),
     "test_diffusion.py::test_conditional_train_step_drops_labels_to_null_with_p_uncond": (1, 13),

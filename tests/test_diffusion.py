@@ -237,6 +237,28 @@ def test_v_loss_is_the_mean_squared_v_error_and_its_gradient_is_checked():
         Diffusion(net, NoiseSchedule("cosine", 50), (2,), prediction="x0")
 
 
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradient_is_checked(prediction):
+    """With min_snr = gamma the loss is mean min(SNR_t, gamma) ||x0_hat - x0||^2 whatever the network
+    predicts (Hang et al. 2023): eps's weight SNR and v's SNR + 1 on the x_0 error are capped at gamma."""
+    rng = np.random.default_rng(1)
+    net = MLPDenoiser(hidden=5, depth=2, emb_dim=4, rng=rng, dtype=np.float64)
+    model = Diffusion(net, NoiseSchedule("cosine", 50), (2,), ema=0, prediction=prediction, min_snr=5.0, rng=rng)
+    x0, eps, t = rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), np.array([1, 10, 30, 49])
+    f = lambda: model.loss(x0, t=t, eps=eps)  # noqa: E731
+    x_t, _ = model.schedule.q_sample(x0, t, eps=eps)
+    out = net.forward(x_t, t.astype(float))
+    ab = model.schedule.alpha_bar[t][:, None]
+    x0_hat = (x_t - np.sqrt(1 - ab) * out) / np.sqrt(ab) if prediction == "eps" else (
+        np.sqrt(ab) * x_t - np.sqrt(1 - ab) * out)
+    snr = (ab / (1 - ab))
+    assert f() == pytest.approx(np.mean(np.minimum(snr, 5.0) * (x0_hat - x0) ** 2), rel=1e-10)
+    analytic = {k: g.copy() for k, g in net.grads.items()}
+    from aigc_np.gradcheck import numerical_gradient
+    for k, p in net.params.items():
+        assert rel_error(analytic[k], numerical_gradient(f, p)) <= TOL, k
+
+
 def test_param_counts_from_the_arguments_match_the_built_networks():
     for width, n_classes in ((4, 0), (6, 10), (32, 0)):
         net = UNet((1, 28, 28), width=width, groups=2, n_classes=n_classes)

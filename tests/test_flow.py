@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.models.diffusion import NoiseSchedule
-from aigc_np.models.flow import (TIME_SCALE, FlowMatching, draw_times, flow_path, flow_times, guided_velocity)
+from aigc_np.models.flow import (TIME_SCALE, FlowMatching, draw_times, flow_path, flow_times, guided_velocity,
+                                 min_snr_weights)
 from aigc_np.models.unet import MLPDenoiser
 
 TOL = 1e-6
@@ -70,6 +71,28 @@ def test_velocity_error_is_an_x0_error_over_t_and_the_v_ddpm_weight():
         assert (dv / dx0) ** 2 == pytest.approx(1 + r, rel=1e-9)
     ratio = (1 + np.sqrt(snr)) ** 2 / (1 + snr)
     assert ratio.max() <= 2 + 1e-12 and ratio.min() >= 1
+
+
+def test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradient_is_checked():
+    """With min_snr = gamma the loss is mean min(SNR, gamma) ||x0_hat - x0||^2 (x0_hat = x_t - t v_theta,
+    SNR = (1 - t)^2 / t^2): the velocity MSE with its x_0 weight 1 / t^2 replaced by the capped SNR."""
+    rng = np.random.default_rng(3)
+    net = MLPDenoiser(hidden=5, depth=2, emb_dim=4, rng=rng, dtype=np.float64)
+    model = FlowMatching(net, (2,), ema=0, min_snr=5.0, rng=rng)
+    x0, eps, t = rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), np.array([0.05, 0.3, 0.6, 0.97])
+    f = lambda: model.loss(x0, t=t, eps=eps)  # noqa: E731
+    x_t, _ = flow_path(x0, eps, t)
+    x0_hat = x_t - t[:, None] * net.forward(x_t, TIME_SCALE * t)
+    snr = ((1 - t) / t) ** 2
+    assert f() == pytest.approx(np.mean(np.minimum(snr, 5.0)[:, None] * (x0_hat - x0) ** 2), rel=1e-10)
+    w = min_snr_weights(t, 5.0)
+    assert w[0] == pytest.approx(5.0 * 0.05 ** 2) and w[3] == pytest.approx(0.03 ** 2)   # both ends capped
+    f()
+    analytic = {k: g.copy() for k, g in net.grads.items()}
+    for k, p in net.params.items():
+        assert rel_error(analytic[k], numerical_gradient(f, p)) <= TOL, k
+    with pytest.raises(ValueError, match="min_snr must be >= 0"):
+        FlowMatching(net, (2,), min_snr=-1.0)
 
 
 class _ExactVelocity:

@@ -38,9 +38,9 @@ MAX_FLOW_STEPS = 1000   # an ODE sampler's steps: each is one denoiser call on t
 _SETTINGS = {"T": Int(2, MAX_T), "schedule": Choice(options=SCHEDULES), "width": Int(1, MAX_WIDTH),
              "groups": Int(1, MAX_WIDTH), "lr": Float(0.0, 10.0, open_low=True),
              "ema": Float(0.0, 1.0, open_high=True), "clip": Flag(), "prediction": Choice(options=PREDICTIONS),
-             "steps": Int(1, MAX_T)}
+             "steps": Int(1, MAX_T), "min_snr": Float(0.0, 1e4)}
 _COMMON = {"T": 1000, "schedule": "cosine", "width": 16, "groups": 8, "lr": 1e-3, "ema": 0.999, "clip": True,
-           "prediction": "v", "steps": 20}
+           "prediction": "v", "steps": 20, "min_snr": 0.0}
 
 
 def _relations(c: dict) -> str | None:
@@ -56,7 +56,7 @@ def _build(c: dict, rng) -> Diffusion:
     net = UNet(IMAGE_SHAPE, width=c["width"], groups=c["groups"], n_classes=n_classes, rng=rng)
     return Diffusion(net, NoiseSchedule(c["schedule"], c["T"]), IMAGE_SHAPE, n_classes=n_classes,
                      p_uncond=c.get("p_uncond", 0.1), lr=c["lr"], ema=c["ema"], clip=c["clip"],
-                     prediction=c["prediction"], rng=rng)
+                     prediction=c["prediction"], min_snr=c.get("min_snr", 0.0), rng=rng)
 
 
 def _counts(c: dict) -> tuple[int, int]:
@@ -242,10 +242,11 @@ _LATENT_SETTINGS = {"latent_channels": Int(1, 64), "ae_width": Int(1, 256), "kl"
                     "width": Int(1, 4096), "depth": Int(0, 64), "emb_dim": Int(2, 1024),
                     "lr": Float(0.0, 10.0, open_low=True), "warmup": Int(1, 10 ** 7),
                     "ema": Float(0.0, 1.0, open_high=True), "time_distribution": Choice(options=TIME_DISTRIBUTIONS),
-                    "sampler": Choice(options=FLOW_SAMPLERS), "steps": Int(1, MAX_FLOW_STEPS)}
+                    "sampler": Choice(options=FLOW_SAMPLERS), "steps": Int(1, MAX_FLOW_STEPS),
+                    "min_snr": Float(0.0, 1e4)}
 _LATENT_DEFAULTS = {"latent_channels": 4, "ae_width": 16, "kl": 1e-3, "ae_steps": 2000, "ae_batch": 64, "ae_lr": 2e-3,
                     "width": 768, "depth": 3, "emb_dim": 128, "lr": 1e-3, "warmup": 200, "ema": 0.999,
-                    "time_distribution": "logit-normal", "sampler": "euler", "steps": 50}
+                    "time_distribution": "logit-normal", "sampler": "euler", "steps": 50, "min_snr": 0.0}
 _LATENT_ARCHITECTURE = ("latent_channels", "ae_width", "width", "depth", "emb_dim", "n_classes", "ema")
 
 
@@ -260,7 +261,7 @@ def _build_latent(c: dict, rng) -> LatentDiffusion:
     ae = ConvAutoencoder(c["latent_channels"], c["ae_width"], c["kl"], IMAGE_SHAPE, rng=rng)
     net = LatentMLP(ae.latent_shape, c["width"], c["depth"], c["emb_dim"], n_classes, rng=rng)
     flow = FlowMatching(net, ae.latent_shape, n_classes, c.get("p_uncond", 0.1), c["lr"], c["ema"],
-                        c["time_distribution"], rng=rng)
+                        c["time_distribution"], c.get("min_snr", 0.0), rng=rng)
     return LatentDiffusion(ae, flow, c["ae_steps"], c["ae_lr"], c["ae_batch"])
 
 

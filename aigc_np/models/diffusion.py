@@ -228,6 +228,7 @@ class Diffusion(DenoisingModel):
         clip: clamp predicted x_0 to [-1, 1] while sampling (images).
         prediction: what the network is trained to output, "eps" (the noise;
             the simple loss) or "v" (see the module docstring).
+        min_snr: gamma of the min-SNR loss weights (``loss_weights``); 0: the plain MSE.
         rng: draws t, eps and the label drops in training.
 
     ``parts`` are "denoiser" (the network that samples: the EMA copy if ema > 0)
@@ -238,13 +239,16 @@ class Diffusion(DenoisingModel):
 
     def __init__(self, denoiser, schedule: NoiseSchedule, data_shape, n_classes: int = 0, p_uncond: float = 0.1,
                  lr: float = 2e-4, ema: float = 0.999, clip: bool = True, prediction: str = "eps",
-                 rng: np.random.Generator | None = None):
+                 min_snr: float = 0.0, rng: np.random.Generator | None = None):
         if prediction not in PREDICTIONS:
             raise ValueError(f"Diffusion: prediction must be one of {list(PREDICTIONS)}, got {prediction!r}")
         if not 0.0 <= p_uncond < 1.0:
             raise ValueError(f"Diffusion: p_uncond must be in [0, 1), got {p_uncond}")
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"Diffusion: ema must be in [0, 1), got {ema}")
+        if not min_snr >= 0.0:
+            raise ValueError(f"Diffusion: min_snr must be >= 0 (0: off), got {min_snr}")
+        self.min_snr = float(min_snr)
         self.net, self.schedule = denoiser, schedule
         self.data_shape, self.n_classes = tuple(data_shape), int(n_classes)
         self.p_uncond, self.clip, self.ema_decay = float(p_uncond), bool(clip), float(ema)
@@ -276,8 +280,17 @@ class Diffusion(DenoisingModel):
         target = eps if self.prediction == "eps" else self.schedule.v_target(x0, eps, t)
         pred = self.net.forward(x_t, t.astype(x0.dtype), labels)
         diff = pred - target
-        self.net.backward((2.0 / diff.size) * diff)
-        return float(np.mean(diff * diff))
+        weighted = diff if not self.min_snr else diff * self.schedule._per_example(self.loss_weights(t), diff)
+        self.net.backward((2.0 / diff.size) * weighted)
+        return float(np.mean(diff * weighted))
+
+    def loss_weights(self, t) -> np.ndarray:
+        """Min-SNR-gamma weights (Hang et al. 2023), one per timestep t (N,): the loss's weight on the
+        x_0 error, SNR_t for eps and SNR_t + 1 for v (SNR_t = alpha_bar_t / (1 - alpha_bar_t)), is
+        capped at gamma: w = min(SNR_t, gamma) / SNR_t (eps) or / (SNR_t + 1) (v)."""
+        ab = self.schedule.alpha_bar[np.asarray(t)]
+        snr = ab / (1.0 - ab)
+        return np.minimum(snr, self.min_snr) / (snr + (1.0 if self.prediction == "v" else 0.0))
 
     def train_step(self, x0, labels=None) -> dict:
         """One Adam step on a batch x_0 (N, *data_shape) or flat (N, pixels); a conditional model

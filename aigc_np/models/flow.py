@@ -48,7 +48,7 @@ from ..optimizers import Adam
 from .denoising import DenoisingModel
 
 __all__ = ["TIME_DISTRIBUTIONS", "FLOW_SAMPLERS", "TIME_SCALE", "draw_times", "flow_path", "flow_times",
-           "guided_velocity", "FlowMatching"]
+           "min_snr_weights", "guided_velocity", "FlowMatching"]
 
 TIME_DISTRIBUTIONS = ("uniform", "logit-normal")
 FLOW_SAMPLERS = ("euler", "heun")
@@ -78,6 +78,18 @@ def flow_times(steps: int) -> np.ndarray:
     return np.linspace(1.0, 0.0, int(steps) + 1)
 
 
+def min_snr_weights(t: np.ndarray, gamma: float) -> np.ndarray:
+    """Min-SNR-gamma weights (Hang et al. 2023) for the velocity loss, one per time t (N,) in (0, 1).
+
+    The velocity error is the x_0 error over t (x_0 = x_t - t v), so ||v_theta - v||^2 weighs the
+    x_0 error by 1 / t^2. Min-SNR weighs it by min(SNR, gamma) instead, SNR = (1 - t)^2 / t^2:
+    w(t) = min(SNR, gamma) t^2 = min((1 - t)^2, gamma t^2), which caps the easy, nearly clean
+    times that would otherwise dominate the gradient.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    return np.minimum((1.0 - t) ** 2, gamma * t * t)
+
+
 def guided_velocity(v_cond: np.ndarray, v_uncond: np.ndarray, w: float) -> np.ndarray:
     """Classifier-free guidance: (1 + w) v(x, t, y) - w v(x, t, null). w = 0: v_cond exactly."""
     return v_cond if w == 0 else (1.0 + w) * v_cond - w * v_uncond
@@ -95,6 +107,7 @@ class FlowMatching(DenoisingModel):
             training label becomes the null label (classifier-free guidance).
         lr: Adam's learning rate; ema: decay of the weight average that samples (0: none).
         time_distribution: "uniform" or "logit-normal" (mean 0, std 1).
+        min_snr: gamma of the min-SNR loss weights (``min_snr_weights``); 0: the plain velocity MSE.
         rng: draws t, eps and the label drops in training.
 
     ``parts``: "velocity" (the network that samples: the EMA copy if ema > 0) and
@@ -104,7 +117,7 @@ class FlowMatching(DenoisingModel):
     what = "flow"
 
     def __init__(self, velocity_net, data_shape, n_classes: int = 0, p_uncond: float = 0.1, lr: float = 1e-3,
-                 ema: float = 0.999, time_distribution: str = "logit-normal",
+                 ema: float = 0.999, time_distribution: str = "logit-normal", min_snr: float = 0.0,
                  rng: np.random.Generator | None = None):
         if time_distribution not in TIME_DISTRIBUTIONS:
             raise ValueError(f"FlowMatching: time_distribution must be one of {list(TIME_DISTRIBUTIONS)}, "
@@ -113,6 +126,9 @@ class FlowMatching(DenoisingModel):
             raise ValueError(f"FlowMatching: p_uncond must be in [0, 1), got {p_uncond}")
         if not 0.0 <= ema < 1.0:
             raise ValueError(f"FlowMatching: ema must be in [0, 1), got {ema}")
+        if not min_snr >= 0.0:
+            raise ValueError(f"FlowMatching: min_snr must be >= 0 (0: off), got {min_snr}")
+        self.min_snr = float(min_snr)
         self.net, self.data_shape, self.n_classes = velocity_net, tuple(data_shape), int(n_classes)
         self.p_uncond, self.ema_decay, self.time_distribution = float(p_uncond), float(ema), time_distribution
         self.rng = np.random.default_rng(0) if rng is None else rng
@@ -123,7 +139,8 @@ class FlowMatching(DenoisingModel):
 
     # ------------------------------------------------------------ training
     def loss(self, x0, labels=None, t=None, eps=None, drop=None) -> float:
-        """mean ||v_theta(x_t, t, y) - (eps - x_0)||^2; forward and backward (fills the trained net's grads).
+        """mean ||v_theta(x_t, t, y) - (eps - x_0)||^2, each example weighted by ``min_snr_weights`` if
+        min_snr > 0; forward and backward (fills the trained net's grads).
 
         x0 (N, *data_shape); labels (N,) if conditional; t (N,) in [0, 1], eps like
         x0, drop (N,) bools: drawn from the model's rng when None.
@@ -138,8 +155,11 @@ class FlowMatching(DenoisingModel):
             labels = np.where(drop, self.n_classes, labels)
         x_t, v = flow_path(x0, eps, t)
         diff = self.net.forward(x_t, (TIME_SCALE * t).astype(x0.dtype), labels) - v
-        self.net.backward((2.0 / diff.size) * diff)
-        return float(np.mean(diff * diff))
+        weighted = diff
+        if self.min_snr:
+            weighted = diff * min_snr_weights(t, self.min_snr).astype(x0.dtype).reshape((n,) + (1,) * (x0.ndim - 1))
+        self.net.backward((2.0 / diff.size) * weighted)
+        return float(np.mean(diff * weighted))
 
     def train_step(self, x0, labels=None) -> dict:
         """One Adam step on a batch x_0 (N, *data_shape) (or flat), with labels (N,) if conditional."""
