@@ -237,7 +237,7 @@ def validate_checkpoint(path) -> dict:
     with open_npz(path) as archive:
         metadata = _read_metadata(archive)
         kind = get_kind(metadata["kind"], path)
-        config = kind.check(metadata["config"], path)
+        config = metadata["config"] = kind.check(kind.completed(metadata["config"]), path)
         _check_train(metadata, path)
         counts = kind.counts(config)
         kind_name = kind.name

@@ -38,7 +38,7 @@ from aigc_np.course.lesson import lesson_parser, parse_lesson_args, print_result
 from aigc_np.data import load_dataset, to_unit
 from aigc_np.evaluation.judge import label_accuracy  # noqa: F401  (used in the extensions)
 from aigc_np.evaluation.quality import SampleScorer, describe_scores
-from aigc_np.kinds import build_model, recipe
+from aigc_np.kinds import build_model, generate, recipe
 from aigc_np.kinds.diffusion import DIFFUSION
 from aigc_np.plotting import plot_history, save_image_grid
 from aigc_np.training import train
@@ -51,6 +51,8 @@ parser.add_argument("--n-eval", type=int, default=1000, help="samples scored (th
 parser.add_argument("--sets", type=int, default=5, help="sets of samples scored (FD varies between sets)")
 parser.add_argument("--checkpoint", help="an ldm checkpoint (e.g. from python -m aigc_np train ldm) to score, "
                                          "instead of training one here")
+parser.add_argument("--ddpm", help="a pixel DDPM checkpoint (python -m aigc_np train ddpm): its DDIM joins the "
+                                   "steps sweep, on the same yardstick")
 args = parse_lesson_args(parser)
 config["ae_steps"], train_settings["epochs"], train_settings["eval_every"] = args.ae_steps, args.epochs, args.epochs
 if args.quick:
@@ -131,20 +133,27 @@ print("saved", save_image_grid(samples[:100], os.path.join(args.out, "samples.pn
 # ## 5. Quality against sampling steps
 # A straight-path model needs few steps. Each row: FD and the judge's
 # confidence at S Euler steps (S network calls) and at S Heun steps (2S - 1),
-# on the first set's noise.
+# on the first set's noise; with ``--ddpm``, a pixel DDPM's DDIM at S steps
+# (S U-Net calls) beside them.
 
 # %%
 sweep = {}
 counts = (1, 2, 4) if args.quick else (1, 2, 4, 8, 16, 32)
-for sampler in ("euler", "heun"):
+samplers = {"euler": model, "heun": model}
+if args.ddpm:
+    samplers["ddim"] = load_model(args.ddpm)[0]
+for sampler, sampled in samplers.items():
     for steps in counts:
         t0 = time.perf_counter()
-        images = model.sample(args.n_eval, np.random.default_rng(args.seed), sampler=sampler, steps=steps)[:, 0]
+        images = generate(sampled, args.n_eval, np.random.default_rng(args.seed), sampler=sampler,
+                          sampling_steps=steps)
         sweep[sampler, steps] = scorer.score(images)
         print(f"  {sampler:5s} {steps:2d} steps: FD {sweep[sampler, steps]['fd']:6.1f}, confident "
               f"{sweep[sampler, steps]['confident']:.1%}, rarest digit {sweep[sampler, steps]['min_class']:.1%} "
               f"({time.perf_counter() - t0:.1f} s)")
 euler = " / ".join(f"{sweep['euler', k]['fd']:.0f}" for k in counts)
+if args.ddpm:
+    euler += "; the pixel DDPM's DDIM: " + " / ".join(f"{sweep['ddim', k]['fd']:.0f}" for k in counts)
 
 print_result(args, "18", f"ldm FD {s['fd']:.1f} over {len(sets)} sets of {args.n_eval} (real "
              f"{scorer.baseline['fd']:.1f}), judge confident "

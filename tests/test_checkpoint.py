@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import aigc_np.io as aio
-from aigc_np.checkpoint import FORMAT_VERSION, load_checkpoint, read_metadata, save_checkpoint
+from aigc_np.checkpoint import FORMAT_VERSION, load_checkpoint, load_model, read_metadata, save_checkpoint
+from aigc_np.kinds import build_model
 from aigc_np.models import GAN, VAE, mlp_discriminator, mlp_generator
 from aigc_np.plan import Plan
 from aigc_np.training import TrainingDiverged, train
@@ -140,3 +141,23 @@ def test_nan_loss_stops_training_naming_the_step_and_keeps_last_checkpoint(tmp_p
     with pytest.raises(TrainingDiverged, match=r"step 7 \(epoch 2\).*last.npz keeps the last good state"):
         train(model, (X,), Plan.epochs(3, 16, len(X)), rng=np.random.default_rng(0), out_dir=tmp_path, resume=True)
     assert read_metadata(tmp_path / "last.npz")["step"] == 4
+
+
+def test_a_checkpoint_written_before_a_setting_was_added_loads_with_the_value_it_trained_with(tmp_path):
+    """A diffusion checkpoint whose config predates ``min_snr`` loads as min_snr = 0 (the plain loss it
+    trained with); a setting the kind never had is still refused."""
+    model = build_model("ddpm", {"width": 4, "groups": 2, "T": 10, "steps": 2}, rng=np.random.default_rng(0))
+    save_checkpoint(model, tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["extra/metadata"]))
+    del meta["config"]["min_snr"]
+    arrays["extra/metadata"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "before.npz", **arrays)
+    loaded, meta = load_model(tmp_path / "before.npz")
+    assert meta["config"]["min_snr"] == 0.0 and loaded.min_snr == 0.0
+    meta["config"]["lr_typo"] = 1.0
+    arrays["extra/metadata"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "typo.npz", **arrays)
+    with pytest.raises(ValueError, match=r"typo.npz: unknown ddpm config keys \['lr_typo'\]"):
+        load_model(tmp_path / "typo.npz")

@@ -43,6 +43,9 @@ _COMMON = {"T": 1000, "schedule": "cosine", "width": 16, "groups": 8, "lr": 1e-3
            "prediction": "v", "steps": 20, "min_snr": 0.0}
 
 
+_ADDED = {"min_snr": 0.0}   # checkpoints written before min_snr existed trained without the weights
+
+
 def _relations(c: dict) -> str | None:
     if c["width"] % c["groups"]:
         return f"width {c['width']} must be divisible by groups {c['groups']} (GroupNorm splits the channels)"
@@ -224,7 +227,7 @@ DDPM = Kind(
     settings={**_SETTINGS, "n_classes": Int(0, 0)}, defaults={**_COMMON, "n_classes": 0},
     build=_build, counts=_counts, relations=_relations, select=("fd", False),
     architecture=("T", "schedule", "width", "groups", "prediction", "n_classes", "ema"),
-    recipes={"default": _RECIPE})
+    recipes={"default": _RECIPE}, added=_ADDED)
 
 CDDPM = Kind(
     "cddpm", DIFFUSION, "class-conditional DDPM with classifier-free guidance (lesson 16); a guided step costs two "
@@ -234,7 +237,7 @@ CDDPM = Kind(
     defaults={**_COMMON, "steps": 10, "n_classes": 10, "p_uncond": 0.1, "guidance": 2.0},
     build=_build, counts=_counts, relations=_relations, select=("label_accuracy", True), conditional=True,
     architecture=("T", "schedule", "width", "groups", "prediction", "n_classes", "ema"),
-    recipes={"default": _RECIPE})
+    recipes={"default": _RECIPE}, added=_ADDED)
 
 # ------------------------------------------------------------ latent diffusion
 _LATENT_SETTINGS = {"latent_channels": Int(1, 64), "ae_width": Int(1, 256), "kl": Float(0.0, 1.0),
@@ -293,7 +296,7 @@ LDM = Kind(
                       "its latents, sampled with 50 Euler steps",
     settings={**_LATENT_SETTINGS, "n_classes": Int(0, 0)}, defaults={**_LATENT_DEFAULTS, "n_classes": 0},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("fd", False),
-    architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
+    architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO}, added=_ADDED)
 
 CLDM = Kind(
     "cldm", DIFFUSION, "class-conditional latent diffusion with classifier-free guidance (lesson 18); a guided "
@@ -302,6 +305,7 @@ CLDM = Kind(
               "guidance": Float(0.0, 100.0)},
     defaults={**_LATENT_DEFAULTS, "n_classes": 10, "p_uncond": 0.1, "guidance": 0.5},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("label_accuracy", True),
-    conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO})
+    conditional=True, architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO},
+    added=_ADDED)
 
 DIFFUSION_KINDS = (DDPM, CDDPM, LDM, CLDM)

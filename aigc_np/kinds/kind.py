@@ -47,6 +47,15 @@ class Kind:
     architecture: tuple = ()           # settings that fix the model's shape: a resume may not change them
     relations: Callable | None = None  # config -> an error message for settings that disagree, or None
     conditional: bool = False          # samples are drawn for requested labels (--label)
+    added: dict = field(default_factory=dict)   # settings added after the kind's first checkpoints:
+    #                                   {name: the value a checkpoint without it was trained with}
+
+    def completed(self, config):
+        """A checkpoint's config with every ``added`` setting it lacks filled in (what it was trained
+        with), so checkpoints written before a setting existed still load; anything else unchanged."""
+        if not isinstance(config, dict):
+            return config
+        return {**{k: v for k, v in self.added.items() if k not in config}, **config}
 
     def check(self, config, who: str) -> dict:
         """``config`` is a complete, valid config of this kind (types, ranges, relations, size),
