@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LESSONS := $(sort $(wildcard lessons/[0-9][0-9]_*.py))
 export MPLBACKEND ?= Agg
 
-.PHONY: test demo serve lessons lessons-quick data-full bench clean venv student progress notebooks
+.PHONY: test demo demo-lane-1 demo-lane-2 serve lessons lessons-quick data-full bench clean venv student progress notebooks
 
 venv: $(STAMP)
 
@@ -20,21 +20,28 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(if $(EX),-m ex$(EX))
 
-# Every image model trained briefly with its "demo" recipe (aigc_np/kinds), one montage of all of them,
-# then a small GPT on names (about a minute) that prints 20 new names.
+# Every image model trained briefly with its "demo" recipe (aigc_np/kinds), in two lanes of one BLAS
+# thread each so that both cores train at once; one montage of all of them; then a small GPT on names
+# (about a minute) that prints 20 new names.
 DEMO := out/demo
+DEMO_TRAIN := $(PY) -m aigc_np train --threads 1 --overwrite --recipe demo
 demo: $(STAMP)
-	$(PY) -m aigc_np train vae --recipe demo --out $(DEMO)/vae --overwrite
-	$(PY) -m aigc_np train gan --recipe demo --out $(DEMO)/gan --overwrite
-	$(PY) -m aigc_np train dcgan --recipe demo --out $(DEMO)/dcgan --overwrite --threads 1
-	$(PY) -m aigc_np train cvae --recipe demo --out $(DEMO)/cvae --overwrite
-	$(PY) -m aigc_np train ldm --recipe demo --out $(DEMO)/ldm --overwrite --threads 1
+	@$(MAKE) --no-print-directory -j2 demo-lane-1 demo-lane-2
 	$(PY) -m aigc_np.tools.montage $(DEMO)/vae/best.npz $(DEMO)/gan/best.npz $(DEMO)/dcgan/best.npz \
 		$(DEMO)/cvae/best.npz $(DEMO)/ldm/best.npz --out $(DEMO)/montage.png
 	$(PY) -m aigc_np train gpt --corpus names --steps 2000 --out $(DEMO)/names --overwrite
 	@echo "20 names from the GPT (lesson 14's model on data/names.txt, 2,000 steps):"
 	@$(PY) -m aigc_np sample $(DEMO)/names/best.npz --prompt . --n 300 | tr '.' '\n' | sed -n '2,21p'
 	@echo "make demo: the montage is $(DEMO)/montage.png; each run's folder holds its per-epoch grids"
+
+demo-lane-1: $(STAMP)
+	$(DEMO_TRAIN) dcgan --out $(DEMO)/dcgan
+	$(DEMO_TRAIN) vae --out $(DEMO)/vae
+	$(DEMO_TRAIN) cvae --out $(DEMO)/cvae
+
+demo-lane-2: $(STAMP)
+	$(DEMO_TRAIN) ldm --out $(DEMO)/ldm
+	$(DEMO_TRAIN) gan --out $(DEMO)/gan
 
 # The demo's models on a local web page (docs/serve.md): http://127.0.0.1:8000/ after `make demo`; Ctrl-C stops it.
 serve: $(STAMP)
