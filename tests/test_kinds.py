@@ -110,9 +110,13 @@ def test_the_schema_settings_describe_what_they_accept():
 
 
 def test_the_demo_reads_demo_recipes():
+    """make demo runs its two lanes, which train each image kind with its demo recipe, then the montage."""
     makefile = (ROOT / "Makefile").read_text()
-    demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    target = lambda name: makefile.split(f"\n{name}:", 1)[1].split("\n\n", 1)[0]  # noqa: E731
+    demo, lanes = target("demo"), target("demo-lane-1") + target("demo-lane-2")
+    assert "demo-lane-1 demo-lane-2" in demo
+    assert re.search(r"\nDEMO_TRAIN := \$\(PY\) -m aigc_np train .*--recipe demo\n", makefile)
     for kind in ("vae", "gan", "dcgan", "cvae", "ldm"):
-        assert re.search(rf"train {kind} --recipe demo", demo), kind
+        assert len(re.findall(rf"\$\(DEMO_TRAIN\) {kind} ", lanes)) == 1, kind
         assert "demo" in KINDS[kind].recipes
     assert "aigc_np.tools.montage" in demo

@@ -222,12 +222,20 @@ _RECIPE = Recipe("lesson 16's run: about 17 min at 111 images/s on one idle core
     "eval_every": (25, "score once, at the end: 1,000 DDIM samples take about a minute"),
 })
 
+_MIN_SNR_RECIPE = Recipe("lesson 16's U-Net for 20 minutes on an idle core, with min-SNR weights "
+                         "(docs/experiments.md)", {
+    "epochs": (29, "lesson 16's 25 epochs took about 17 min on an idle core: 29 fill 20"),
+    "batch_size": (32, "as lesson 16"),
+    "eval_every": (29, "score once, at the end"),
+    "min_snr": (5.0, "Hang et al.'s gamma: cap the weight of the nearly clean steps, which converge first"),
+})
+
 DDPM = Kind(
     "ddpm", DIFFUSION, "unconditional DDPM: a U-Net of width 16 predicts v, cosine schedule, T = 1000 (lesson 16)",
     settings={**_SETTINGS, "n_classes": Int(0, 0)}, defaults={**_COMMON, "n_classes": 0},
     build=_build, counts=_counts, relations=_relations, select=("fd", False),
     architecture=("T", "schedule", "width", "groups", "prediction", "n_classes", "ema"),
-    recipes={"default": _RECIPE}, added=_ADDED)
+    recipes={"default": _RECIPE, "min-snr": _MIN_SNR_RECIPE}, added=_ADDED)
 
 CDDPM = Kind(
     "cddpm", DIFFUSION, "class-conditional DDPM with classifier-free guidance (lesson 16); a guided step costs two "
