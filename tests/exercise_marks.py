@@ -19,6 +19,7 @@ test's regions to FILE).
 MARKS = {
     "test_flow.py::test_loss_is_the_mean_squared_velocity_error_and_its_gradient_is_checked": (1,),
     "test_flow.py::test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradient_is_checked": (1,),
+    "test_flow.py::test_autoguidance_takes_the_guide_at_its_step_and_steps_away_from_it": (1,),
     "test_flow.py::test_training_on_the_ring_lowers_the_loss_and_is_reproducible": (1,),
     "test_latent.py::test_autoencoder_loss_gradient_wrt_every_parameter": (6,),
     "test_latent.py::test_autoencoder_kl_term_is_the_gaussian_kl_and_the_draw_uses_sigma": (6,),

@@ -95,6 +95,36 @@ def test_min_snr_loss_is_the_x0_error_weighted_by_the_capped_snr_and_its_gradien
         FlowMatching(net, (2,), min_snr=-1.0)
 
 
+def test_autoguidance_takes_the_guide_at_its_step_and_steps_away_from_it():
+    """The guide is the sampling network (the EMA) as it was after guide_step steps, frozen after;
+    guided sampling uses (1 + w) v - w v_guide, and is refused until the guide exists."""
+    rng = np.random.default_rng(4)
+    net = MLPDenoiser(hidden=6, depth=1, emb_dim=4, rng=rng)
+    model = FlowMatching(net, (2,), ema=0.9, guide_step=2, rng=rng)
+    x0 = rng.standard_normal((8, 2)).astype(np.float32)
+    model.train_step(x0)
+    with pytest.raises(ValueError, match="taken at step 2, but the model has trained 1 steps"):
+        model.sample(3, np.random.default_rng(0), steps=2, guidance=1.0)
+    model.train_step(x0)
+    taken = {k: v.copy() for k, v in model.net_ema.params.items()}
+    model.train_step(x0)
+    assert model.has_guide and set(model.parts) == {"velocity", "velocity_train", "velocity_guide"}
+    for k, v in model.net_guide.params.items():
+        np.testing.assert_array_equal(v, taken[k])
+        assert not np.array_equal(v, model.net_ema.params[k])     # the EMA moved on; the guide did not
+    x, t = rng.standard_normal((5, 2)).astype(np.float32), 0.4
+    times = np.full(5, TIME_SCALE * t, dtype=np.float32)
+    model.net_ema.eval(), model.net_guide.eval()
+    expected = 3.0 * model.net_ema.forward(x, times) - 2.0 * model.net_guide.forward(x, times)
+    np.testing.assert_allclose(model.velocity(x, t, guidance=2.0), expected, rtol=1e-5, atol=1e-6)
+    guided = model.sample(4, np.random.default_rng(0), steps=3, guidance=2.0)
+    assert guided.shape == (4, 2) and not np.allclose(guided, model.sample(4, np.random.default_rng(0), steps=3))
+    with pytest.raises(ValueError, match="this model has none"):
+        FlowMatching(net, (2,), ema=0, rng=rng).sample(2, rng, steps=2, guidance=1.0)
+    with pytest.raises(ValueError, match="guide_step must be 0"):
+        FlowMatching(net, (2,), n_classes=3, guide_step=2)
+
+
 class _ExactVelocity:
     """The exact velocity field of data concentrated on one point c: v(x, t) = (x - c) / t."""
 
@@ -119,7 +149,7 @@ def test_samplers_follow_straight_lines_exactly_and_count_their_calls(sampler, c
     c = np.array([0.7, -1.5])
     net = _ExactVelocity(c)
     model = FlowMatching.__new__(FlowMatching)   # a FlowMatching around a fake network
-    model.net, model.net_ema, model.data_shape, model.n_classes = net, None, (2,), 0
+    model.net, model.net_ema, model.net_guide, model.data_shape, model.n_classes = net, None, None, (2,), 0
     out = model.sample(5, np.random.default_rng(0), sampler=sampler, steps=4)
     np.testing.assert_allclose(out, np.tile(c, (5, 1)), atol=1e-12)
     assert net.calls == calls

@@ -13,7 +13,7 @@ TINY = {"ae_width": 2, "latent_channels": 1, "width": 8, "depth": 1, "emb_dim": 
 
 
 def test_plan_runs_the_autoencoder_steps_then_the_denoiser_epochs_with_warm_up_and_cosine():
-    config, settings = recipe("ldm")
+    config, settings = recipe("cldm")
     plan = DIFFUSION.plan({**settings, "epochs": 20, "eval_every": 20}, (np.zeros((4500, 1, 28, 28)),), config)
     per_epoch = 4500 // settings["batch_size"]
     assert plan.steps == config["ae_steps"] + 20 * per_epoch and plan.eval_every == 20 * per_epoch
@@ -21,6 +21,9 @@ def test_plan_runs_the_autoencoder_steps_then_the_denoiser_epochs_with_warm_up_a
     lr_at = latent_lr_at(10, 30, 4)
     assert [lr_at(k, 1.0) for k in (0, 3)] == pytest.approx([0.25, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.3))])
     assert lr_at(10, 1.0) == pytest.approx(0.25) and lr_at(29, 1.0) == pytest.approx(0.1, abs=0.01)
+    ldm, ldm_settings = recipe("ldm")   # autoguidance's guide must be taken within the run
+    with pytest.raises(ValueError, match="--epochs 20: 340 denoiser steps, fewer than guide_step 2600"):
+        DIFFUSION.plan({**ldm_settings, "epochs": 20}, (np.zeros((4500, 1, 28, 28)),), ldm)
 
 
 def test_resume_across_the_phase_switch_is_bit_identical(tmp_path):
@@ -28,8 +31,8 @@ def test_resume_across_the_phase_switch_is_bit_identical(tmp_path):
     from aigc_np.plan import Plan
     x = np.random.default_rng(0).random((40, 1, 28, 28)).astype(np.float32)
 
-    def run(steps, out, resume=False, seed=0):
-        model = build_model("ldm", TINY, rng=np.random.default_rng(1))
+    def run(steps, out, resume=False, seed=0):   # the guide is taken at the denoiser's second step
+        model = build_model("ldm", {**TINY, "guide_step": 2, "guidance": 0.5}, rng=np.random.default_rng(1))
         train(model, (x,), Plan(steps=steps, batch_size=8, every=2, eval_every=2, epoch_steps=2),
               rng=np.random.default_rng(seed), out_dir=str(tmp_path / out), resume=resume)
         return model
@@ -38,6 +41,7 @@ def test_resume_across_the_phase_switch_is_bit_identical(tmp_path):
     run(2, "b")                             # stops inside the autoencoder phase, at an epoch end
     resumed = run(6, "b", resume=True, seed=99)
     assert straight.ae.latent_scale[0] > 0 and straight.optimizer.t == 3 and straight.opt_ae.t == 3
+    assert straight.has_guide and "velocity_guide" in straight.parts
     for k, p in straight.params.items():
         np.testing.assert_array_equal(p, resumed.params[k], err_msg=k)
     np.testing.assert_array_equal(straight.ae.latent_scale, resumed.ae.latent_scale)

@@ -94,7 +94,12 @@ def is_latent(config: dict) -> bool:
 
 def _labels_and_guidance(model, n: int, labels, guidance):
     """The labels (N,) a conditional model draws (default: cycling 0..9; one int: all that digit) and its
-    guidance (default: the checkpoint's); (None, guidance) for an unconditional one, which takes no labels."""
+    guidance (default: the checkpoint's, if its kind has one); (None, guidance) for an unconditional one,
+    which takes no labels (an ldm's guidance is autoguidance)."""
+    if guidance is None:
+        guidance = model.config.get("guidance", 0.0)
+        if not model.conditional and not getattr(model, "has_guide", False):
+            guidance = 0.0   # an ldm's rows before its guide is taken sample unguided
     if not model.conditional:
         if labels is not None:
             raise ValueError(f"generate_images: a {model.kind} model is not conditional, it cannot draw "
@@ -103,7 +108,7 @@ def _labels_and_guidance(model, n: int, labels, guidance):
     labels = cycle_labels(n, model.n_classes) if labels is None else labels
     labels = np.full(n, labels) if np.ndim(labels) == 0 else labels
     labels = check_labels(labels, n, model.n_classes, f"generate_images ({model.kind})")
-    return labels, model.config["guidance"] if guidance is None else guidance
+    return labels, guidance
 
 
 def _generate_latent(model, n, rng, labels, sampler, steps, guidance) -> np.ndarray:
@@ -141,8 +146,9 @@ class DiffusionFamily(ImageFamily):
         """--quick: a tiny U-Net (width 4) with T = 100, 2 epochs of 5 steps, 20 scored samples; for
         ldm/cldm a tiny autoencoder trained 5 steps and a tiny MLP."""
         if is_latent(config):
+            guide = {"guide_step": 3} if config.get("guide_step") else {}   # within the 10 denoiser steps
             return ({**config, "ae_width": 4, "ae_steps": 5, "width": 16, "depth": 1, "emb_dim": 8, "steps": 2,
-                     "warmup": 2}, {**train, "epochs": 2, "eval_every": 2, "quick": True})
+                     "warmup": 2, **guide}, {**train, "epochs": 2, "eval_every": 2, "quick": True})
         return ({**config, "T": 100, "steps": 2, "width": 4, "groups": 2},
                 {**train, "epochs": 2, "eval_every": 2, "quick": True})
 
@@ -162,6 +168,10 @@ class DiffusionFamily(ImageFamily):
             raise ValueError(f"--batch-size {batch}: larger than the {n} training images")
         per_epoch = min(n // batch, 5) if quick else n // batch
         ae, epochs = config["ae_steps"], train["epochs"]
+        if config.get("guide_step", 0) > epochs * per_epoch:
+            raise ValueError(f"--epochs {epochs}: {epochs * per_epoch} denoiser steps, fewer than guide_step "
+                             f"{config['guide_step']} (when autoguidance's guide is taken); train longer or "
+                             f"lower guide_step")
         every = per_epoch * math.gcd(train["eval_every"], max(1, epochs // 10))
         total = ae + epochs * per_epoch
         # epoch_steps: the batches are passes over the data from step 0, so a row's "epoch" counts the
@@ -264,6 +274,8 @@ _LATENT_ARCHITECTURE = ("latent_channels", "ae_width", "width", "depth", "emb_di
 def _latent_relations(c: dict) -> str | None:
     if c["emb_dim"] % 2:
         return f"emb_dim {c['emb_dim']} must be even (sines and cosines of the time)"
+    if not c.get("n_classes") and c.get("guidance") and not c.get("guide_step"):
+        return f"guidance {c['guidance']} needs a guide to step away from: set guide_step (autoguidance)"
     return None
 
 
@@ -272,17 +284,28 @@ def _build_latent(c: dict, rng) -> LatentDiffusion:
     ae = ConvAutoencoder(c["latent_channels"], c["ae_width"], c["kl"], IMAGE_SHAPE, rng=rng)
     net = LatentMLP(ae.latent_shape, c["width"], c["depth"], c["emb_dim"], n_classes, rng=rng)
     flow = FlowMatching(net, ae.latent_shape, n_classes, c.get("p_uncond", 0.1), c["lr"], c["ema"],
-                        c["time_distribution"], c.get("min_snr", 0.0), rng=rng)
+                        c["time_distribution"], c.get("min_snr", 0.0), c.get("guide_step", 0), rng=rng)
     return LatentDiffusion(ae, flow, c["ae_steps"], c["ae_lr"], c["ae_batch"])
 
 
 def _latent_counts(c: dict) -> tuple[int, int]:
-    """The autoencoder, the trained MLP and its weight average if ema > 0; one buffer, the latent scale."""
+    """The autoencoder, the trained MLP, its weight average if ema > 0 and the guide if guide_step > 0;
+    one buffer, the latent scale."""
     side = IMAGE_SHAPE[1] // 4
     mlp = latent_mlp_param_count(c["latent_channels"] * side * side, c["width"], c["depth"], c["emb_dim"],
                                  c.get("n_classes", 0))
-    return autoencoder_param_count(c["latent_channels"], c["ae_width"]) + mlp * (2 if c["ema"] else 1), 1
+    copies = 1 + bool(c["ema"]) + bool(c.get("guide_step"))
+    return autoencoder_param_count(c["latent_channels"], c["ae_width"]) + mlp * copies, 1
 
+
+_LDM_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18): about 14 min on an idle core", {
+    "width": (512, "at a fixed budget a 3 x 512 MLP's extra steps beat a 3 x 768 MLP's width"),
+    "epochs": (618, "10,506 denoiser steps of 256 latents, about 12 min on an idle core"),
+    "batch_size": (256, "an MLP step on 256 latents costs little more than on 64: bigger batches use the core"),
+    "eval_every": (1000, "score once, at the end (epochs count from step 0, the autoencoder's steps included)"),
+    "guide_step": (2600, "autoguidance's weak model: the weight average after a quarter of the steps"),
+    "guidance": (2.0, "autoguidance's w: (1 + w) v - w v_guide; the best of 0.5, 1 and 2 (docs/experiments.md)"),
+})
 
 _LATENT_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18)", {
     "epochs": (300, "denoiser epochs: 5,100 steps of 256 latents, about 11 min on an idle core"),
@@ -302,9 +325,12 @@ _LATENT_DEMO = Recipe("make demo's panel: about a minute on an idle core", {
 LDM = Kind(
     "ldm", DIFFUSION, "latent diffusion (lesson 18): a conv autoencoder to 7x7x4, then a flow-matching MLP on "
                       "its latents, sampled with 50 Euler steps",
-    settings={**_LATENT_SETTINGS, "n_classes": Int(0, 0)}, defaults={**_LATENT_DEFAULTS, "n_classes": 0},
+    settings={**_LATENT_SETTINGS, "n_classes": Int(0, 0), "guidance": Float(0.0, 100.0),
+              "guide_step": Int(0, 10 ** 7)},
+    defaults={**_LATENT_DEFAULTS, "n_classes": 0, "guidance": 0.0, "guide_step": 0},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("fd", False),
-    architecture=_LATENT_ARCHITECTURE, recipes={"default": _LATENT_RECIPE, "demo": _LATENT_DEMO}, added=_ADDED)
+    architecture=(*_LATENT_ARCHITECTURE, "guide_step"), recipes={"default": _LDM_RECIPE, "demo": _LATENT_DEMO},
+    added={**_ADDED, "guidance": 0.0, "guide_step": 0})
 
 CLDM = Kind(
     "cldm", DIFFUSION, "class-conditional latent diffusion with classifier-free guidance (lesson 18); a guided "

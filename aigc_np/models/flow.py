@@ -37,6 +37,17 @@ differences are the path (straight here; a quarter-circle, variance
 preserving, there), which t are trained, and the sampler.
 
 Classifier-free guidance works as for the DDPM: v = (1 + w) v(x, t, y) - w v(x, t, null).
+
+Autoguidance (Karras et al. 2024) guides an unconditional model the same way,
+with a weaker version of itself in place of the unconditional prediction:
+
+    v = (1 + w) v_theta(x, t) - w v_guide(x, t),
+
+where v_guide is a copy of the sampling network taken early in training
+(``guide_step``). Both models err where the data are hard, but the weak one
+errs more, so stepping away from it pulls samples towards the regions the
+strong model has learned well, without the loss of variety that lowering
+the sampling temperature would cost.
 """
 from __future__ import annotations
 
@@ -108,17 +119,19 @@ class FlowMatching(DenoisingModel):
         lr: Adam's learning rate; ema: decay of the weight average that samples (0: none).
         time_distribution: "uniform" or "logit-normal" (mean 0, std 1).
         min_snr: gamma of the min-SNR loss weights (``min_snr_weights``); 0: the plain velocity MSE.
+        guide_step: for autoguidance, the optimizer step after which the sampling network is copied
+            as the guide (0: no guide).
         rng: draws t, eps and the label drops in training.
 
-    ``parts``: "velocity" (the network that samples: the EMA copy if ema > 0) and
-    "velocity_train" (the trained one).
+    ``parts``: "velocity" (the network that samples: the EMA copy if ema > 0),
+    "velocity_train" (the trained one) and "velocity_guide" (the guide, if guide_step > 0).
     """
 
     what = "flow"
 
     def __init__(self, velocity_net, data_shape, n_classes: int = 0, p_uncond: float = 0.1, lr: float = 1e-3,
                  ema: float = 0.999, time_distribution: str = "logit-normal", min_snr: float = 0.0,
-                 rng: np.random.Generator | None = None):
+                 guide_step: int = 0, rng: np.random.Generator | None = None):
         if time_distribution not in TIME_DISTRIBUTIONS:
             raise ValueError(f"FlowMatching: time_distribution must be one of {list(TIME_DISTRIBUTIONS)}, "
                              f"got {time_distribution!r}")
@@ -128,14 +141,19 @@ class FlowMatching(DenoisingModel):
             raise ValueError(f"FlowMatching: ema must be in [0, 1), got {ema}")
         if not min_snr >= 0.0:
             raise ValueError(f"FlowMatching: min_snr must be >= 0 (0: off), got {min_snr}")
-        self.min_snr = float(min_snr)
+        if isinstance(guide_step, bool) or not isinstance(guide_step, (int, np.integer)) or guide_step < 0:
+            raise ValueError(f"FlowMatching: guide_step must be an int >= 0 (0: no guide), got {guide_step!r}")
+        if guide_step and n_classes:
+            raise ValueError("FlowMatching: a conditional model is guided by its null label; guide_step must be 0")
+        self.min_snr, self.guide_step = float(min_snr), int(guide_step)
         self.net, self.data_shape, self.n_classes = velocity_net, tuple(data_shape), int(n_classes)
         self.p_uncond, self.ema_decay, self.time_distribution = float(p_uncond), float(ema), time_distribution
         self.rng = np.random.default_rng(0) if rng is None else rng
         self.optimizer = Adam(velocity_net, lr=lr)
         self.net_ema = copy.deepcopy(velocity_net) if ema else None
-        super().__init__(**({"velocity": self.net_ema, "velocity_train": velocity_net} if ema
-                            else {"velocity": velocity_net}))
+        self.net_guide = copy.deepcopy(velocity_net) if guide_step else None
+        parts = {"velocity": self.net_ema, "velocity_train": velocity_net} if ema else {"velocity": velocity_net}
+        super().__init__(**parts, **({"velocity_guide": self.net_guide} if guide_step else {}))
 
     # ------------------------------------------------------------ training
     def loss(self, x0, labels=None, t=None, eps=None, drop=None) -> float:
@@ -169,16 +187,27 @@ class FlowMatching(DenoisingModel):
         loss = self.loss(x0, labels)
         self.optimizer.step()
         self.update_ema()
+        if self.optimizer.t == self.guide_step:   # the guide: the sampling network as it is now
+            for name, w in self.sampler.params.items():
+                self.net_guide.params[name][...] = w
         return {"loss": loss}
+
+    @property
+    def has_guide(self) -> bool:
+        """True once the guide has been taken (autoguidance can sample)."""
+        return bool(self.guide_step) and self.optimizer.t >= self.guide_step
 
     # ------------------------------------------------------------ sampling
     def velocity(self, x, t: float, labels=None, guidance: float = 0.0, net=None) -> np.ndarray:
-        """The (guided) velocity at one time t for a batch x; guidance runs y and null as one batch of 2N."""
+        """The (guided) velocity at one time t for a batch x; classifier-free guidance runs y and null
+        as one batch of 2N, autoguidance (no labels) runs the guide on the same batch."""
         net = self.sampler if net is None else net
         n = len(x)
         times = np.full(n, TIME_SCALE * t, dtype=x.dtype)
-        if labels is None or guidance == 0:
+        if guidance == 0:
             return net.forward(x, times, labels)
+        if labels is None:
+            return guided_velocity(net.forward(x, times), self.net_guide.forward(x, times), guidance)
         both = net.forward(np.concatenate([x, x]), np.concatenate([times, times]),
                            np.concatenate([labels, np.full(n, self.n_classes)]))
         return guided_velocity(both[:n], both[n:], guidance)
@@ -194,11 +223,15 @@ class FlowMatching(DenoisingModel):
             raise ValueError(f"FlowMatching.sample: sampler must be one of {list(FLOW_SAMPLERS)}, got {sampler!r}")
         times = flow_times(steps)
         labels = self._labels(labels, n, "FlowMatching.sample")
-        if guidance and not self.conditional:
-            raise ValueError("FlowMatching.sample: guidance needs a conditional model")
+        if guidance and not self.conditional and not self.has_guide:
+            raise ValueError("FlowMatching.sample: guidance needs a conditional model or a guide (autoguidance), "
+                             + (f"taken at step {self.guide_step}, but the model has trained {self.optimizer.t} "
+                                "steps" if self.guide_step else "and this model has none (guide_step 0)"))
         net = self.sampler
         was_training = net.training
         net.eval()
+        if self.net_guide is not None:
+            self.net_guide.eval()
         if x1 is None:
             x1 = rng.standard_normal((n,) + self.data_shape).astype(net.dtype)
         elif np.shape(x1) != (n,) + self.data_shape:

@@ -280,6 +280,11 @@ class LatentDiffusion(Model):
         return self.opt_ae.t < self.ae_steps
 
     @property
+    def has_guide(self) -> bool:
+        """True once the denoiser's autoguidance guide has been taken (see ``FlowMatching``)."""
+        return self.flow.has_guide
+
+    @property
     def can_sample(self) -> bool:
         """False until the first denoiser step has fixed the latent scale."""
         return bool(self.ae.latent_scale[0] != 0)

@@ -76,8 +76,9 @@ class ServedModel:
 
     @property
     def guided(self) -> bool:
-        """Its kind samples with classifier-free guidance (cddpm, cldm)."""
-        return "guidance" in self.kind.settings
+        """It samples with guidance: classifier-free (cddpm, cldm), or autoguidance (an ldm whose guide
+        has been taken)."""
+        return "guidance" in self.kind.settings and (self.kind.conditional or getattr(self.model, "has_guide", False))
 
     @property
     def latent_dim(self) -> int | None:
