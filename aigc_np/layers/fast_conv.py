@@ -32,7 +32,7 @@ layer. (What these choices cost and save: docs/performance.md.)
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_transpose_forward",
            "conv2d_transpose_backward", "conv2d_transpose_input_gradient", "im2col_chwn", "col2im_chwn"]
@@ -64,12 +64,15 @@ def im2col_chwn(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int
     """
     kh, kw = kernel
     sh, sw = strides
-    c, n = xp.shape[0], xp.shape[3]
-    # A strided *view* (C, Ho, Wo, N, kh, kw) of the windows, reordered (still a
-    # view) to (C, kh, kw, Ho, Wo, N); copyto makes the one copy the matmul needs.
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-    ho, wo = windows.shape[1:3]
-    windows = windows.transpose(0, 4, 5, 1, 2, 3)
+    c, hp, wp, n = xp.shape
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    # A strided *view* (C, kh, kw, Ho, Wo, N) of the windows: entry (c, a, e, i, j, n) is
+    # xp[c, i*sh + a, j*sw + e, n], so the offsets (a, e) step like xp's rows and columns
+    # and the windows (i, j) step s times as far. copyto makes the one copy the matmul
+    # needs. (sliding_window_view builds the same view, at several times the Python cost
+    # of these few hundred calls a step.)
+    s_c, s_h, s_w, s_n = xp.strides
+    windows = as_strided(xp, (c, kh, kw, ho, wo, n), (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n), writeable=False)
     if out is None:
         out = np.empty(windows.shape, dtype=xp.dtype)
     np.copyto(out, windows)
