@@ -1,8 +1,8 @@
 """Every fast path equals its reference (aigc_np.layers.backend), and training runs the fast paths.
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
-as Algorithm 1); the fast paths are layers/fast_conv.py, optimizers/fast.py
-and the fast halves of a backward (layers/fast_dense.py, the conv layers'
+as Algorithm 1, GroupNormalization's backward); the fast paths are
+layers/fast_conv.py, layers/fast_norm.py, optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
 over the largest reference entry): the same sums, added in another order.
@@ -11,12 +11,12 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import Conv2D, Conv2DTranspose, Dense
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, GroupNormalization
 from aigc_np.layers import fast_conv
 from aigc_np.models.dcgan import DCGAN
 from aigc_np.optimizers import Adam, AdamW
@@ -74,13 +74,15 @@ def test_conv_layers_fast_equal_reference(kind, n, c, f, h, w, k, s, padding, us
 @pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
 def test_conv_blocks_of_one_row_change_nothing(cls, monkeypatch):
     """The fast path builds its window columns a block of rows at a time (at most
-    fast_conv.BLOCK_BYTES); with one row per block it still equals the reference."""
+    fast_conv.BLOCK_BYTES) and transposes (C*H*W, N) matrices TRANSPOSE_ROWS rows at a
+    time; with one row per block and 5 rows per transposed block it still equals the reference."""
     rng = np.random.default_rng(2)
     layer = cls(3, 3, 2, "same")
     layer.build((2, 7, 6), rng, np.float64)
     x = rng.standard_normal((2, 2, 7, 6))
     dy = rng.standard_normal((2,) + layer.output_shape)
     monkeypatch.setattr(fast_conv, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(fast_conv, "TRANSPOSE_ROWS", 5)
     paths = both_paths(layer, x, dy)
     for i in (0, 1, 3):
         assert rel_error(paths["fast"][i], paths["reference"][i]) <= TOL
@@ -119,6 +121,31 @@ def test_a_layer_backpropagates_through_the_path_its_forward_took():
     with backend.reference():
         dx = layer.backward(dy)                         # the fast forward's cache, the fast backward
     assert layer._cache[0] is Conv2D._fast and rel_error(dx, dx_ref) <= TOL
+
+
+# ------------------------------------------------------------- GroupNormalization
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), groups=st.integers(1, 3), per_group=st.integers(1, 3),
+       pixels=st.lists(st.integers(1, 4), max_size=2), seed=st.integers(0, 2**16))
+def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
+    """(N, C), (N, C, L) and (N, C, H, W) inputs with an offset, so the means are not 0. Groups
+    of at least 3 numbers: two numbers normalize to about (-1, 1) whatever they are, so dx is
+    epsilon-small, the difference of O(1) terms, and its relative error is the terms' rounding."""
+    shape = (groups * per_group, *pixels)
+    assume(per_group * int(np.prod(pixels)) >= 3)
+    rng = np.random.default_rng(seed)
+    layer = GroupNormalization(groups)
+    layer.build(shape, rng, np.float64)
+    layer.params["gamma"][...] = rng.standard_normal(shape[0])
+    layer.params["beta"][...] = rng.standard_normal(shape[0])
+    x = 3 + 2 * rng.standard_normal((n, *shape))
+    dy = rng.standard_normal((n, *shape))
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    for i in (0, 1, 3):
+        assert rel_error(fast[i], ref[i]) <= TOL, i
+    assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
 
 
 # ---------------------------------------------------------------------- Dense
