@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, GroupNormalization
-from aigc_np.layers import fast_conv
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, GroupNormalization, Upsample2x
+from aigc_np.layers import fast_conv, fast_upconv
 from aigc_np.models.dcgan import DCGAN
+from aigc_np.models.unet import UNet
 from aigc_np.optimizers import Adam, AdamW
 
 TOL = 1e-12
@@ -146,6 +147,46 @@ def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
     assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
     for key in ref[2]:
         assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
+# ------------------------------------------------- Conv2D(Upsample2x(x)), the U-Net's way up
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 3), h=st.integers(1, 5),
+       w=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_upsample_conv_fast_equals_the_two_layers(n, c, f, h, w, seed):
+    rng = np.random.default_rng(seed)
+    up, conv = Upsample2x(), Conv2D(f, 3, padding="same")
+    up.build((c, h, w), rng, np.float64)
+    conv.build((c, 2 * h, 2 * w), rng, np.float64)
+    conv.params["b"][...] = rng.standard_normal(f)
+    x, dy = rng.standard_normal((n, c, h, w)), rng.standard_normal((n, f, 2 * h, 2 * w))
+    with backend.reference():
+        y = conv.forward(up.forward(x))
+        dx = up.backward(conv.backward(dy))
+    y_fast, cache = fast_upconv.upsample_conv_forward(x, conv.params["W"], conv.params["b"])
+    dx_fast, dw_fast, db_fast = fast_upconv.upsample_conv_backward(dy, cache)
+    assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert rel_error(dw_fast, conv.grads["W"]) <= TOL and rel_error(db_fast, conv.grads["b"]) <= TOL
+
+
+def test_unet_fast_equals_reference_and_fills_the_same_grads():
+    """The whole U-Net, conditional, forward and backward: the fused up-convolutions and
+    every other fast path against the layers' reference code."""
+    rng = np.random.default_rng(4)
+    net = UNet((1, 8, 8), width=4, groups=2, n_classes=3, rng=rng, dtype=np.float64)
+    x, t = rng.standard_normal((2, 1, 8, 8)), np.array([3.0, 70.0])
+    labels, d_eps = np.array([0, 3]), rng.standard_normal((2, 1, 8, 8))
+    out = {}
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            y = net.forward(x, t, labels)
+            dx = net.backward(d_eps)
+        out[path] = (y, dx, {k: g.copy() for k, g in net.grads.items()})
+    (y, dx, grads), (y_fast, dx_fast, grads_fast) = out["reference"], out["fast"]
+    assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert grads_fast.keys() == grads.keys()
+    for key in grads:
+        assert rel_error(grads_fast[key], grads[key]) <= TOL, key
 
 
 # ---------------------------------------------------------------------- Dense
