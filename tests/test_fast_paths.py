@@ -1,8 +1,8 @@
 """Every fast path equals its reference (aigc_np.layers.backend), and training runs the fast paths.
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
-as Algorithm 1); the fast paths are layers/fast_conv.py, optimizers/fast.py
-and the fast halves of a backward (layers/fast_dense.py, the conv layers'
+as Algorithm 1, GroupNormalization's backward); the fast paths are
+layers/fast_conv.py, layers/fast_norm.py, optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
 over the largest reference entry): the same sums, added in another order.
@@ -11,14 +11,15 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import Conv2D, Conv2DTranspose, Dense
-from aigc_np.layers import fast_conv
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, GroupNormalization, Upsample2x
+from aigc_np.layers import fast_conv, fast_upconv
 from aigc_np.models.dcgan import DCGAN
+from aigc_np.models.unet import UNet
 from aigc_np.optimizers import Adam, AdamW
 
 TOL = 1e-12
@@ -74,13 +75,15 @@ def test_conv_layers_fast_equal_reference(kind, n, c, f, h, w, k, s, padding, us
 @pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
 def test_conv_blocks_of_one_row_change_nothing(cls, monkeypatch):
     """The fast path builds its window columns a block of rows at a time (at most
-    fast_conv.BLOCK_BYTES); with one row per block it still equals the reference."""
+    fast_conv.BLOCK_BYTES) and transposes (C*H*W, N) matrices TRANSPOSE_ROWS rows at a
+    time; with one row per block and 5 rows per transposed block it still equals the reference."""
     rng = np.random.default_rng(2)
     layer = cls(3, 3, 2, "same")
     layer.build((2, 7, 6), rng, np.float64)
     x = rng.standard_normal((2, 2, 7, 6))
     dy = rng.standard_normal((2,) + layer.output_shape)
     monkeypatch.setattr(fast_conv, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(fast_conv, "TRANSPOSE_ROWS", 5)
     paths = both_paths(layer, x, dy)
     for i in (0, 1, 3):
         assert rel_error(paths["fast"][i], paths["reference"][i]) <= TOL
@@ -119,6 +122,71 @@ def test_a_layer_backpropagates_through_the_path_its_forward_took():
     with backend.reference():
         dx = layer.backward(dy)                         # the fast forward's cache, the fast backward
     assert layer._cache[0] is Conv2D._fast and rel_error(dx, dx_ref) <= TOL
+
+
+# ------------------------------------------------------------- GroupNormalization
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), groups=st.integers(1, 3), per_group=st.integers(1, 3),
+       pixels=st.lists(st.integers(1, 4), max_size=2), seed=st.integers(0, 2**16))
+def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
+    """(N, C), (N, C, L) and (N, C, H, W) inputs with an offset, so the means are not 0. Groups
+    of at least 3 numbers: two numbers normalize to about (-1, 1) whatever they are, so dx is
+    epsilon-small, the difference of O(1) terms, and its relative error is the terms' rounding."""
+    shape = (groups * per_group, *pixels)
+    assume(per_group * int(np.prod(pixels)) >= 3)
+    rng = np.random.default_rng(seed)
+    layer = GroupNormalization(groups)
+    layer.build(shape, rng, np.float64)
+    layer.params["gamma"][...] = rng.standard_normal(shape[0])
+    layer.params["beta"][...] = rng.standard_normal(shape[0])
+    x = 3 + 2 * rng.standard_normal((n, *shape))
+    dy = rng.standard_normal((n, *shape))
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    for i in (0, 1, 3):
+        assert rel_error(fast[i], ref[i]) <= TOL, i
+    assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
+# ------------------------------------------------- Conv2D(Upsample2x(x)), the U-Net's way up
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), f=st.integers(1, 3), h=st.integers(1, 5),
+       w=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_upsample_conv_fast_equals_the_two_layers(n, c, f, h, w, seed):
+    rng = np.random.default_rng(seed)
+    up, conv = Upsample2x(), Conv2D(f, 3, padding="same")
+    up.build((c, h, w), rng, np.float64)
+    conv.build((c, 2 * h, 2 * w), rng, np.float64)
+    conv.params["b"][...] = rng.standard_normal(f)
+    x, dy = rng.standard_normal((n, c, h, w)), rng.standard_normal((n, f, 2 * h, 2 * w))
+    with backend.reference():
+        y = conv.forward(up.forward(x))
+        dx = up.backward(conv.backward(dy))
+    y_fast, cache = fast_upconv.upsample_conv_forward(x, conv.params["W"], conv.params["b"])
+    dx_fast, dw_fast, db_fast = fast_upconv.upsample_conv_backward(dy, cache)
+    assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert rel_error(dw_fast, conv.grads["W"]) <= TOL and rel_error(db_fast, conv.grads["b"]) <= TOL
+
+
+def test_unet_fast_equals_reference_and_fills_the_same_grads():
+    """The whole U-Net, conditional, forward and backward: the fused up-convolutions and
+    every other fast path against the layers' reference code."""
+    rng = np.random.default_rng(4)
+    net = UNet((1, 8, 8), width=4, groups=2, n_classes=3, rng=rng, dtype=np.float64)
+    x, t = rng.standard_normal((2, 1, 8, 8)), np.array([3.0, 70.0])
+    labels, d_eps = np.array([0, 3]), rng.standard_normal((2, 1, 8, 8))
+    out = {}
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            y = net.forward(x, t, labels)
+            dx = net.backward(d_eps)
+        out[path] = (y, dx, {k: g.copy() for k, g in net.grads.items()})
+    (y, dx, grads), (y_fast, dx_fast, grads_fast) = out["reference"], out["fast"]
+    assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert grads_fast.keys() == grads.keys()
+    for key in grads:
+        assert rel_error(grads_fast[key], grads[key]) <= TOL, key
 
 
 # ---------------------------------------------------------------------- Dense

@@ -32,7 +32,7 @@ layer. (What these choices cost and save: docs/performance.md.)
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_transpose_forward",
            "conv2d_transpose_backward", "conv2d_transpose_input_gradient", "im2col_chwn", "col2im_chwn"]
@@ -43,6 +43,8 @@ __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d
 BLOCK_BYTES = 2 * 2**20
 # The reused block buffers, {(name, dtype): flat array}, shared by every conv layer.
 WORKSPACE: dict = {}
+# Rows of a (C*H*W, N) matrix transposed at once by _from_chwn (32 KB of float32 at N = 32).
+TRANSPOSE_ROWS = 256
 
 
 def im2col_chwn(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
@@ -64,12 +66,15 @@ def im2col_chwn(xp: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int
     """
     kh, kw = kernel
     sh, sw = strides
-    c, n = xp.shape[0], xp.shape[3]
-    # A strided *view* (C, Ho, Wo, N, kh, kw) of the windows, reordered (still a
-    # view) to (C, kh, kw, Ho, Wo, N); copyto makes the one copy the matmul needs.
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
-    ho, wo = windows.shape[1:3]
-    windows = windows.transpose(0, 4, 5, 1, 2, 3)
+    c, hp, wp, n = xp.shape
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    # A strided *view* (C, kh, kw, Ho, Wo, N) of the windows: entry (c, a, e, i, j, n) is
+    # xp[c, i*sh + a, j*sw + e, n], so the offsets (a, e) step like xp's rows and columns
+    # and the windows (i, j) step s times as far. copyto makes the one copy the matmul
+    # needs. (sliding_window_view builds the same view, at several times the Python cost
+    # of these few hundred calls a step.)
+    s_c, s_h, s_w, s_n = xp.strides
+    windows = as_strided(xp, (c, kh, kw, ho, wo, n), (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n), writeable=False)
     if out is None:
         out = np.empty(windows.shape, dtype=xp.dtype)
     np.copyto(out, windows)
@@ -140,9 +145,26 @@ def _to_chwn(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
 
 
-def _from_chwn(x: np.ndarray) -> np.ndarray:
-    """(C, H, W, N) -> a new contiguous (N, C, H, W) array."""
-    return np.ascontiguousarray(x.transpose(3, 0, 1, 2))
+def _from_chwn(x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """(C, H, W, N) -> a new contiguous (N, C, H, W) array, plus ``bias[c]`` on channel c if given.
+
+    This is the transpose of x seen as a (C*H*W, N) matrix, copied
+    ``TRANSPOSE_ROWS`` rows at a time: a block's reads and writes stay in the
+    cache, where one whole-array transposing copy writes each row of the result
+    across the whole of x (about twice as slow at the U-Net's shapes). The bias
+    is added during the copy, which saves a pass over the output."""
+    x = np.ascontiguousarray(x)
+    c, h, w, n = x.shape
+    out = np.empty((n, c, h, w), dtype=x.dtype)
+    rows, out_rows = x.reshape(-1, n), out.reshape(n, -1)
+    row_bias = None if bias is None else np.repeat(bias, h * w)[None, :]      # (1, C*H*W)
+    for i in range(0, len(rows), TRANSPOSE_ROWS):
+        block = rows[i:i + TRANSPOSE_ROWS].T
+        if row_bias is None:
+            out_rows[:, i:i + TRANSPOSE_ROWS] = block
+        else:
+            np.add(block, row_bias[:, i:i + TRANSPOSE_ROWS], out=out_rows[:, i:i + TRANSPOSE_ROWS])
+    return out
 
 
 def _pad_chwn(x: np.ndarray, pads) -> np.ndarray:
@@ -205,9 +227,7 @@ def conv2d_forward(x, w, b, strides, pads):
         return y, ("pointwise", x, w)
     xp = _pad_chwn(x, pads)                                              # (C, Hp, Wp, N)
     y = _correlate(xp, w, strides)
-    if b is not None:
-        y += b[:, None, None, None]
-    return _from_chwn(y), ("blocked", xp, w, strides, pads)              # xp, not cols: ~6x smaller
+    return _from_chwn(y, b), ("blocked", xp, w, strides, pads)           # xp, not cols: ~6x smaller
 
 
 def _correlate(xp, w, strides):
@@ -264,10 +284,11 @@ def _conv2d_backward(dy, cache, weights: bool):
         # Stride 1: dx is itself a convolution, of dy padded by k - 1 - p with the flipped
         # kernel; it writes dx directly, with no dcols to add back by col2im. Its window
         # columns hold dy's F channels where dcols hold x's C, hence only for F <= C.
-        dx = _from_chwn(_correlate(_pad_chwn(dy, full), _flipped(w), (1, 1)))
+        dyp = _pad_chwn(dy, full)
+        dx = _from_chwn(_correlate(dyp, _flipped(w), (1, 1)))
         if not weights:
             return dx, None, None
-        dy_chwn = _to_chwn(dy)
+        dy_chwn = np.ascontiguousarray(_crop_chwn(dyp, full))             # a plain copy, not a second transpose
         dw = np.zeros((f, xp.shape[0] * kh * kw), dtype=dy.dtype)
         for i0, i1 in _blocks(ho, n, dw.shape[1], wo, dy.dtype):
             dw += dy_chwn[:, i0:i1].reshape(f, -1) @ _im2col_rows(xp, i0, i1, (kh, kw), strides).T
@@ -320,9 +341,7 @@ def conv2d_transpose_forward(x, w, b, strides, pads, out_hw):
         # Stride 1: the stamps add up to a convolution of x padded by k - 1 - p with
         # the flipped kernel, which writes y directly (no col2im, no crop). Its window
         # columns hold x's C channels where the stamps hold F, hence only for C <= F.
-        y = _from_chwn(_correlate(_pad_chwn(x, full_pads), _flipped(w), (1, 1)))
-        if b is not None:
-            y += b[:, None, None]
+        y = _from_chwn(_correlate(_pad_chwn(x, full_pads), _flipped(w), (1, 1)), b)
         return y, (_to_chwn(x), w, strides, pads)
     (t, btm), (lft, r) = pads
     x_chwn = _to_chwn(x)                                                # (C, H, W, N)
@@ -334,10 +353,7 @@ def conv2d_transpose_forward(x, w, b, strides, pads, out_hw):
         np.matmul(w_mat.T, x_mat, out=cols)
         rows = _window_rows(i0, i1, kh, strides[0])
         col2im_chwn(cols, full[:, rows].shape, (kh, kw), strides, out=full[:, rows])
-    y = _from_chwn(_crop_chwn(full, pads))
-    if b is not None:
-        y += b[:, None, None]
-    return y, (x_chwn, w, strides, pads)
+    return _from_chwn(_crop_chwn(full, pads), b), (x_chwn, w, strides, pads)
 
 
 def _conv2d_transpose_backward(dy, cache, weights: bool):

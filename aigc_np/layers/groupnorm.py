@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend, fast_norm
 from .base import Layer
 
 
@@ -30,6 +31,10 @@ class GroupNormalization(Layer):
     (LayerNormalization's backward, over a group's M numbers). groups = 1 is
     layer norm over (C, H, W); groups = C is instance norm. No batch
     statistics, so train and eval modes are the same.
+
+    Training runs the same maths in fewer passes (layers/fast_norm.py, chosen
+    by aigc_np.layers.backend); ``forward`` records which path it took and
+    ``backward`` follows it.
     """
 
     example_args = {"groups": 2}
@@ -60,18 +65,27 @@ class GroupNormalization(Layer):
 
     def forward(self, x):
         self._check_input(x, min_rank=2)
+        if backend.fast():
+            y, cache = fast_norm.group_norm_forward(x, self.params["gamma"], self.params["beta"],
+                                                    self.groups, self.epsilon)
+            self._cache = ("fast", cache)
+            return self._remember_output(y)
         grouped = x.reshape(len(x), self.groups, -1)                    # (N, G, M)
         centred = grouped - grouped.mean(axis=2, keepdims=True)
         inv_std = 1.0 / np.sqrt(np.mean(centred * centred, axis=2, keepdims=True) + self.epsilon)
         centred *= inv_std                                              # now xhat, in the same array
         xhat = centred.reshape(x.shape)
-        self._cache = (xhat, inv_std)
+        self._cache = ("reference", (xhat, inv_std))
         y = xhat * self._per_channel(self.params["gamma"], x.ndim) + self._per_channel(self.params["beta"], x.ndim)
         return self._remember_output(y)
 
     def backward(self, dy):
         dy = self._check_grad(dy)
-        xhat, inv_std = self._cache
+        path, cache = self._cache
+        if path == "fast":
+            dx, self.grads["gamma"], self.grads["beta"] = fast_norm.group_norm_backward(dy, cache, self.params["gamma"])
+            return dx
+        xhat, inv_std = cache
         summed = (0,) + tuple(range(2, dy.ndim))                          # batch and pixel axes
         # BEGIN EXERCISE 13: GroupNormalization backward
         # Hint: dgamma and dbeta sum over every axis but the channels; dx is LayerNormalization's formula over each (example, group) of M = (C/G) * pixels numbers, with dxhat = dy * gamma[c].

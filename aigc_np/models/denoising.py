@@ -42,6 +42,7 @@ class DenoisingModel(Model):
             return
         k = self.optimizer.t
         rate = 1.0 - min(self.ema_decay, (1.0 + k) / (10.0 + k))
+        averages = self.net_ema.params   # a dict built from the network's layers: build it once, not per weight
         for name, w in self.net.params.items():
-            ema = self.net_ema.params[name]
+            ema = averages[name]
             ema += rate * (w - ema)

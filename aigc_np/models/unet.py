@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import (Conv2D, Dense, GroupNormalization, LabelEmbedding, Sequential, SiLU, SinusoidalEmbedding,
-                      Upsample2x)
+                      Upsample2x, backend, fast_upconv)
 from .base import Model
 from .conditional import check_labels, one_hot
 
@@ -161,6 +161,10 @@ class UNet(_Denoiser):
     concatenation's gradient by channels; a skip's share is added to the
     gradient that reaches the same tensor through the down path, and every
     block's embedding gradient is summed into d e.
+
+    With the fast paths on (aigc_np.layers.backend), each Conv2D(Upsample2x(.))
+    pair runs as four 2x2 convolutions of the small image (layers/fast_upconv.py),
+    about half the products; the two layers keep their parameters and grads.
     """
 
     def __init__(self, image_shape=(1, 28, 28), width: int = 32, groups: int = 8, n_classes: int = 0,
@@ -199,6 +203,7 @@ class UNet(_Denoiser):
             "conv_out": build(Conv2D(ch, 3, padding="same"), (c, s, s)),
         })
         super().__init__(**parts)
+        self._upconv_cache: dict = {}          # conv name -> the fused path's cache (None: the layers ran)
 
     def embed(self, t, labels):
         """(N,) timesteps [and (N,) labels in 0..n_classes, n_classes = null] -> e (N, 4c)."""
@@ -222,20 +227,39 @@ class UNet(_Denoiser):
         h1 = p["down1"].forward(p["conv_in"].forward(x), e)
         h2 = p["down2"].forward(p["ds1"].forward(h1), e)
         m = p["mid"].forward(p["ds2"].forward(h2), e)
-        u2 = p["up_block2"].forward(np.concatenate([p["up2_conv"].forward(p["up2"].forward(m)), h2], axis=1), e)
-        u1 = p["up_block1"].forward(np.concatenate([p["up1_conv"].forward(p["up1"].forward(u2)), h1], axis=1), e)
+        u2 = p["up_block2"].forward(np.concatenate([self._upsample_conv("up2", "up2_conv", m), h2], axis=1), e)
+        u1 = p["up_block1"].forward(np.concatenate([self._upsample_conv("up1", "up1_conv", u2), h1], axis=1), e)
         return p["conv_out"].forward(p["out_act"].forward(p["out_norm"].forward(u1)))
+
+    def _upsample_conv(self, up: str, conv: str, x):
+        """parts[conv](parts[up](x)): the two layers in turn, or with the fast paths on
+        the fused four 2x2 convolutions (layers/fast_upconv.py)."""
+        if not backend.fast():
+            self._upconv_cache[conv] = None
+            return self.parts[conv].forward(self.parts[up].forward(x))
+        layer = self.parts[conv]
+        y, self._upconv_cache[conv] = fast_upconv.upsample_conv_forward(x, layer.params["W"], layer.params["b"])
+        return y
+
+    def _upsample_conv_backward(self, up: str, conv: str, dy):
+        """dL/dx of ``_upsample_conv``, by the path its forward took; assigns the conv's grads."""
+        cache = self._upconv_cache[conv]
+        if cache is None:
+            return self.parts[up].backward(self.parts[conv].backward(dy))
+        layer = self.parts[conv]
+        dx, layer.grads["W"], layer.grads["b"] = fast_upconv.upsample_conv_backward(dy, cache)
+        return dx
 
     def backward(self, d_eps):
         p, c = self.parts, self.width
         d_u1 = p["out_norm"].backward(p["out_act"].backward(p["conv_out"].backward(d_eps)))
         d_cat1, d_e = p["up_block1"].backward(d_u1)
         d_h1_skip = d_cat1[:, c:]                                        # the split: [up path, skip 1]
-        d_u2 = p["up1"].backward(p["up1_conv"].backward(d_cat1[:, :c]))
+        d_u2 = self._upsample_conv_backward("up1", "up1_conv", d_cat1[:, :c])
         d_cat2, d = p["up_block2"].backward(d_u2)
         d_e = d_e + d
         d_h2_skip = d_cat2[:, 2 * c:]                                    # [up path, skip 2]
-        d_m = p["up2"].backward(p["up2_conv"].backward(d_cat2[:, :2 * c]))
+        d_m = self._upsample_conv_backward("up2", "up2_conv", d_cat2[:, :2 * c])
         d_mid_in, d = p["mid"].backward(d_m)
         d_e = d_e + d
         d_h2 = p["ds2"].backward(d_mid_in) + d_h2_skip                   # h2 feeds ds2 and the skip

@@ -1,0 +1,75 @@
+"""The fast path of GroupNormalization: the same maths as layers/groupnorm.py, in fewer passes.
+
+The reference (``GroupNormalization.forward``/``backward``, Exercise 13) reads
+like the formulas and makes a dozen full-size temporaries per call; on the
+U-Net's activations each costs more than its arithmetic. Here the per-group
+and per-channel sums are products with a vector of ones (one BLAS pass, about
+twice as fast as ``np.sum`` on these shapes), and the normalization and the
+per-channel scale and shift are folded into one scale per (example, channel):
+
+    forward    y  = (x - mean) * a + beta               a[n, c] = gamma[c] / std[n, g(c)]
+    backward   dx = a * dy + b * (x - mean) + d         b, d per (example, group)
+
+with, per example and group of M = (C/G) * pixels numbers, s1[n, c] = sum_p dy
+and s2[n, c] = sum_p dy * xhat,
+
+    b = -inv_std^2 * sum_{c in g} gamma[c] s2[n, c] / M,   d = -inv_std * sum_{c in g} gamma[c] s1[n, c] / M
+
+(the reference's dx = inv_std (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with
+dxhat = gamma dy, multiplied out); dgamma = sum_n s2 and dbeta = sum_n s1.
+tests/test_fast_paths.py holds both functions equal to the reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["group_norm_forward", "group_norm_backward"]
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """Sums of the rows of a 2-D array, as one matrix-vector product."""
+    return a @ np.ones(a.shape[1], dtype=a.dtype)
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_j a[i, j] b[i, j] for every row i of two 2-D arrays, as a batch of dot products."""
+    return np.matmul(a[:, None, :], b[:, :, None]).reshape(len(a))
+
+
+def group_norm_forward(x, gamma, beta, groups: int, epsilon: float):
+    """y = (x - mean) * gamma / std + beta, per example and group; x (N, C, ...) -> y like x.
+
+    Returns y and the cache for ``group_norm_backward``: x - mean as (N, C, pixels),
+    inv_std (N, G) and the per-(example, channel) scale a (N, C)."""
+    n, c = x.shape[:2]
+    grouped = x.reshape(n * groups, -1)                                  # (N*G, M)
+    m = grouped.shape[1]
+    centred = grouped - (_row_sums(grouped) / m)[:, None]
+    inv_std = 1.0 / np.sqrt(_row_dots(centred, centred) / m + epsilon)   # (N*G,)
+    inv_std = inv_std.reshape(n, groups)
+    scale = gamma.reshape(groups, -1) * inv_std[:, :, None]              # (N, G, C/G)
+    centred = centred.reshape(n, c, -1)                                  # (N, C, P)
+    y = centred * scale.reshape(n, c, 1)
+    y += beta[:, None]
+    return y.reshape(x.shape), (centred, inv_std, scale.reshape(n, c))
+
+
+def group_norm_backward(dy, cache, gamma):
+    """(dx, dgamma, dbeta) of ``group_norm_forward``, given dy like y."""
+    centred, inv_std, scale = cache                                      # (N, C, P), (N, G), (N, C)
+    n, c, p = centred.shape
+    groups = inv_std.shape[1]
+    m = (c // groups) * p
+    dy3 = dy.reshape(n, c, p)
+    s1 = _row_sums(dy3.reshape(n * c, p)).reshape(n, c)                  # sum_p dy
+    s2 = _row_dots(dy3.reshape(n * c, p), centred.reshape(n * c, p)).reshape(n, groups, -1)
+    s2 *= inv_std[:, :, None]                                            # sum_p dy * xhat
+    s2 = s2.reshape(n, c)
+    mean_dxhat = (s1 * gamma).reshape(n, groups, -1).sum(axis=2) / m     # (N, G)
+    mean_dxhat_xhat = (s2 * gamma).reshape(n, groups, -1).sum(axis=2) / m
+    b = np.repeat(-inv_std * inv_std * mean_dxhat_xhat, c // groups, axis=1)   # (N, C)
+    d = np.repeat(-inv_std * mean_dxhat, c // groups, axis=1)
+    dx = dy3 * scale[:, :, None]
+    dx += centred * b[:, :, None]
+    dx += d[:, :, None]
+    return dx.reshape(dy.shape), s2.sum(axis=0), s1.sum(axis=0)
