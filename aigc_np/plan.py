@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Plan", "EpochBatches", "DECAY_FACTOR"]
+__all__ = ["Plan", "EpochBatches", "LatentBatches", "batches_for", "DECAY_FACTOR"]
 
 DECAY_FACTOR = 0.25  # Plan.epochs' step-down schedule divides every learning rate by 4
 
@@ -92,3 +92,36 @@ class EpochBatches:
         if self.augment is not None:
             batch = (self.augment(batch[0], rng),) + batch[1:]
         return batch
+
+
+class LatentBatches:
+    """The training loop's batches for a model that trains on its own encoding of the data after a first
+    phase, a :class:`~aigc_np.models.latent.LatentDiffusion` (``batch(step, rng) -> tuple``).
+
+    While the autoencoder trains: batches of images (and labels), as
+    :class:`EpochBatches` draws them. From the denoiser's first step on: the same
+    draws, but each image replaced by its scaled latent, from latents encoded once for the whole
+    training set (``encode_training_set``); encoding every batch again would cost the denoiser
+    about a sixth of its steps, for latents that cannot change since the autoencoder is frozen.
+    """
+
+    def __init__(self, model, arrays: tuple, batch_size: int, epoch_steps: int):
+        self.model, self.images = model, np.asarray(arrays[0])
+        self.rows = EpochBatches(tuple(arrays) + (np.arange(len(self.images)),), batch_size, epoch_steps)
+        self.latents = None
+
+    def batch(self, step: int, rng: np.random.Generator) -> tuple:
+        *batch, rows = self.rows.batch(step, rng)
+        if self.model.training_autoencoder:
+            return tuple(batch)
+        if self.latents is None:
+            self.latents = self.model.encode_training_set(self.images)
+        return (self.latents[rows],) + tuple(batch[1:])
+
+
+def batches_for(model, arrays: tuple, batch_size: int, epoch_steps: int):
+    """The batches ``model`` trains on from ``arrays``: :class:`LatentBatches` for a model that encodes its
+    training set (``encode_training_set``), else :class:`EpochBatches`."""
+    if hasattr(model, "encode_training_set"):
+        return LatentBatches(model, arrays, batch_size, epoch_steps)
+    return EpochBatches(arrays, batch_size, epoch_steps)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .checkpoint import load_checkpoint, optimizers_of
 from .io import remove_stale_parts
-from .plan import EpochBatches, Plan
+from .plan import EpochBatches, Plan, batches_for
 from .plotting import save_image_grid
 from .progress import Progress, RunClock
 from .runfolder import RunFolder, read_history
@@ -72,9 +72,8 @@ def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | N
           resume: bool = False, label: str = "", unit: str = "img") -> list[dict]:
     """Train ``model`` by ``plan``; return the history (one row per ``plan.every`` steps).
 
-    data:     a tuple of arrays (x,) or (x, labels), batched by :class:`EpochBatches` (or by
-              ``model.batches(data, batch_size, epoch_steps)`` if the model has one), or any
-              object with ``batch(step, rng) -> tuple``.
+    data:     a tuple of arrays (x,) or (x, labels), batched by ``plan.batches_for`` (shuffled
+              epochs), or any object with ``batch(step, rng) -> tuple``.
     score:    ``model -> {name: float}``, called every ``plan.eval_every`` steps; joins the row.
     select:   (score name, higher_is_better): the best score's state goes to best.npz.
     grid:     ``model -> images in [0, 1]``: a 10x10 grid per row (``samples_epoch_NNN.png``).
@@ -86,10 +85,9 @@ def train(model, data, plan: Plan, *, rng: np.random.Generator, out_dir: str | N
     Raises TrainingDiverged naming the step when a loss or parameter stops being finite or a
     loss passes ``limit``; last.npz still holds the last good state.
     """
-    if isinstance(data, tuple):   # arrays: shuffled epochs, or the model's own batches of them (LatentDiffusion's)
-        batches = getattr(model, "batches", EpochBatches)(data, plan.batch_size, plan.epoch_steps or plan.steps)
-    else:
-        batches = data
+    # arrays: shuffled epochs (for a latent diffusion model, its latents encoded once after the autoencoder's steps)
+    batches = batches_for(model, data, plan.batch_size, plan.epoch_steps or plan.steps) if isinstance(data, tuple) \
+        else data
     grids = [_grid_name(s, plan) for s in (*range(plan.every, plan.steps, plan.every), plan.steps)]
     own = out_dir is not None and not isinstance(out_dir, RunFolder)   # a caller's folder is already locked
     folder = RunFolder(out_dir, grid_names=grids) if own else out_dir

@@ -7,16 +7,18 @@ squeeze an image into a latent grid and back, and the diffusion model works
 only in that latent space, where a step costs a fraction of a pixel step.
 Here: a convolutional autoencoder 28x28x1 -> 7x7x4 (with a light KL term,
 as SD's), then lesson 17's flow matching on the latents with a residual
-MLP, sampled with 50 Euler steps and decoded. It is the ``ldm`` kind:
-``python -m aigc_np train ldm`` runs the same recipe through the same loop.
+MLP, sampled with 50 Euler steps, autoguided by an early copy of itself,
+and decoded. It is the ``ldm`` kind: ``python -m aigc_np train ldm`` runs
+the same recipe through the same loop.
 
-Expected (docs/experiments.md): FD about 17 over 5 sets of 1,000 samples
-(real digits 3.5; the pixel DDPM 94.9, lesson 07's GAN 14), 80% of them
-judge-confident, every digit >= 7%; about 15 minutes on an idle core
-(``--quick``: a few seconds, numbers meaningless).
+Expected (docs/experiments.md): FD about 5 over 5 sets of 1,000 samples
+(real digits 3.5; without the guidance about 10; lesson 07's GAN 13, the
+pixel DDPM 90), 91% of them judge-confident, every digit >= 8%; about 14
+minutes on an idle core (``--quick``: a few seconds, numbers meaningless).
 
 Run:  python lessons/18_latent_diffusion.py [--quick] [--epochs E] [--ae-steps K] [--seed 0]
-      python lessons/18_latent_diffusion.py --checkpoint runs/ldm/best.npz   (score a trained ldm instead)
+      python lessons/18_latent_diffusion.py --checkpoint runs/ldm/best.npz [--ddpm runs/ddpm/best.npz]
+            (score a trained ldm instead, with a pixel DDPM's DDIM beside it)
 """
 # %% [markdown]
 # ## 1. The plan: one model, two phases
@@ -182,8 +184,10 @@ print_result(args, "18", f"ldm FD {s['fd']:.1f} over {len(sets)} sets of {args.n
 #   denoiser only decides *which* digit, in 196 numbers instead of 784 pixels.
 # * The autoencoder's reconstructions bound the samples' quality: train it first, well.
 # * The latents are scaled to unit variance so that the flow starts from the right noise.
-# * A residual MLP over the flattened latent is enough at 7x7x4: it trains on about
-#   1,900 latents per CPU second, where lesson 16's U-Net trains on 111 images.
+# * A residual MLP over the flattened latent is enough at 7x7x4: at width 512 it trains
+#   on about 3,900 latents per CPU second, where lesson 16's U-Net trains on 111 images.
+# * Autoguidance halves the FD for one more network call per step: the guide is
+#   the same network a quarter of the way through training, kept in the checkpoint.
 #
 # ## Suggested extensions
 # 1. ``python -m aigc_np train cldm``: the same with labels and classifier-free guidance;

@@ -7,7 +7,7 @@ from aigc_np.gradcheck import numerical_gradient, rel_error
 from aigc_np.models.flow import FlowMatching
 from aigc_np.models.latent import (ConvAutoencoder, LatentDiffusion, LatentMLP, ResidualMLPBlock,
                                    autoencoder_param_count, latent_mlp_param_count)
-from aigc_np.plan import EpochBatches
+from aigc_np.plan import EpochBatches, LatentBatches, batches_for
 
 TOL = 1e-6
 
@@ -127,7 +127,8 @@ def test_latent_batches_encode_the_training_set_once_and_train_as_images_would()
     the autoencoder's steps see the same images in both; the set is encoded once, not per step."""
     x = np.random.default_rng(1).random((12, 1, 8, 8)).astype(np.float32)
     cached, plain = _tiny(ae_steps=3), _tiny(ae_steps=3)
-    batches, rows = cached.batches((x,), 4, 3), EpochBatches((x,), 4, 3)
+    batches, rows = batches_for(cached, (x,), 4, 3), EpochBatches((x,), 4, 3)
+    assert isinstance(batches, LatentBatches)
     encoded = []
     encode = cached.encode_training_set
     cached.encode_training_set = lambda images: encoded.append(len(images)) or encode(images)

@@ -322,6 +322,12 @@ _LATENT_DEMO = Recipe("make demo's panel: about a minute on an idle core", {
     "eval_every": (600, "score once, at the end"),
 })
 
+_LDM_DEMO = Recipe(_LATENT_DEMO.about, {
+    **_LATENT_DEMO.settings,
+    "guide_step": (255, "autoguidance's weak model, as the default recipe: after a quarter of the steps"),
+    "guidance": (2.0, "as the default recipe"),
+})
+
 LDM = Kind(
     "ldm", DIFFUSION, "latent diffusion (lesson 18): a conv autoencoder to 7x7x4, then a flow-matching MLP on "
                       "its latents, sampled with 50 Euler steps",
@@ -329,7 +335,7 @@ LDM = Kind(
               "guide_step": Int(0, 10 ** 7)},
     defaults={**_LATENT_DEFAULTS, "n_classes": 0, "guidance": 0.0, "guide_step": 0},
     build=_build_latent, counts=_latent_counts, relations=_latent_relations, select=("fd", False),
-    architecture=(*_LATENT_ARCHITECTURE, "guide_step"), recipes={"default": _LDM_RECIPE, "demo": _LATENT_DEMO},
+    architecture=(*_LATENT_ARCHITECTURE, "guide_step"), recipes={"default": _LDM_RECIPE, "demo": _LDM_DEMO},
     added={**_ADDED, "guidance": 0.0, "guide_step": 0})
 
 CLDM = Kind(

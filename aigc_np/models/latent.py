@@ -25,14 +25,13 @@ import numpy as np
 from ..layers import (Conv2D, Dense, LabelEmbedding, LayerNormalization, Sequential, SiLU, Upsample2x)
 from ..losses import BinaryCrossentropy
 from ..optimizers import Adam
-from ..plan import EpochBatches
 from .base import Model
 from .conditional import check_labels, one_hot
 from .flow import FlowMatching
 from .unet import time_embedding
 
-__all__ = ["ConvAutoencoder", "ResidualMLPBlock", "LatentMLP", "LatentDiffusion", "LatentBatches",
-           "autoencoder_param_count", "latent_mlp_param_count", "IMAGE_SHAPE"]
+__all__ = ["ConvAutoencoder", "ResidualMLPBlock", "LatentMLP", "LatentDiffusion", "autoencoder_param_count",
+           "latent_mlp_param_count", "IMAGE_SHAPE"]
 
 IMAGE_SHAPE = (1, 28, 28)
 LOGVAR_RANGE = (-30.0, 20.0)   # as Stable Diffusion's: exp() stays finite and the draw's noise stays sane
@@ -312,15 +311,11 @@ class LatentDiffusion(Model):
             self.fix_latent_scale(x)
         return self.to_latent(x)
 
-    def batches(self, arrays: tuple, batch_size: int, epoch_steps: int) -> "LatentBatches":
-        """The training loop's batches of (images[, labels]): :class:`LatentBatches`."""
-        return LatentBatches(self, arrays, batch_size, epoch_steps)
-
     def train_step(self, x, labels=None) -> dict:
         """One step on images x (N, 1, 28, 28) (or (N, 28, 28)) in [0, 1]: the autoencoder's for
         the first ``ae_steps`` steps, then the denoiser's on the scaled latents (labels (N,) if conditional).
         In the denoiser's phase x may be the scaled latents themselves (N, c, 7, 7), as
-        :class:`LatentBatches` serves them."""
+        :class:`aigc_np.plan.LatentBatches` serves them."""
         if not self.training_autoencoder and x.shape[1:] == self.ae.latent_shape:
             return self.flow.train_step(x, labels)
         x = x.reshape((len(x),) + self.ae.image_shape)
@@ -341,26 +336,3 @@ class LatentDiffusion(Model):
                              batch_size=batch_size)
         return self.ae.decode(z / self.ae.latent_scale[0])
 
-
-class LatentBatches:
-    """The training loop's batches for a :class:`LatentDiffusion` (``batch(step, rng) -> tuple``).
-
-    While the autoencoder trains: batches of images (and labels), as
-    :class:`~aigc_np.plan.EpochBatches` draws them. From the denoiser's first step on: the same
-    draws, but each image replaced by its scaled latent, from latents encoded once for the whole
-    training set (``encode_training_set``); encoding every batch again would cost the denoiser
-    about a sixth of its steps, for latents that cannot change since the autoencoder is frozen.
-    """
-
-    def __init__(self, model: LatentDiffusion, arrays: tuple, batch_size: int, epoch_steps: int):
-        self.model, self.images = model, np.asarray(arrays[0])
-        self.rows = EpochBatches(tuple(arrays) + (np.arange(len(self.images)),), batch_size, epoch_steps)
-        self.latents = None
-
-    def batch(self, step: int, rng: np.random.Generator) -> tuple:
-        *batch, rows = self.rows.batch(step, rng)
-        if self.model.training_autoencoder:
-            return tuple(batch)
-        if self.latents is None:
-            self.latents = self.model.encode_training_set(self.images)
-        return (self.latents[rows],) + tuple(batch[1:])
