@@ -188,8 +188,9 @@ class FlowMatching(DenoisingModel):
         self.optimizer.step()
         self.update_ema()
         if self.optimizer.t == self.guide_step:   # the guide: the sampling network as it is now
+            guide = self.net_guide.params
             for name, w in self.sampler.params.items():
-                self.net_guide.params[name][...] = w
+                guide[name][...] = w
         return {"loss": loss}
 
     @property

@@ -335,4 +335,3 @@ class LatentDiffusion(Model):
         z = self.flow.sample(n, rng, sampler=sampler, steps=steps, labels=labels, guidance=guidance,
                              batch_size=batch_size)
         return self.ae.decode(z / self.ae.latent_scale[0])
-
