@@ -58,7 +58,7 @@ def test_evaluate_refuses_options_the_kind_does_not_read(runs, capsys):
     err = usage_error(["evaluate", str(runs / "gpt" / "best.npz"), "--real", "x.npy"], capsys)
     assert "--real: a gpt model does not read" in err
     err = usage_error(["evaluate", str(runs / "vae" / "best.npz"), "--guidance", "2"], capsys)
-    assert "--guidance: a vae model does not read this option (it is read by cddpm, cldm)" in err
+    assert "--guidance: a vae model does not read this option (it is read by cddpm, ldm, cldm)" in err
 
 
 # ---------------------------------------------------------------- sampling text

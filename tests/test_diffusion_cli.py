@@ -59,7 +59,7 @@ def test_evaluate_json_has_metrics_and_label_accuracy_for_cddpm(runs, capsys):
 
 
 @pytest.mark.parametrize("kind,flags,message", [
-    ("ddpm", ["--guidance", "1"], "--guidance: a ddpm model does not read this option (it is read by cddpm, cldm)"),
+    ("ddpm", ["--guidance", "1"], "--guidance: a ddpm model does not read this option (it is read by cddpm, ldm, cldm)"),
     ("ddpm", ["--label", "3"], "--label: a ddpm model does not read this option (it is read by cvae, cgan, cddpm, cldm)"),
     ("cddpm", ["--label", "10"], "expected a digit 0..9"),
     ("cddpm", ["--sampling-steps", "0"], r"expected 1..T=100"),

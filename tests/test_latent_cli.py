@@ -62,6 +62,10 @@ def test_quick_runs_sample_and_evaluate_from_the_file_alone(runs, tmp_path, caps
                  "--out", str(tmp_path / "ldm.npy")]) == 0
     images = np.load(tmp_path / "ldm.npy")
     assert images.shape == (4, 28, 28) and images.dtype == np.float32 and 0 <= images.min() <= images.max() <= 1
+    for w in ("0", "1"):                  # the quick recipe takes autoguidance's guide within its steps
+        assert main(["sample", str(runs / "ldm" / "best.npz"), "--n", "4", "--sampling-steps", "2", "--seed", "1",
+                     "--guidance", w, "--out", str(tmp_path / f"ldm_w{w}.npy")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "ldm_w0.npy"), np.load(tmp_path / "ldm_w1.npy"))
     assert main(["sample", str(runs / "cldm" / "best.npz"), "--n", "3", "--label", "7", "--guidance", "2",
                  "--out", str(tmp_path / "sevens.png")]) == 0
     capsys.readouterr()

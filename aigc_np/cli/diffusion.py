@@ -6,7 +6,8 @@
     python -m aigc_np sample runs/ldm/best.npz --sampler heun --sampling-steps 8 --out ldm.png
 
 --sampler ddim|ddpm (ddpm, cddpm) or euler|heun (ldm, cldm), --sampling-steps S (DDIM: 1 <= S <= T;
-the ODE samplers: 1..1000), --eta E (DDIM only), --guidance W (cddpm, cldm). Writing and scoring the
+the ODE samplers: 1..1000), --eta E (DDIM only), --guidance W (cddpm, cldm: classifier-free; ldm:
+autoguidance). Writing and scoring the
 images is ``cli.image``'s.
 """
 from __future__ import annotations
@@ -32,8 +33,9 @@ OPTIONS = [
            argparse={"type": _number(int, None, "an integer"), "metavar": "S"}),
     Option("--eta", ("sample", "evaluate"), "DDIM's noise per step, 0 = deterministic (default 0)",
            kinds=DIFFUSION_KINDS, argparse={"type": FINITE, "metavar": "E"}),
-    Option("--guidance", ("sample", "evaluate"), "classifier-free guidance weight W >= 0 (default: the "
-                                                 "checkpoint's)", kinds=("cddpm", "cldm"),
+    Option("--guidance", ("sample", "evaluate"), "guidance weight W >= 0: cddpm, cldm classifier-free; ldm "
+                                                 "autoguidance (default: the checkpoint's)",
+           kinds=("cddpm", "ldm", "cldm"),
            argparse={"type": FINITE, "metavar": "W"}),
 ]
 
