@@ -302,7 +302,7 @@ _LDM_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18
     "width": (512, "at a fixed budget a 3 x 512 MLP's extra steps beat a 3 x 768 MLP's width"),
     "epochs": (618, "10,506 denoiser steps of 256 latents, about 12 min on an idle core"),
     "batch_size": (256, "an MLP step on 256 latents costs little more than on 64: bigger batches use the core"),
-    "eval_every": (1000, "score once, at the end (epochs count from step 0, the autoencoder's steps included)"),
+    "eval_every": (793, "score once, at the end; 793 = 13 x 61 makes a row (a grid and last.npz) every 61 epochs"),
     "guide_step": (2600, "autoguidance's weak model: the weight average after a quarter of the steps"),
     "guidance": (2.0, "autoguidance's w: (1 + w) v - w v_guide; the best of 0.5, 1 and 2 (docs/experiments.md)"),
 })
