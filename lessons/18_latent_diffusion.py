@@ -13,7 +13,7 @@ the same recipe through the same loop.
 
 Expected (docs/experiments.md): FD about 5 over 5 sets of 1,000 samples
 (real digits 3.5; without the guidance about 10; lesson 07's GAN 13, the
-pixel DDPM 90), 91% of them judge-confident, every digit >= 8%; about 14
+pixel DDPM 90), 91% of them judge-confident, every digit >= 8%; about 13
 minutes on an idle core (``--quick``: a few seconds, numbers meaningless).
 
 Run:  python lessons/18_latent_diffusion.py [--quick] [--epochs E] [--ae-steps K] [--seed 0]

@@ -298,9 +298,9 @@ def _latent_counts(c: dict) -> tuple[int, int]:
     return autoencoder_param_count(c["latent_channels"], c["ae_width"]) + mlp * copies, 1
 
 
-_LDM_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18): about 14 min on an idle core", {
+_LDM_RECIPE = Recipe("the best recipe measured in docs/experiments.md (lesson 18): about 13 min on an idle core", {
     "width": (512, "at a fixed budget a 3 x 512 MLP's extra steps beat a 3 x 768 MLP's width"),
-    "epochs": (618, "10,506 denoiser steps of 256 latents, about 12 min on an idle core"),
+    "epochs": (618, "10,506 denoiser steps of 256 latents, about 11 min on an idle core"),
     "batch_size": (256, "an MLP step on 256 latents costs little more than on 64: bigger batches use the core"),
     "eval_every": (793, "score once, at the end; 793 = 13 x 61 makes a row (a grid and last.npz) every 61 epochs"),
     "guide_step": (2600, "autoguidance's weak model: the weight average after a quarter of the steps"),
