@@ -15,6 +15,16 @@ from .conditional import check_labels
 class DenoisingModel(Model):
     what = "denoising"
 
+    def _check_settings(self, p_uncond: float, ema: float, min_snr: float) -> None:
+        """The settings both models take: a ValueError naming the class and the setting if one is out of range."""
+        who = type(self).__name__
+        if not 0.0 <= p_uncond < 1.0:
+            raise ValueError(f"{who}: p_uncond must be in [0, 1), got {p_uncond}")
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"{who}: ema must be in [0, 1), got {ema}")
+        if not min_snr >= 0.0:
+            raise ValueError(f"{who}: min_snr must be >= 0 (0: off), got {min_snr}")
+
     @property
     def conditional(self) -> bool:
         return self.n_classes > 0

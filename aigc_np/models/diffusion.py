@@ -242,12 +242,7 @@ class Diffusion(DenoisingModel):
                  min_snr: float = 0.0, rng: np.random.Generator | None = None):
         if prediction not in PREDICTIONS:
             raise ValueError(f"Diffusion: prediction must be one of {list(PREDICTIONS)}, got {prediction!r}")
-        if not 0.0 <= p_uncond < 1.0:
-            raise ValueError(f"Diffusion: p_uncond must be in [0, 1), got {p_uncond}")
-        if not 0.0 <= ema < 1.0:
-            raise ValueError(f"Diffusion: ema must be in [0, 1), got {ema}")
-        if not min_snr >= 0.0:
-            raise ValueError(f"Diffusion: min_snr must be >= 0 (0: off), got {min_snr}")
+        self._check_settings(p_uncond, ema, min_snr)
         self.min_snr = float(min_snr)
         self.net, self.schedule = denoiser, schedule
         self.data_shape, self.n_classes = tuple(data_shape), int(n_classes)

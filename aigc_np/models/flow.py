@@ -135,12 +135,7 @@ class FlowMatching(DenoisingModel):
         if time_distribution not in TIME_DISTRIBUTIONS:
             raise ValueError(f"FlowMatching: time_distribution must be one of {list(TIME_DISTRIBUTIONS)}, "
                              f"got {time_distribution!r}")
-        if not 0.0 <= p_uncond < 1.0:
-            raise ValueError(f"FlowMatching: p_uncond must be in [0, 1), got {p_uncond}")
-        if not 0.0 <= ema < 1.0:
-            raise ValueError(f"FlowMatching: ema must be in [0, 1), got {ema}")
-        if not min_snr >= 0.0:
-            raise ValueError(f"FlowMatching: min_snr must be >= 0 (0: off), got {min_snr}")
+        self._check_settings(p_uncond, ema, min_snr)
         if isinstance(guide_step, bool) or not isinstance(guide_step, (int, np.integer)) or guide_step < 0:
             raise ValueError(f"FlowMatching: guide_step must be an int >= 0 (0: no guide), got {guide_step!r}")
         if guide_step and n_classes:
