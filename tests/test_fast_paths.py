@@ -1,8 +1,9 @@
 """Every fast path equals its reference (aigc_np.layers.backend), and training runs the fast paths.
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
-as Algorithm 1, GroupNormalization's backward); the fast paths are
-layers/fast_conv.py, layers/fast_norm.py, optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
+as Algorithm 1, GroupNormalization's and attention's backward); the fast paths are
+layers/fast_conv.py, layers/fast_norm.py, layers/fast_upconv.py, layers/fast_attention.py,
+optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
 over the largest reference entry): the same sums, added in another order.
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, GroupNormalization, Upsample2x
+from aigc_np.layers import CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, GroupNormalization, Upsample2x
 from aigc_np.layers import fast_conv, fast_upconv
 from aigc_np.models.dcgan import DCGAN
 from aigc_np.models.unet import UNet
@@ -184,6 +185,57 @@ def test_unet_fast_equals_reference_and_fills_the_same_grads():
         out[path] = (y, dx, {k: g.copy() for k, g in net.grads.items()})
     (y, dx, grads), (y_fast, dx_fast, grads_fast) = out["reference"], out["fast"]
     assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert grads_fast.keys() == grads.keys()
+    for key in grads:
+        assert rel_error(grads_fast[key], grads[key]) <= TOL, key
+
+
+# ------------------------------------------------------------ CausalSelfAttention
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), t=st.integers(1, 7), n_head=st.integers(1, 3), d=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
+def test_attention_fast_equals_reference(n, t, n_head, d, seed):
+    """Weights at unit scale, so every softmax row is far from uniform; the attention weights
+    read back from either path's cache agree too."""
+    rng = np.random.default_rng(seed)
+    c = n_head * d
+    layer = CausalSelfAttention(n_head)
+    layer.build((t, c), rng, np.float64)
+    for key in ("Wqkv", "Wo"):
+        layer.params[key][...] = rng.standard_normal(layer.params[key].shape) / np.sqrt(c)
+    layer.params["bo"][...] = rng.standard_normal(c)
+    x, dy = rng.standard_normal((n, t, c)), rng.standard_normal((n, t, c))
+    weights = {}
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            layer.forward(x)
+            weights[path] = layer.attention_weights.copy()
+    assert rel_error(weights["fast"], weights["reference"]) <= TOL
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    for i in (0, 1, 3):
+        assert rel_error(fast[i], ref[i]) <= TOL, i
+    assert fast[2].keys() == ref[2].keys() == {"Wqkv", "Wo", "bo"}
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
+def test_gpt_fast_equals_reference_and_fills_the_same_grads():
+    """A whole GPT, loss and backward: every block's attention and the fused head on their fast paths."""
+    from aigc_np.text.models import GPT
+    rng = np.random.default_rng(5)
+    model = GPT(n_layer=2, n_head=2, n_embd=8, block_size=6, vocab_size=7, rng=rng, dtype=np.float64)
+    for key, value in model.params.items():
+        if value.ndim == 2:                            # unit-scale weights: softmax rows far from uniform
+            value[...] = rng.standard_normal(value.shape) / np.sqrt(value.shape[0])
+    x, y = rng.integers(0, 7, (3, 6)), rng.integers(0, 7, (3, 6))
+    out = {}
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            loss = model.loss(x, y)
+            model.loss_backward()
+        out[path] = (np.asarray(loss), {k: g.copy() for k, g in model.grads.items()})
+    (loss, grads), (loss_fast, grads_fast) = out["reference"], out["fast"]
+    assert rel_error(loss_fast, loss) <= TOL
     assert grads_fast.keys() == grads.keys()
     for key in grads:
         assert rel_error(grads_fast[key], grads[key]) <= TOL, key

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend, fast_attention
 from .base import Layer
 
 
@@ -47,6 +48,10 @@ class CausalSelfAttention(Layer):
 
     ``infer(x, cache)`` is the same computation for new positions only, given
     the keys and values of the earlier ones (the KV cache of incremental decoding).
+
+    Training runs the same maths in fewer passes (layers/fast_attention.py,
+    chosen by aigc_np.layers.backend); ``forward`` records which path it took
+    and ``backward`` follows it.
     """
 
     example_args = {"n_head": 2}
@@ -105,7 +110,7 @@ class CausalSelfAttention(Layer):
         """
         if self._cache is None:
             raise ValueError(f"{self.name}: attention_weights needs a forward pass first; none has run")
-        weights = self._cache[4].view()
+        weights = self._cache[1][4].view()
         weights.flags.writeable = False                # a view: backward still needs the cached P
         return weights
 
@@ -114,6 +119,11 @@ class CausalSelfAttention(Layer):
         if not self.built:
             raise ValueError(f"{self.name}: call build(input_shape, rng) first")
         x = self._check(x)
+        if backend.fast():
+            y, cache = fast_attention.attention_forward(x, self.params["Wqkv"], self.params["Wo"],
+                                                        self.params["bo"], self.n_head)
+            self._cache = ("fast", cache)
+            return self._remember_output(y)
         n, t, c = x.shape
         q, k, v = self._heads(x)
         scale = 1.0 / np.sqrt(c // self.n_head)
@@ -123,7 +133,7 @@ class CausalSelfAttention(Layer):
         p = _softmax_last(s)
         heads = p @ v                                                            # (N, H, T, d)
         merged = heads.transpose(0, 2, 1, 3).reshape(n, t, c)
-        self._cache = (x, q, k, v, p, merged)
+        self._cache = ("reference", (x, q, k, v, p, merged))
         y = (merged.reshape(n * t, c) @ self.params["Wo"]).reshape(n, t, c) + self.params["bo"]
         return self._remember_output(y)
 
@@ -159,7 +169,12 @@ class CausalSelfAttention(Layer):
     # ------------------------------------------------------------ backward
     def backward(self, dy):
         dy = self._check_grad(dy)
-        x, q, k, v, p, merged = self._cache
+        path, cache = self._cache
+        if path == "fast":
+            dx, self.grads["Wqkv"], self.grads["Wo"], self.grads["bo"] = fast_attention.attention_backward(
+                dy, cache, self.params["Wqkv"], self.params["Wo"])
+            return dx
+        x, q, k, v, p, merged = cache
         n, t, c = dy.shape
         d = c // self.n_head
         self.grads["Wo"] = merged.reshape(-1, c).T @ dy.reshape(-1, c)
