@@ -2,7 +2,7 @@
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
 as Algorithm 1, GroupNormalization's and attention's backward); the fast paths are
-layers/fast_conv.py, layers/fast_norm.py, layers/fast_upconv.py, layers/fast_attention.py,
+layers/fast_conv.py, layers/fast_norm.py (GroupNorm, LayerNorm), layers/fast_upconv.py, layers/fast_attention.py,
 optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
-from aigc_np.layers import CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, GroupNormalization, Upsample2x
+from aigc_np.gradcheck import check_layer
+from aigc_np.layers import (CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, GroupNormalization,
+                            LayerNormalization, Upsample2x)
 from aigc_np.layers import fast_conv, fast_upconv
 from aigc_np.models.dcgan import DCGAN
 from aigc_np.models.unet import UNet
@@ -148,6 +150,32 @@ def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
     assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
     for key in ref[2]:
         assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
+# ------------------------------------------------------------- LayerNormalization
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), middle=st.lists(st.integers(1, 3), max_size=2), d=st.integers(3, 8),
+       seed=st.integers(0, 2**16))
+def test_layernorm_fast_equals_reference_and_both_pass_the_gradient_check(n, middle, d, seed):
+    """(N, D), (N, T, D) and (N, T, U, D) inputs with an offset; rows of at least 3 numbers (two
+    normalize to about (-1, 1) whatever they are, so dx is round-off). The reference is the
+    worked example of docs/design.md, so it is gradient-checked here as well as the fast path."""
+    rng = np.random.default_rng(seed)
+    layer = LayerNormalization(epsilon=1e-5)
+    layer.build(tuple(middle) + (d,), rng, np.float64)
+    layer.params["gamma"][...] = rng.standard_normal(d)
+    layer.params["beta"][...] = rng.standard_normal(d)
+    x = 3 + 2 * rng.standard_normal((n, *middle, d))
+    dy = rng.standard_normal((n, *middle, d))
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    for i in (0, 1, 3):
+        assert rel_error(fast[i], ref[i]) <= TOL, i
+    assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+    for path in ("reference", "fast"):
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            assert max(check_layer(layer, x, rng=rng).values()) <= 1e-6, path
 
 
 # ------------------------------------------------- Conv2D(Upsample2x(x)), the U-Net's way up

@@ -1,4 +1,4 @@
-"""The fast path of GroupNormalization: the same maths as layers/groupnorm.py, in fewer passes.
+"""The fast paths of GroupNormalization and LayerNormalization: the same maths in fewer passes.
 
 The reference (``GroupNormalization.forward``/``backward``, Exercise 13) reads
 like the formulas and makes a dozen full-size temporaries per call; on the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["group_norm_forward", "group_norm_backward"]
+__all__ = ["group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward"]
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
@@ -73,3 +73,39 @@ def group_norm_backward(dy, cache, gamma):
     dx += centred * b[:, :, None]
     dx += d[:, :, None]
     return dx.reshape(dy.shape), s2.sum(axis=0), s1.sum(axis=0)
+
+
+# LayerNormalization (layers/layernorm.py) over the last axis of size D, as (R, D) rows.
+# Its rows are short (a GPT's D = 128), where NumPy's reductions along the last axis cost
+# several passes each; here every per-row sum is one BLAS product (with a vector of ones,
+# with gamma, or a batch of row dot products), and the backward is multiplied out:
+#     dx = inv_std * (dy gamma - m1 - xhat m2),  m1 = dy . gamma / D,  m2 = (dy xhat) . gamma / D.
+
+def layer_norm_forward(x, gamma, beta, epsilon: float):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis; x (..., D) -> y like x.
+
+    Returns y and the cache for ``layer_norm_backward``: xhat as (R, D) rows and inv_std (R,)."""
+    d = x.shape[-1]
+    rows = x.reshape(-1, d)
+    xhat = rows - (_row_sums(rows) / d)[:, None]
+    inv_std = 1.0 / np.sqrt(_row_dots(xhat, xhat) / d + epsilon)
+    xhat *= inv_std[:, None]
+    y = xhat * gamma
+    y += beta
+    return y.reshape(x.shape), (xhat, inv_std)
+
+
+def layer_norm_backward(dy, cache, gamma):
+    """(dx, dgamma, dbeta) of ``layer_norm_forward``, given dy like y."""
+    xhat, inv_std = cache
+    d = xhat.shape[1]
+    dy_rows = dy.reshape(-1, d)
+    dy_xhat = dy_rows * xhat
+    ones = np.ones(len(dy_rows), dtype=dy.dtype)
+    dgamma, dbeta = ones @ dy_xhat, ones @ dy_rows
+    m1, m2 = (dy_rows @ gamma) / d, (dy_xhat @ gamma) / d        # mean(dxhat), mean(dxhat * xhat)
+    dx = dy_rows * gamma
+    dx -= m1[:, None]
+    dx -= xhat * m2[:, None]
+    dx *= inv_std[:, None]
+    return dx.reshape(dy.shape), dgamma, dbeta

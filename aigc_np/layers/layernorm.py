@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend, fast_norm
 from .base import Layer
 
 
@@ -24,6 +25,9 @@ class LayerNormalization(Layer):
 
         dxhat = dy * gamma
         dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+
+    Training runs the same maths in fewer passes (layers/fast_norm.py, chosen
+    by aigc_np.layers.backend); ``forward`` records which path it took.
     """
 
     example_input_shape = (2, 5)
@@ -40,15 +44,23 @@ class LayerNormalization(Layer):
 
     def forward(self, x):
         self._check_input(x, min_rank=2)
+        if backend.fast():
+            y, cache = fast_norm.layer_norm_forward(x, self.params["gamma"], self.params["beta"], self.epsilon)
+            self._cache = ("fast", cache)
+            return self._remember_output(y)
         mean = x.mean(axis=-1, keepdims=True)
         inv_std = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + self.epsilon)
         xhat = (x - mean) * inv_std
-        self._cache = (xhat, inv_std)
+        self._cache = ("reference", (xhat, inv_std))
         return self._remember_output(self.params["gamma"] * xhat + self.params["beta"])
 
     def backward(self, dy):
         dy = self._check_grad(dy)
-        xhat, inv_std = self._cache
+        path, cache = self._cache
+        if path == "fast":
+            dx, self.grads["gamma"], self.grads["beta"] = fast_norm.layer_norm_backward(dy, cache, self.params["gamma"])
+            return dx
+        xhat, inv_std = cache
         batch_axes = tuple(range(dy.ndim - 1))
         self.grads["gamma"] = np.sum(dy * xhat, axis=batch_axes)
         self.grads["beta"] = np.sum(dy, axis=batch_axes)
