@@ -272,6 +272,32 @@ def _pointwise_backward(dy, cache, weights: bool):
     return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
 
 
+def _adjoint_and_weight_grad(dyp, w, x):
+    """dx (C, H, W, N) and dW (F, C, kh, kw) of a stride-1 convolution from one im2col, of dy.
+
+    ``dyp`` is dy padded by k - 1 - p as (F, Hp, Wp, N), ``x`` the unpadded input (C, H, W, N).
+    dx = correlate(dyp, flipped W), as in ``_correlate``. The same window columns
+    give dW: with v a pixel of x and a' = k - 1 - a,
+
+        dW[f, c, a, e] = sum_{v, n} dy[f, v + p - a, n] x[c, v, n] = sum_{v, n} x[c, v, n] dyp[f, v + a', n],
+
+    which is (x as (C, H*W*N)) times (dy's columns)^T, read with both kernel axes
+    reversed. So x's window columns, which dW = dY cols_x^T would need, are never built."""
+    f, c, kh, kw = w.shape
+    n = x.shape[3]
+    ho, wo = x.shape[1:3]
+    w_mat = _flipped(w).reshape(c, -1)                                   # (C, F*kh*kw)
+    dx = np.empty((c, ho, wo, n), dtype=dyp.dtype)
+    dw_flipped = np.zeros((c, w_mat.shape[1]), dtype=dyp.dtype)          # (C, F*kh*kw)
+    for i0, i1 in _blocks(ho, n, w_mat.shape[1], wo, dyp.dtype):
+        cols = _im2col_rows(dyp, i0, i1, (kh, kw), (1, 1))               # (F*kh*kw, rows*W*N)
+        np.matmul(w_mat, cols, out=dx[:, i0:i1].reshape(c, -1))
+        x_rows = np.ascontiguousarray(x[:, i0:i1]).reshape(c, -1)        # (C, rows*W*N)
+        dw_flipped += x_rows @ cols.T
+    dw = dw_flipped.reshape(c, f, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return dx, np.ascontiguousarray(dw)
+
+
 def _conv2d_backward(dy, cache, weights: bool):
     """dx, and dW and db if ``weights`` (else None, None)."""
     if cache[0] == "pointwise":
@@ -285,14 +311,10 @@ def _conv2d_backward(dy, cache, weights: bool):
         # kernel; it writes dx directly, with no dcols to add back by col2im. Its window
         # columns hold dy's F channels where dcols hold x's C, hence only for F <= C.
         dyp = _pad_chwn(dy, full)
-        dx = _from_chwn(_correlate(dyp, _flipped(w), (1, 1)))
         if not weights:
-            return dx, None, None
-        dy_chwn = np.ascontiguousarray(_crop_chwn(dyp, full))             # a plain copy, not a second transpose
-        dw = np.zeros((f, xp.shape[0] * kh * kw), dtype=dy.dtype)
-        for i0, i1 in _blocks(ho, n, dw.shape[1], wo, dy.dtype):
-            dw += dy_chwn[:, i0:i1].reshape(f, -1) @ _im2col_rows(xp, i0, i1, (kh, kw), strides).T
-        return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
+            return _from_chwn(_correlate(dyp, _flipped(w), (1, 1))), None, None
+        dx, dw = _adjoint_and_weight_grad(dyp, w, _crop_chwn(xp, pads))
+        return _from_chwn(dx), dw, dy.sum(axis=(0, 2, 3))
     w_mat = w.reshape(f, -1)                                             # (F, C*kh*kw)
     dy_chwn = _to_chwn(dy)                                               # (F, Ho, Wo, N)
     dw = np.zeros_like(w_mat) if weights else None
