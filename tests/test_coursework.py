@@ -390,7 +390,9 @@ def test_progress_says_not_started_until_an_exercise_is_attempted(tmp_path):
     path.write_text(text.replace(stubs[0].strip(), "return dy  # wrong: ignores the mask", 1))
     assert 2 not in unstarted_exercises(str(student)) and 5 in unstarted_exercises(str(student))
     out = io.StringIO()
-    table = progress(str(student), ["tests/test_every_layer.py"], exercises=[1, 2, 5], out=out)  # a quick file
+    # quick files: every layer's gradient check (Exercises 1 and 2), BatchNorm's reference checks (Exercise 5)
+    files = ["tests/test_every_layer.py", "tests/test_layers.py"]
+    table = progress(str(student), files, exercises=[1, 2, 5], out=out)
     assert [status for _, _, status in table.values()] == ["done", "in progress", "not started"]
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines[2:5]] == ["1", "2", "5"] and "1 of 3 exercise(s) done" in lines[-1]

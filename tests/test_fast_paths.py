@@ -1,8 +1,8 @@
 """Every fast path equals its reference (aigc_np.layers.backend), and training runs the fast paths.
 
 The references are the exercises' code (Conv2D's NCHW im2col/col2im, Adam
-as Algorithm 1, GroupNormalization's and attention's backward); the fast paths are
-layers/fast_conv.py, layers/fast_norm.py (GroupNorm, LayerNorm), layers/fast_upconv.py, layers/fast_attention.py,
+as Algorithm 1, BatchNormalization's, GroupNormalization's and attention's backward); the fast paths are
+layers/fast_conv.py, layers/fast_norm.py (GroupNorm, LayerNorm, BatchNorm), layers/fast_upconv.py, layers/fast_attention.py,
 optimizers/fast.py and the fast halves of a backward (layers/fast_dense.py, the conv layers'
 ``fast_input_gradient``). On drawn shapes, in float64, each result agrees
 with the reference's to a relative error of 1e-12 (the largest difference
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from aigc_np.layers import backend
 from aigc_np.optimizers import fast as fast_optimizers
 from aigc_np.gradcheck import check_layer
-from aigc_np.layers import (CausalSelfAttention, Conv2D, Conv2DTranspose, Dense, GroupNormalization,
-                            LayerNormalization, Upsample2x)
+from aigc_np.layers import (BatchNormalization, CausalSelfAttention, Conv2D, Conv2DTranspose, Dense,
+                            GroupNormalization, LayerNormalization, Upsample2x)
 from aigc_np.layers import fast_conv, fast_upconv
 from aigc_np.models.dcgan import DCGAN
 from aigc_np.models.unet import UNet
@@ -150,6 +150,42 @@ def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
     assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
     for key in ref[2]:
         assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
+# ------------------------------------------------------------- BatchNormalization
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 4), c=st.integers(1, 4), pixels=st.sampled_from([(), (1, 1), (2, 3), (3, 3)]),
+       training=st.booleans(), momentum=st.floats(0.0, 0.99), seed=st.integers(0, 2**16))
+def test_batchnorm_fast_equals_reference(n, c, pixels, training, momentum, seed):
+    """(N, F) and (N, C, H, W) inputs with an offset, in train mode (batch statistics, and the
+    running estimates they update) and in eval mode (the running estimates)."""
+    assume(n * int(np.prod(pixels)) >= 3)        # two values per feature normalize to about +-1: dx is round-off
+    rng = np.random.default_rng(seed)
+    layer = BatchNormalization(momentum=momentum)
+    layer.build((c, *pixels), rng, np.float64)
+    layer.params["gamma"][...] = rng.uniform(0.5, 2.0, c)
+    layer.params["beta"][...] = rng.standard_normal(c)
+    layer.buffers["moving_mean"][...] = rng.standard_normal(c)
+    layer.buffers["moving_variance"][...] = rng.uniform(0.5, 2.0, c)
+    layer.train() if training else layer.eval()
+    x = 3 + 2 * rng.standard_normal((n, c, *pixels))
+    dy = rng.standard_normal((n, c, *pixels))
+    buffers = {k: v.copy() for k, v in layer.buffers.items()}
+    out = {}
+    for path in ("reference", "fast"):
+        layer.buffers.update({k: v.copy() for k, v in buffers.items()})
+        with backend.reference() if path == "reference" else contextlib.nullcontext():
+            y = layer.forward(x)
+            dx = layer.backward(dy)
+        out[path] = (y, dx, {k: g.copy() for k, g in layer.grads.items()},
+                     {k: b.copy() for k, b in layer.buffers.items()})
+    (y, dx, grads, bufs), (y_fast, dx_fast, grads_fast, bufs_fast) = out["reference"], out["fast"]
+    assert rel_error(y_fast, y) <= TOL and rel_error(dx_fast, dx) <= TOL
+    assert grads_fast.keys() == grads.keys() == {"gamma", "beta"}
+    for key in grads:
+        assert rel_error(grads_fast[key], grads[key]) <= TOL, key
+    for key in bufs:
+        assert rel_error(bufs_fast[key], bufs[key]) <= TOL, key
 
 
 # ------------------------------------------------------------- LayerNormalization

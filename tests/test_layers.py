@@ -1,11 +1,14 @@
 """Dense, activations, reshapes, Dropout, BatchNormalization and Sequential:
 gradient checks in float64, modes, dtypes and error messages."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aigc_np.gradcheck import check_layer
+from aigc_np.layers import backend
 from aigc_np.layers import (BatchNormalization, Dense, Dropout, Flatten, LeakyReLU, ReLU, Reshape,
                             Sequential, Sigmoid, Tanh)
 
@@ -128,25 +131,34 @@ def test_dropout_without_generator_errors():
 
 
 # -------------------------------------------------------- BatchNormalization
+def on(path):
+    """BatchNormalization's reference (Exercise 5's backward) or its fast path (layers/fast_norm.py)."""
+    return backend.reference() if path == "reference" else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("path", ["reference", "fast"])
 @given(n=st.integers(3, 6), f=st.integers(1, 5), momentum=st.floats(0.0, 0.99),
        training=st.booleans(), seed=seeds)
-def test_batchnorm_dense_gradients(n, f, momentum, training, seed):
+def test_batchnorm_dense_gradients(path, n, f, momentum, training, seed):
     rng = np.random.default_rng(seed)
     layer = built(BatchNormalization(momentum=momentum), (f,))
     layer.params["gamma"][:] = rng.uniform(0.5, 2.0, f)
     layer.params["beta"][:] = rng.standard_normal(f)
     layer.buffers["moving_variance"][:] = rng.uniform(0.5, 2.0, f)
     layer.train() if training else layer.eval()
-    assert_grads_ok(check_layer(layer, rng.standard_normal((n, f)) * 2 + 1, rng=rng))
+    with on(path):
+        assert_grads_ok(check_layer(layer, rng.standard_normal((n, f)) * 2 + 1, rng=rng))
 
 
+@pytest.mark.parametrize("path", ["reference", "fast"])
 @given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(2, 4), training=st.booleans(), seed=seeds)
-def test_batchnorm_image_gradients(n, c, h, training, seed):
+def test_batchnorm_image_gradients(path, n, c, h, training, seed):
     rng = np.random.default_rng(seed)
     layer = built(BatchNormalization(), (c, h, h))
     layer.params["gamma"][:] = rng.uniform(0.5, 2.0, c)
     layer.train() if training else layer.eval()
-    assert_grads_ok(check_layer(layer, rng.standard_normal((n, c, h, h)), rng=rng))
+    with on(path):
+        assert_grads_ok(check_layer(layer, rng.standard_normal((n, c, h, h)), rng=rng))
 
 
 def test_batchnorm_train_normalizes_per_channel():

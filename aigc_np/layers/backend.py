@@ -5,12 +5,14 @@ Where speed matters, the maths is written twice:
 * the **reference** sits in the layer's or optimizer's own module and reads
   like the textbook: Conv2D through the NCHW ``im2col``/``col2im``
   (layers/conv.py), Adam as Algorithm 1 of Kingma & Ba (optimizers/__init__.py),
-  GroupNormalization's backward (layers/groupnorm.py). The exercises are these
+  the backward of BatchNormalization, GroupNormalization and attention
+  (layers/batchnorm.py, groupnorm.py, attention.py). The exercises are these
   functions.
 * the **fast path** does the same maths arranged for the machine, in a module
   of its own: the blocked (C, H, W, N) convolution with its reused workspace
-  (layers/fast_conv.py), group normalization in fewer passes
-  (layers/fast_norm.py), the U-Net's Conv2D(Upsample2x(x)) as four 2x2
+  (layers/fast_conv.py), batch, group and layer normalization in fewer passes
+  (layers/fast_norm.py), attention with its mask, softmax and head layouts
+  done in place (layers/fast_attention.py), the U-Net's Conv2D(Upsample2x(x)) as four 2x2
   convolutions of x (layers/fast_upconv.py), the fused Adam over cache-sized blocks
   (optimizers/fast.py), and ``fast_input_gradient`` on Dense and the conv
   layers (dL/dx without the weight-gradient products, for a network a step

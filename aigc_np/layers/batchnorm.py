@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend, fast_norm
 from .base import Layer
 
 
@@ -28,6 +29,9 @@ class BatchNormalization(Layer):
         dx = (gamma / std) * (dy - dbeta / m - xhat * dgamma / m)
 
     Params gamma, beta: (F,) or (C,). Buffers moving_mean, moving_variance: same shape.
+
+    Training runs the same maths in fewer passes (layers/fast_norm.py, chosen
+    by aigc_np.layers.backend); ``forward`` records which path it took.
     """
 
     example_args = {"momentum": 0.8}
@@ -71,10 +75,12 @@ class BatchNormalization(Layer):
             raise ValueError(f"{self.name}: call build(input_shape, rng) first (Sequential does this)")
         self._check_input(x)
         axes, view = self._axes_and_view(x)
+        if self.training and x.size // x.shape[1] < 2:
+            raise ValueError(f"{self.name}: train mode needs more than one value per feature "
+                             f"to compute batch statistics, got input shape {x.shape}")
+        if backend.fast():
+            return self._fast_forward(x)
         if self.training:
-            if x.size // x.shape[1] < 2:
-                raise ValueError(f"{self.name}: train mode needs more than one value per feature "
-                                 f"to compute batch statistics, got input shape {x.shape}")
             mean = x.mean(axis=axes)
             xhat = x - mean.reshape(view)              # centred; scaled to xhat below
             var = np.mean(np.square(xhat), axis=axes)  # the biased batch variance
@@ -86,14 +92,29 @@ class BatchNormalization(Layer):
             var = self.buffers["moving_variance"]
         inv_std = (1.0 / np.sqrt(var + self.epsilon)).astype(x.dtype, copy=False)
         xhat *= inv_std.reshape(view)
-        self._cache = (xhat, inv_std, self.training)
+        self._cache = ("reference", (xhat, inv_std, self.training))
         y = xhat * self.params["gamma"].reshape(view)
         y += self.params["beta"].reshape(view)
         return self._remember_output(y)
 
+    def _fast_forward(self, x):
+        running = (None, None) if self.training else (self.buffers["moving_mean"], self.buffers["moving_variance"])
+        y, (mean, var), cache = fast_norm.batch_norm_forward(x, self.params["gamma"], self.params["beta"],
+                                                             *running, self.epsilon)
+        if self.training:
+            m = self.momentum
+            self.buffers["moving_mean"] = m * self.buffers["moving_mean"] + (1 - m) * mean
+            self.buffers["moving_variance"] = m * self.buffers["moving_variance"] + (1 - m) * var
+        self._cache = ("fast", cache)
+        return self._remember_output(y)
+
     def backward(self, dy):
         dy = self._check_grad(dy)
-        xhat, inv_std, batch_statistics = self._cache
+        path, cache = self._cache
+        if path == "fast":
+            dx, self.grads["gamma"], self.grads["beta"] = fast_norm.batch_norm_backward(dy, cache)
+            return dx
+        xhat, inv_std, batch_statistics = cache
         axes, view = self._axes_and_view(dy)
         # BEGIN EXERCISE 5: BatchNormalization backward
         # Hint: dgamma = sum(dy * xhat), dbeta = sum(dy); in train mode the batch mean and variance depend on x too, so dx = (gamma / std) (dy - dbeta / m - xhat dgamma / m).

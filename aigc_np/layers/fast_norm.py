@@ -1,4 +1,4 @@
-"""The fast paths of GroupNormalization and LayerNormalization: the same maths in fewer passes.
+"""The fast paths of GroupNormalization, LayerNormalization and BatchNormalization: the same maths in fewer passes.
 
 The reference (``GroupNormalization.forward``/``backward``, Exercise 13) reads
 like the formulas and makes a dozen full-size temporaries per call; on the
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward"]
+__all__ = ["group_norm_forward", "group_norm_backward", "layer_norm_forward", "layer_norm_backward",
+           "batch_norm_forward", "batch_norm_backward"]
 
 
 def _row_sums(a: np.ndarray) -> np.ndarray:
@@ -108,4 +109,65 @@ def layer_norm_backward(dy, cache, gamma):
     dx -= m1[:, None]
     dx -= xhat * m2[:, None]
     dx *= inv_std[:, None]
+    return dx.reshape(dy.shape), dgamma, dbeta
+
+
+# BatchNormalization (layers/batchnorm.py) over the batch axis and, for images, the pixels: x is
+# seen as (N, C, P) (P = 1 for (N, F) inputs). Per-channel sums are products with vectors of ones,
+# and as in GroupNorm's fast path the normalization, gamma and beta fold into one scale and one
+# shift per channel; the cache keeps x - mean (not xhat), and the backward is multiplied out:
+#     dx = a dy + b (x - mean) + d,   a = gamma inv_std,
+#     b = -a inv_std^2 sum(dy (x - mean)) / m,   d = -a sum(dy) / m      (train mode; m = N P)
+# with dgamma = inv_std sum(dy (x - mean)) and dbeta = sum(dy); in eval mode dx = a dy.
+
+def _channel_sums(a3: np.ndarray) -> np.ndarray:
+    """(N, C, P) -> (C,): sums over the batch and the pixels, as two products with ones."""
+    n, c, p = a3.shape
+    per_example = a3.reshape(n * c, p) @ np.ones(p, dtype=a3.dtype) if p > 1 else a3.reshape(n, c)
+    return np.ones(n, dtype=a3.dtype) @ per_example.reshape(n, c)
+
+
+def _channel_dots(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    """(N, C, P), (N, C, P) -> (C,): sum over n and p of a * b."""
+    n, c, p = a3.shape
+    if p == 1:
+        return _channel_sums(a3 * b3)
+    return np.ones(n, dtype=a3.dtype) @ _row_dots(a3.reshape(n * c, p), b3.reshape(n * c, p)).reshape(n, c)
+
+
+def batch_norm_forward(x, gamma, beta, mean, var, epsilon: float):
+    """y = gamma (x - mean) / sqrt(var + eps) + beta per channel; x (N, C, ...) -> y like x.
+
+    ``mean`` and ``var`` are the running estimates (eval mode), or None to use the batch's
+    own (train mode). Returns y, the batch mean and biased variance (None in eval mode),
+    and the cache for ``batch_norm_backward``."""
+    n, c = x.shape[:2]
+    x3 = x.reshape(n, c, -1)
+    m = n * x3.shape[2]
+    batch = mean is None
+    if batch:
+        mean = _channel_sums(x3) / m
+    centred = x3 - mean.astype(x.dtype, copy=False)[:, None]
+    if batch:
+        var = _channel_dots(centred, centred) / m
+    inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
+    scale = (gamma * inv_std).astype(x.dtype, copy=False)
+    y = centred * scale[:, None]
+    y += beta[:, None]
+    stats = (mean, var) if batch else (None, None)
+    return y.reshape(x.shape), stats, (centred, inv_std, scale, batch)
+
+
+def batch_norm_backward(dy, cache):
+    """(dx, dgamma, dbeta) of ``batch_norm_forward``, given dy like y."""
+    centred, inv_std, scale, batch = cache
+    n, c, p = centred.shape
+    dy3 = dy.reshape(n, c, p)
+    dbeta = _channel_sums(dy3)
+    dgamma = _channel_dots(dy3, centred) * inv_std
+    dx = dy3 * scale[:, None]
+    if batch:
+        m = n * p
+        dx -= centred * (scale * inv_std * dgamma / m)[:, None]
+        dx -= (scale * dbeta / m)[:, None]
     return dx.reshape(dy.shape), dgamma, dbeta
