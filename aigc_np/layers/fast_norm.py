@@ -112,27 +112,39 @@ def layer_norm_backward(dy, cache, gamma):
     return dx.reshape(dy.shape), dgamma, dbeta
 
 
-# BatchNormalization (layers/batchnorm.py) over the batch axis and, for images, the pixels: x is
-# seen as (N, C, P) (P = 1 for (N, F) inputs). Per-channel sums are products with vectors of ones,
-# and as in GroupNorm's fast path the normalization, gamma and beta fold into one scale and one
-# shift per channel; the cache keeps x - mean (not xhat), and the backward is multiplied out:
+# BatchNormalization (layers/batchnorm.py) over the batch axis and, for images, the pixels: an image
+# batch is seen as (N, C, P), a feature batch stays (N, F) (a trailing axis of 1 would make every
+# broadcast several times slower). Per-channel sums are products with vectors of ones, and as in
+# GroupNorm's fast path the normalization, gamma and beta fold into one scale and one shift per
+# channel; the cache keeps x - mean (not xhat), and the backward is multiplied out:
 #     dx = a dy + b (x - mean) + d,   a = gamma inv_std,
 #     b = -a inv_std^2 sum(dy (x - mean)) / m,   d = -a sum(dy) / m      (train mode; m = N P)
 # with dgamma = inv_std sum(dy (x - mean)) and dbeta = sum(dy); in eval mode dx = a dy.
 
-def _channel_sums(a3: np.ndarray) -> np.ndarray:
-    """(N, C, P) -> (C,): sums over the batch and the pixels, as two products with ones."""
-    n, c, p = a3.shape
-    per_example = a3.reshape(n * c, p) @ np.ones(p, dtype=a3.dtype) if p > 1 else a3.reshape(n, c)
-    return np.ones(n, dtype=a3.dtype) @ per_example.reshape(n, c)
+def _as_channels(x: np.ndarray) -> np.ndarray:
+    """(N, F) as it is, (N, C, H, W) as (N, C, H*W)."""
+    return x if x.ndim == 2 else x.reshape(x.shape[0], x.shape[1], -1)
 
 
-def _channel_dots(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
-    """(N, C, P), (N, C, P) -> (C,): sum over n and p of a * b."""
-    n, c, p = a3.shape
-    if p == 1:
-        return _channel_sums(a3 * b3)
-    return np.ones(n, dtype=a3.dtype) @ _row_dots(a3.reshape(n * c, p), b3.reshape(n * c, p)).reshape(n, c)
+def _per_channel(v: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(C,) shaped to broadcast against ``a`` from ``_as_channels``."""
+    return v if a.ndim == 2 else v[:, None]
+
+
+def _channel_sums(a: np.ndarray) -> np.ndarray:
+    """(N, C[, P]) -> (C,): sums over the batch and the pixels, as products with ones."""
+    n, c = a.shape[:2]
+    if a.ndim == 3:
+        a = _row_sums(a.reshape(n * c, -1)).reshape(n, c)
+    return np.ones(n, dtype=a.dtype) @ a
+
+
+def _channel_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, C[, P]) twice -> (C,): the sum over n (and p) of a * b."""
+    if a.ndim == 2:
+        return _channel_sums(a * b)
+    n, c = a.shape[:2]
+    return np.ones(n, dtype=a.dtype) @ _row_dots(a.reshape(n * c, -1), b.reshape(n * c, -1)).reshape(n, c)
 
 
 def batch_norm_forward(x, gamma, beta, mean, var, epsilon: float):
@@ -141,19 +153,18 @@ def batch_norm_forward(x, gamma, beta, mean, var, epsilon: float):
     ``mean`` and ``var`` are the running estimates (eval mode), or None to use the batch's
     own (train mode). Returns y, the batch mean and biased variance (None in eval mode),
     and the cache for ``batch_norm_backward``."""
-    n, c = x.shape[:2]
-    x3 = x.reshape(n, c, -1)
-    m = n * x3.shape[2]
+    xc = _as_channels(x)
+    m = x.size // x.shape[1]
     batch = mean is None
     if batch:
-        mean = _channel_sums(x3) / m
-    centred = x3 - mean.astype(x.dtype, copy=False)[:, None]
+        mean = _channel_sums(xc) / m
+    centred = xc - _per_channel(mean.astype(x.dtype, copy=False), xc)
     if batch:
         var = _channel_dots(centred, centred) / m
     inv_std = (1.0 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
     scale = (gamma * inv_std).astype(x.dtype, copy=False)
-    y = centred * scale[:, None]
-    y += beta[:, None]
+    y = centred * _per_channel(scale, xc)
+    y += _per_channel(beta, xc)
     stats = (mean, var) if batch else (None, None)
     return y.reshape(x.shape), stats, (centred, inv_std, scale, batch)
 
@@ -161,13 +172,12 @@ def batch_norm_forward(x, gamma, beta, mean, var, epsilon: float):
 def batch_norm_backward(dy, cache):
     """(dx, dgamma, dbeta) of ``batch_norm_forward``, given dy like y."""
     centred, inv_std, scale, batch = cache
-    n, c, p = centred.shape
-    dy3 = dy.reshape(n, c, p)
-    dbeta = _channel_sums(dy3)
-    dgamma = _channel_dots(dy3, centred) * inv_std
-    dx = dy3 * scale[:, None]
+    dyc = dy.reshape(centred.shape)
+    dbeta = _channel_sums(dyc)
+    dgamma = _channel_dots(dyc, centred) * inv_std
+    dx = dyc * _per_channel(scale, dyc)
     if batch:
-        m = n * p
-        dx -= centred * (scale * inv_std * dgamma / m)[:, None]
-        dx -= (scale * dbeta / m)[:, None]
+        m = dy.size // dy.shape[1]
+        dx -= centred * _per_channel(scale * inv_std * dgamma / m, dyc)
+        dx -= _per_channel(scale * dbeta / m, dyc)
     return dx.reshape(dy.shape), dgamma, dbeta
