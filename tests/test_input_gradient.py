@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aigc_np.layers import backend
-from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, LeakyReLU, Sequential, base
+from aigc_np.layers import Conv2D, Conv2DTranspose, Dense, Flatten, LeakyReLU, Sequential, base
 from aigc_np.layers.conv import _ConvBase
 from aigc_np.models.conditional import ConditionalGAN
 from aigc_np.models.dcgan import DCGAN
@@ -94,6 +94,26 @@ def test_a_stack_passes_each_half_to_its_layers_nested_ones_too(monkeypatch):
     calls.clear()
     net.param_gradients(np.ones((4, 1)))
     assert calls == [("backward", "last"), ("fast_param_gradients", "first")]
+
+
+def test_a_stack_skips_the_parameter_free_layers_before_its_first_learning_one(monkeypatch):
+    """A classifier or a VAE encoder starts with Flatten: param_gradients gives its first Dense
+    the param_gradients and runs nothing before it; the grads equal backward's bit for bit."""
+    rng = np.random.default_rng(2)
+    net = Sequential([Flatten(), Dense(4), LeakyReLU(0.2), Dense(2)], input_shape=(3, 2), rng=rng, dtype=np.float64)
+    x, dy = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 2))
+    net.forward(x)
+    net.backward(dy)
+    full = {k: g.copy() for k, g in net.grads.items()}
+    ran = []
+    monkeypatch.setattr(Flatten, "backward", lambda self, d: ran.append("flatten") or d)
+    assert net.param_gradients(dy) is None and ran == []
+    assert net.grads.keys() == full.keys()
+    for k, g in net.grads.items():
+        assert np.array_equal(g, full[k]), k
+    empty = Sequential([Flatten(), LeakyReLU(0.2)], input_shape=(3, 2), rng=rng, dtype=np.float64)
+    empty.forward(x)
+    assert empty.param_gradients(rng.standard_normal((5, 6))) is None and ran == []
 
 
 def test_the_fast_halves_run_only_when_the_fast_paths_are_on(monkeypatch):

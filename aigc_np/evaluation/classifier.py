@@ -57,7 +57,7 @@ def train_epoch(model, optimizer, x, y, batch_size: int, rng: np.random.Generato
             xb = augment(xb, rng)
         logits = model.forward(xb)
         loss = loss_fn.forward(logits, yb)
-        model.backward(loss_fn.backward())
+        model.param_gradients(loss_fn.backward())      # the grads; nothing learns from dL/d(images)
         optimizer.step()
         total += loss * len(xb)
         progress.update(step, items=len(xb), loss=loss)

@@ -114,10 +114,12 @@ def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.nda
 # ---------------------------------------------------------------------------
 class ConvMaths(NamedTuple):
     """A layer's forward(x, w, b, ...) -> (y, cache) and backward(dy, cache) -> (dx, dW, db);
-    input_gradient(dy, cache) -> dx, if there is one that skips dW (None: backward's dx)."""
+    input_gradient(dy, cache) -> dx, if there is one that skips dW (None: backward's dx);
+    param_gradients(dy, cache) -> (dW, db), if there is one that skips dx (None: backward's)."""
     forward: Callable
     backward: Callable
     input_gradient: Callable | None = None
+    param_gradients: Callable | None = None
 
 
 def conv2d_forward(x, w, b, strides, pads):
@@ -347,6 +349,19 @@ class _ConvBase(Layer):
             return maths.backward(dy, cache)[0]
         return maths.input_gradient(dy, cache)
 
+    def fast_param_gradients(self, dy: np.ndarray) -> None:
+        """dW and db alone (``Layer.param_gradients``), for a first layer whose input does not
+        learn: layers/fast_conv.py skips the dx product and its col2im."""
+        maths = self._cache[0]
+        if maths.param_gradients is None:             # forward ran the reference, or no such path
+            self.backward(dy)
+            return
+        dy = self._check_dy(dy)
+        dw, db = maths.param_gradients(dy, self._cache[1])
+        self.grads["W"] = dw
+        if self.use_bias:
+            self.grads["b"] = db
+
     def _input_chw(self, input_shape: tuple) -> tuple[int, int, int]:
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: expected a per-example input shape (C, H, W) "
@@ -440,7 +455,8 @@ class Conv2D(_ConvBase):
         self._init_kernel((self.filters, c, kh, kw), (c * kh * kw, self.filters * kh * kw), rng)
 
     _reference = ConvMaths(conv2d_forward, conv2d_backward)
-    _fast = ConvMaths(fast_conv.conv2d_forward, fast_conv.conv2d_backward, fast_conv.conv2d_input_gradient)
+    _fast = ConvMaths(fast_conv.conv2d_forward, fast_conv.conv2d_backward, fast_conv.conv2d_input_gradient,
+                      fast_conv.conv2d_param_gradients)
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward of dx = crop(col2im(dY W)) (see ``Layer.backward_backward``).

@@ -34,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_transpose_forward",
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_input_gradient", "conv2d_param_gradients",
+           "conv2d_transpose_forward",
            "conv2d_transpose_backward", "conv2d_transpose_input_gradient", "im2col_chwn", "col2im_chwn"]
 
 # The most bytes of window columns built at once (see "Memory" above). Blocks
@@ -272,7 +273,7 @@ def _pointwise_backward(dy, cache, weights: bool):
     return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
 
 
-def _adjoint_and_weight_grad(dyp, w, x):
+def _adjoint_and_weight_grad(dyp, w, x, inputs: bool = True):
     """dx (C, H, W, N) and dW (F, C, kh, kw) of a stride-1 convolution from one im2col, of dy.
 
     ``dyp`` is dy padded by k - 1 - p as (F, Hp, Wp, N), ``x`` the unpadded input (C, H, W, N).
@@ -282,24 +283,26 @@ def _adjoint_and_weight_grad(dyp, w, x):
         dW[f, c, a, e] = sum_{v, n} dy[f, v + p - a, n] x[c, v, n] = sum_{v, n} x[c, v, n] dyp[f, v + a', n],
 
     which is (x as (C, H*W*N)) times (dy's columns)^T, read with both kernel axes
-    reversed. So x's window columns, which dW = dY cols_x^T would need, are never built."""
+    reversed. So x's window columns, which dW = dY cols_x^T would need, are never built.
+    Without ``inputs`` the dx products are skipped (dx is None)."""
     f, c, kh, kw = w.shape
     n = x.shape[3]
     ho, wo = x.shape[1:3]
     w_mat = _flipped(w).reshape(c, -1)                                   # (C, F*kh*kw)
-    dx = np.empty((c, ho, wo, n), dtype=dyp.dtype)
+    dx = np.empty((c, ho, wo, n), dtype=dyp.dtype) if inputs else None
     dw_flipped = np.zeros((c, w_mat.shape[1]), dtype=dyp.dtype)          # (C, F*kh*kw)
     for i0, i1 in _blocks(ho, n, w_mat.shape[1], wo, dyp.dtype):
         cols = _im2col_rows(dyp, i0, i1, (kh, kw), (1, 1))               # (F*kh*kw, rows*W*N)
-        np.matmul(w_mat, cols, out=dx[:, i0:i1].reshape(c, -1))
+        if inputs:
+            np.matmul(w_mat, cols, out=dx[:, i0:i1].reshape(c, -1))
         x_rows = np.ascontiguousarray(x[:, i0:i1]).reshape(c, -1)        # (C, rows*W*N)
         dw_flipped += x_rows @ cols.T
     dw = dw_flipped.reshape(c, f, kh, kw)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     return dx, np.ascontiguousarray(dw)
 
 
-def _conv2d_backward(dy, cache, weights: bool):
-    """dx, and dW and db if ``weights`` (else None, None)."""
+def _conv2d_backward(dy, cache, weights: bool, inputs: bool = True):
+    """dx, and dW and db if ``weights`` (else None, None); dx is None if not ``inputs``."""
     if cache[0] == "pointwise":
         return _pointwise_backward(dy, cache, weights)
     _, xp, w, strides, pads = cache                                      # xp: (C, Hp, Wp, N)
@@ -313,12 +316,12 @@ def _conv2d_backward(dy, cache, weights: bool):
         dyp = _pad_chwn(dy, full)
         if not weights:
             return _from_chwn(_correlate(dyp, _flipped(w), (1, 1))), None, None
-        dx, dw = _adjoint_and_weight_grad(dyp, w, _crop_chwn(xp, pads))
-        return _from_chwn(dx), dw, dy.sum(axis=(0, 2, 3))
+        dx, dw = _adjoint_and_weight_grad(dyp, w, _crop_chwn(xp, pads), inputs)
+        return (_from_chwn(dx) if inputs else None), dw, dy.sum(axis=(0, 2, 3))
     w_mat = w.reshape(f, -1)                                             # (F, C*kh*kw)
     dy_chwn = _to_chwn(dy)                                               # (F, Ho, Wo, N)
     dw = np.zeros_like(w_mat) if weights else None
-    dxp = np.zeros_like(xp)
+    dxp = np.zeros_like(xp) if inputs else None
     # One block of output rows at a time, as in forward: its columns are
     # rebuilt from xp, used for dW, then overwritten by the block's dcols.
     # Without weight gradients the columns are not needed: the buffer only
@@ -331,9 +334,10 @@ def _conv2d_backward(dy, cache, weights: bool):
             dw += dy_mat @ cols.T
         else:
             cols = _buffer("cols", (w_mat.shape[1], dy_mat.shape[1]), dy.dtype)
-        dx_cols = np.matmul(w_mat.T, dy_mat, out=cols)                  # cols is used up: reuse it
-        col2im_chwn(dx_cols, dxp[:, rows].shape, (kh, kw), strides, out=dxp[:, rows])
-    dx = _from_chwn(_crop_chwn(dxp, pads))
+        if inputs:
+            dx_cols = np.matmul(w_mat.T, dy_mat, out=cols)              # cols is used up: reuse it
+            col2im_chwn(dx_cols, dxp[:, rows].shape, (kh, kw), strides, out=dxp[:, rows])
+    dx = _from_chwn(_crop_chwn(dxp, pads)) if inputs else None
     if not weights:
         return dx, None, None
     return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
@@ -347,6 +351,14 @@ def conv2d_backward(dy, cache):
 def conv2d_input_gradient(dy, cache):
     """dx alone: the dW products and the im2col they need are skipped."""
     return _conv2d_backward(dy, cache, weights=False)[0]
+
+
+def conv2d_param_gradients(dy, cache):
+    """(dW, db) alone, in the operations ``conv2d_backward`` uses: the dx products (and
+    col2im) are skipped (a 1x1 convolution still forms dx)."""
+    if cache[0] == "pointwise":
+        return _pointwise_backward(dy, cache, weights=True)[1:]
+    return _conv2d_backward(dy, cache, weights=True, inputs=False)[1:]
 
 
 # ---------------------------------------------------------------------------

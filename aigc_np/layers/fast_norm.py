@@ -177,7 +177,7 @@ def batch_norm_backward(dy, cache):
     dgamma = _channel_dots(dyc, centred) * inv_std
     dx = dyc * _per_channel(scale, dyc)
     if batch:
-        m = dy.size // dy.shape[1]
+        m = dy.size // len(scale)                                     # values per channel
         dx -= centred * _per_channel(scale * inv_std * dgamma / m, dyc)
         dx -= _per_channel(scale * dbeta / m, dyc)
     return dx.reshape(dy.shape), dgamma, dbeta

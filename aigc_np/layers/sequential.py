@@ -115,13 +115,17 @@ class Sequential(Layer):
         return dy
 
     def param_gradients(self, dy: np.ndarray) -> None:
-        """Every layer's grads, as ``backward`` assigns them, without dL/dx: the last
-        layers run ``backward`` (their dx feeds the layers before), the first one
-        its ``param_gradients``, which may skip the input-gradient product."""
-        first, *rest = self.layers
-        for layer in reversed(rest):
+        """Every layer's grads, as ``backward`` assigns them, without dL/dx: the layers
+        after the first one with parameters run ``backward`` (their dx feeds the layers
+        before), that one its ``param_gradients``, which may skip the input-gradient
+        product, and the parameter-free layers before it (a Flatten) do nothing."""
+        learning = [i for i, layer in enumerate(self.layers) if layer.params]
+        if not learning:
+            return
+        first = learning[0]
+        for layer in reversed(self.layers[first + 1:]):
             dy = layer.backward(dy)
-        first.param_gradients(dy)
+        self.layers[first].param_gradients(dy)
 
     def backward_backward(self, d_dx: np.ndarray, dy: np.ndarray):
         """Double backward through the stack (see ``Layer.backward_backward``).

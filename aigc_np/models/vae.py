@@ -72,7 +72,7 @@ class Autoencoder(Model):
         """Forward and backward on a batch x in [0, 1]; fills every gradient. Returns {'loss': nats/image}."""
         logits = self.decoder.forward(self.encoder.forward(x))
         loss = self.recon_loss.forward(logits, x)
-        self.encoder.backward(self.decoder.backward(self.recon_loss.backward()))
+        self.encoder.param_gradients(self.decoder.backward(self.recon_loss.backward()))   # no dL/d(images)
         return {"loss": loss}
 
     def train_step(self, x) -> dict:
@@ -185,7 +185,8 @@ class VAE(Model):
         dz = self.decoder.backward(self.recon_loss.backward())
         dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
         dmu_kl, dlogvar_kl = self.kl_loss.backward()
-        self.encoder.backward(np.concatenate([dmu + dmu_kl, dlogvar + dlogvar_kl], axis=1))
+        # the encoder's grads; the images do not learn, so its dL/dx is skipped (Layer.param_gradients)
+        self.encoder.param_gradients(np.concatenate([dmu + dmu_kl, dlogvar + dlogvar_kl], axis=1))
         return {"loss": recon + kl, "recon": recon, "kl": kl}
 
     def train_step(self, x) -> dict:

@@ -386,9 +386,9 @@ def step_cases(dcgan_width: float, only=None) -> list:
         x_cnn = rng.uniform(0, 1, (128, 1, 28, 28)).astype(DTYPE)
         y_cnn = rng.integers(0, 10, 128)
 
-        def cnn_step():
+        def cnn_step():                                    # as evaluation/classifier.py trains it
             loss.forward(cnn.forward(x_cnn), y_cnn)
-            cnn.backward(loss.backward())
+            cnn.param_gradients(loss.backward())
             opt.step()
         f, b = layer_matmuls(cnn, 128)
         cases.append({"name": "cnn", "batch": 128, "step": cnn_step, "model": cnn,
