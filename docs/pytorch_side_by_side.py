@@ -23,10 +23,14 @@ update are compared (docs/performance.md).
 
 Timing: both sides float32, T threads (``--threads``; OPENBLAS/OMP/MKL_NUM_THREADS set before
 NumPy is imported, torch.set_num_threads(T)). Per case: 3 warm-up steps per side, then R rounds,
-each timing one aigc_np step and one PyTorch step (time.perf_counter), the order swapped every
-round; with T > 1 it sleeps --settle s (0.3) before each timed step, since OpenBLAS's idle workers
-spin ~0.1 s after NumPy's last product and slow the torch step that follows. Reported: median and IQR of each side, median and quartiles of the per-round ratio
-aigc_np / torch, the 1-minute load average at the start and end of each case.
+the order of the two sides swapped every round. In a round each side runs steadily, as training
+does: one untimed lead-in step (the other library's idle worker threads spin for ~0.1 s after its
+last product and slow the first step that follows), then --block timed steps, whose median is the
+round's time (time.perf_counter). --block 0 times one step per side per round instead, after
+sleeping --settle s (default 0.3 with T > 1); a pause measures a step from a cold start (the
+U-Net's took ~60 ms longer after 0.3 s of sleep). Reported: median and IQR of each side, median
+and quartiles of the per-round ratio aigc_np / torch, the 1-minute load average at the start and
+end of each case.
 """
 from __future__ import annotations
 
@@ -817,9 +821,14 @@ def time_case(name, args) -> dict:
         for side, fn in order:
             if args.settle:
                 time.sleep(args.settle)       # let the other library's worker threads stop spinning
-            start = time.perf_counter()
-            fn()
-            got[side] = (time.perf_counter() - start) * 1e3
+            if args.block:
+                fn()                          # a lead-in step, untimed: the other library's threads stop spinning
+            times = []
+            for _ in range(max(1, args.block)):
+                start = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - start) * 1e3)
+            got[side] = float(np.median(times))
         np_ms.append(got["np"])
         t_ms.append(got["torch"])
         np_first.append(r % 2 == 0)
@@ -862,7 +871,8 @@ def markdown(results, env, verification, args) -> str:
     lines = [f"threads {args.threads} (numpy BLAS {env['numpy_blas_threads']}, torch {env['torch_threads']}); "
              f"numpy {env['numpy']}, torch {env['torch']}; {env['cpu']} ({env['cpu_count']} cores); "
              f"torch optimizer: {args.torch_adam}; GPT attention: {args.gpt_attention}; "
-             f"settle {args.settle} s before each timed step",
+             f"block {args.block} (a lead-in step, then {args.block} timed, per side and round); "
+             f"settle {args.settle} s",
              "",
              "| case | batch | rounds | aigc_np ms median (IQR) | torch ms median (IQR) | aigc_np/torch median "
              "(q1-q3) | np-first / torch-first | load 1-min start -> end | verified |",
@@ -886,8 +896,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ",".join(CASES))
     ap.add_argument("--dcgan-width", type=float, default=KINDS["dcgan"].defaults["width"],
                     help="width of dcgan_lesson (bench's default: the dcgan kind's default width)")
+    ap.add_argument("--block", type=int, default=2,
+                    help="steady state: each side runs one untimed lead-in step, then BLOCK timed steps "
+                         "(their median is the round's time); 0: one timed step per side per round")
     ap.add_argument("--settle", type=float, default=None,
-                    help="seconds to sleep before each timed step (default: 0.3 if --threads > 1, else 0): with "
+                    help="seconds to sleep before each side's turn (default: 0.3 if --threads > 1 and --block 0, "
+                         "else 0): with "
                          "more than one thread, OpenBLAS's idle workers spin for ~0.1 s after NumPy's last "
                          "product and slow down the torch step that follows (docs/performance.md)")
     ap.add_argument("--no-verify", action="store_true", help="skip the equivalence checks")
@@ -907,7 +921,7 @@ def main(argv=None) -> int:
     if args.threads < 1:
         ap.error("--threads must be >= 1")
     if args.settle is None:
-        args.settle = 0.3 if args.threads > 1 else 0.0
+        args.settle = 0.3 if args.threads > 1 and not args.block else 0.0
 
     env = environment()
     print("environment: " + json.dumps(env), flush=True)
