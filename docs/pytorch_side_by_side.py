@@ -423,21 +423,14 @@ class Pair:
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     def _record_gan(self):
-        gan, zs, masks = self.np_model, [], [[] for _ in self.np_dropouts]
+        gan, zs = self.np_model, []
         orig_z = gan.sample_z
         gan.sample_z = lambda n: (lambda z: (zs.append(z.copy()), z)[1])(orig_z(n))
-        for d, rec in zip(self.np_dropouts, masks):
-            def fwd(x, d=d, rec=rec, orig=d.forward):
-                y = orig(x)
-                rec.append(np.array(d._cache, dtype=x.dtype))
-                return y
-            d.forward = fwd
         try:
-            out = self.np_step()
+            with record_dropout(self.np_dropouts) as masks:
+                out = self.np_step()
         finally:
             del gan.sample_z
-            for d in self.np_dropouts:
-                del d.forward
         return {"z": zs, "masks": masks}, out
 
     def _replay_gan(self, draws):
@@ -508,21 +501,14 @@ class Pair:
         return {"loss": loss.item()}
 
     def _record_cnn(self):
-        losses, masks = [], [[] for _ in self.np_dropouts]
+        losses = []
         orig_loss = self.np_loss.forward
         self.np_loss.forward = lambda p, y: (lambda v: (losses.append(v), v)[1])(orig_loss(p, y))
-        for d, rec in zip(self.np_dropouts, masks):
-            def fwd(x, d=d, rec=rec, orig=d.forward):
-                y = orig(x)
-                rec.append(np.array(d._cache, dtype=x.dtype))
-                return y
-            d.forward = fwd
         try:
-            self.np_step()
+            with record_dropout(self.np_dropouts) as masks:
+                self.np_step()
         finally:
             del self.np_loss.forward
-            for d in self.np_dropouts:
-                del d.forward
         return {"masks": masks}, {"loss": losses[0]}
 
     def _replay_cnn(self, draws):
@@ -678,6 +664,26 @@ class Pair:
 
     def replay(self, draws):
         return getattr(self, "_replay_" + self.kind)(draws)
+
+
+class record_dropout:
+    """Record every mask the aigc_np Dropout layers draw, per layer in drawing order (``as masks``)."""
+
+    def __init__(self, layers):
+        self.layers, self.masks = layers, [[] for _ in layers]
+
+    def __enter__(self):
+        for layer, rec in zip(self.layers, self.masks):
+            def forward(x, layer=layer, rec=rec, orig=layer.forward):
+                y = orig(x)
+                rec.append(np.array(layer._cache, dtype=x.dtype))
+                return y
+            layer.forward = forward
+        return self.masks
+
+    def __exit__(self, *exc):
+        for layer in self.layers:
+            del layer.forward
 
 
 class replay_dropout:

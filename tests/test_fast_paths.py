@@ -36,6 +36,16 @@ def rel_error(fast, reference) -> float:
     return diff / scale if scale else diff
 
 
+def assert_paths_agree(layer, x, dy, grads: set):
+    """``both_paths``: y, dx, input_gradient's dx and every grad (named ``grads``) within TOL."""
+    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
+    for i in (0, 1, 3):
+        assert rel_error(fast[i], ref[i]) <= TOL, i
+    assert fast[2].keys() == ref[2].keys() == grads
+    for key in ref[2]:
+        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+
+
 def both_paths(layer, x, dy):
     """{path: (y, dx, grads, dx of input_gradient)} for the reference and the fast path."""
     out = {}
@@ -144,12 +154,7 @@ def test_groupnorm_fast_equals_reference(n, groups, per_group, pixels, seed):
     layer.params["beta"][...] = rng.standard_normal(shape[0])
     x = 3 + 2 * rng.standard_normal((n, *shape))
     dy = rng.standard_normal((n, *shape))
-    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
-    for i in (0, 1, 3):
-        assert rel_error(fast[i], ref[i]) <= TOL, i
-    assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
-    for key in ref[2]:
-        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+    assert_paths_agree(layer, x, dy, {"gamma", "beta"})
 
 
 # ------------------------------------------------------------- BatchNormalization
@@ -203,12 +208,7 @@ def test_layernorm_fast_equals_reference_and_both_pass_the_gradient_check(n, mid
     layer.params["beta"][...] = rng.standard_normal(d)
     x = 3 + 2 * rng.standard_normal((n, *middle, d))
     dy = rng.standard_normal((n, *middle, d))
-    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
-    for i in (0, 1, 3):
-        assert rel_error(fast[i], ref[i]) <= TOL, i
-    assert fast[2].keys() == ref[2].keys() == {"gamma", "beta"}
-    for key in ref[2]:
-        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+    assert_paths_agree(layer, x, dy, {"gamma", "beta"})
     for path in ("reference", "fast"):
         with backend.reference() if path == "reference" else contextlib.nullcontext():
             assert max(check_layer(layer, x, rng=rng).values()) <= 1e-6, path
@@ -275,12 +275,7 @@ def test_attention_fast_equals_reference(n, t, n_head, d, seed):
             layer.forward(x)
             weights[path] = layer.attention_weights.copy()
     assert rel_error(weights["fast"], weights["reference"]) <= TOL
-    ref, fast = (paths := both_paths(layer, x, dy))["reference"], paths["fast"]
-    for i in (0, 1, 3):
-        assert rel_error(fast[i], ref[i]) <= TOL, i
-    assert fast[2].keys() == ref[2].keys() == {"Wqkv", "Wo", "bo"}
-    for key in ref[2]:
-        assert rel_error(fast[2][key], ref[2][key]) <= TOL, key
+    assert_paths_agree(layer, x, dy, {"Wqkv", "Wo", "bo"})
 
 
 def test_gpt_fast_equals_reference_and_fills_the_same_grads():
