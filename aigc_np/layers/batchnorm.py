@@ -74,12 +74,12 @@ class BatchNormalization(Layer):
         if not self.built:
             raise ValueError(f"{self.name}: call build(input_shape, rng) first (Sequential does this)")
         self._check_input(x)
-        axes, view = self._axes_and_view(x)
         if self.training and x.size // x.shape[1] < 2:
             raise ValueError(f"{self.name}: train mode needs more than one value per feature "
                              f"to compute batch statistics, got input shape {x.shape}")
         if backend.fast():
             return self._fast_forward(x)
+        axes, view = self._axes_and_view(x)
         if self.training:
             mean = x.mean(axis=axes)
             xhat = x - mean.reshape(view)              # centred; scaled to xhat below

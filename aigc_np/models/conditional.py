@@ -351,7 +351,8 @@ class ConditionalVAE(Model):
         dz, _dy = join_backward(self.decoder.backward(self.recon_loss.backward()), self.latent_dim)
         dmu, dlogvar = reparameterize_backward(dz, logvar, eps)
         dmu_kl, dlogvar_kl = self.kl_loss.backward()
-        self.encoder.backward(np.concatenate([dmu + dmu_kl, dlogvar + dlogvar_kl], axis=1))
+        # the encoder's grads; its input [x, y] does not learn, so its dL/dx is skipped (as in the VAE)
+        self.encoder.param_gradients(np.concatenate([dmu + dmu_kl, dlogvar + dlogvar_kl], axis=1))
         return {"loss": recon + kl, "recon": recon, "kl": kl}
 
     def train_step(self, x, labels=None) -> dict:
